@@ -1,0 +1,1 @@
+//! Test server (being written).

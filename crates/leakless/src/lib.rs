@@ -1,0 +1,1 @@
+//! leakless (being written).
