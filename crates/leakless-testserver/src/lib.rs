@@ -1,1 +1,112 @@
-//! Test server (being written).
+//! A real loopback HTTP/1.1 server for leakless's tests, `leakless serve`
+//! and `leakless bench`, whose behaviour is data and whose accounting is
+//! exact.
+//!
+//! ```
+//! use leakless_testserver::{Config, TestServer};
+//! use std::io::{Read, Write};
+//!
+//! let server = TestServer::start(Config::new().max_requests_per_conn(1));
+//! let mut tcp = std::net::TcpStream::connect(server.addr()).unwrap();
+//! tcp.write_all(b"GET /?size=3 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+//! let mut reply = String::new();
+//! tcp.read_to_string(&mut reply).unwrap(); // the server closes: max 1 request
+//! assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(reply.ends_with("\r\n\r\nhel"));
+//! let stats = server
+//!     .wait_blocking(std::time::Duration::from_secs(5), |s| s.closed == 1)
+//!     .unwrap();
+//! assert_eq!((stats.accepted, stats.requests, stats.closed_by_server), (1, 1, 1));
+//! ```
+//!
+//! The server runs on its own thread with its own current-thread tokio
+//! runtime, so tests that pause tokio's clock do not freeze it, and
+//! [`TestServer::start`] is a plain function usable from sync and async
+//! tests. Dropping the [`TestServer`] closes everything and joins the
+//! thread; a panic on the server side fails the test there.
+//!
+//! # Behaviour
+//!
+//! A [`Config`] holds the default [`Reply`], exact-path routes, the
+//! keep-alive policy (`keep_alive_timeout`, `advertise_keep_alive`,
+//! `max_requests_per_conn`) and a connection-level [`ConnFault`]. A reply can
+//! carry a per-request [`Fault`]. [`TestServer::set_config`] changes all of it
+//! while running. Bodies are `hello` repeated and cut to size, so byte `i` is
+//! `b"hello"[i % 5]`.
+//!
+//! # Query language
+//!
+//! Any request may override its reply in the query string, on top of the
+//! route or default reply, e.g.
+//! `curl 'http://127.0.0.1:PORT/?size=16384&chunked=1&latency_ms=20'`.
+//! Unknown keys are ignored (tag requests freely: `?n=3`); a known key with a
+//! bad value gets `400` with the reason in the body.
+//!
+//! | key | value | effect |
+//! |---|---|---|
+//! | `status` | 200..=999 | status code (204 and 304 have no body) |
+//! | `size` | bytes | body size |
+//! | `chunked` | `1`/`0` | chunked or Content-Length framing |
+//! | `framing` | `length`, `chunked`, `close` | framing; `close`: no length, close after the body |
+//! | `chunk` | bytes | chunk size for chunked framing |
+//! | `latency_ms` | ms | delay before the reply (or the fault) |
+//! | `close` | `1`/`0` | send `Connection: close` and close after this reply |
+//! | `header` | `Name:Value` | add a response header (repeatable) |
+//! | `echo` | `1`/`0` | the body is the request's body |
+//! | `fault` | see below | misbehave |
+//! | `after` | bytes | body bytes sent before `stall_body` / `truncate` strike |
+//! | `raw` | percent-encoded bytes | the exact response bytes; implies `fault=raw` |
+//!
+//! Faults: `none` (cancel a configured fault), `stall` (never answer),
+//! `stall_body` (head, `after` body bytes, then nothing), `endless` (a chunked
+//! body that never ends), `close_after_headers`, `truncate` (head and
+//! `after` body bytes, then close), `close` (close without a response),
+//! `reset` (RST without a response), `raw` (write `raw`, keep the connection
+//! unless `close=1`), `panic` (the connection task panics; for testing this
+//! crate). Percent-decoding treats `+` as a space: write `%2B` for `+`.
+//! Example, a malformed status line: `?raw=HTTP%2F1.1%20abc%0D%0A%0D%0A`.
+//!
+//! # Accounting
+//!
+//! [`TestServer::stats`] returns a consistent [`ServerStats`] snapshot:
+//! connections accepted, closed (by the server or the client, by
+//! [`CloseReason`]), open, idle, requests per connection, write failures.
+//! [`TestServer::requests`] returns every [`RecordedRequest`]. Waiting is
+//! event-driven: [`TestServer::wait_until`] and friends wake on every change.
+//!
+//! # Layout
+//!
+//! ```text
+//! src/lib.rs      this overview; re-exports
+//! src/config.rs   Config, Reply, Framing, Fault, ConnFault: behaviour as data
+//! src/query.rs    the query-string overrides
+//! src/server.rs   TestServer: listener, thread and runtime, accept loop, Drop
+//! src/conn.rs     one HTTP/1.1 connection: keep-alive loop, idle timeout, stalls
+//! src/request.rs  reading a request (httparse head, length/chunked body); RecordedRequest
+//! src/reply.rs    writing a reply or its fault, byte for byte
+//! src/ledger.rs   the shared state behind stats, requests and close requests
+//! src/stats.rs    ServerStats, ConnStats, ConnState, CloseReason
+//! src/wait.rs     waiting on the state: wait_until, wait_for, wait_blocking, wait_*
+//! ```
+//!
+//! HTTP/2 and TLS are not here yet: they would accept on the same listener in
+//! `server.rs` and hand a TLS stream to `conn.rs` (generic over its stream) or
+//! an h2 connection to a sibling module sharing the ledger.
+
+#![deny(missing_docs)]
+
+mod config;
+mod conn;
+mod ledger;
+mod query;
+mod reply;
+mod request;
+mod server;
+mod stats;
+mod wait;
+
+pub use config::{Config, ConnFault, Fault, Framing, Reply};
+pub use request::{RecordedRequest, Version};
+pub use server::TestServer;
+pub use stats::{CloseReason, ConnState, ConnStats, ServerStats};
+pub use wait::{WAIT_LIMIT, WaitTimeout};
