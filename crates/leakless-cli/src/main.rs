@@ -1,1 +1,2 @@
+mod sockets;
 fn main() {}

@@ -1,0 +1,314 @@
+//! Socket inode -> owning pid, through `/proc/PID/fd`, cached.
+//!
+//! `ss -p` readlinks every fd of every process on every run; with 10k sockets
+//! that is most of its time. We keep what we learnt: per pid, fd number ->
+//! socket inode (or "not a socket"), and a global inode -> pid map. A sample
+//! only goes to /proc when the socket table holds an inode we cannot place,
+//! and then it reads directories and readlinks only fds it has not seen or
+//! whose socket has since disappeared. Inodes that belong to nobody in scope
+//! are remembered as foreign so they do not trigger a scan every sample.
+//!
+//! What can go stale, and how it is bounded:
+//! - an fd that was a file and is now a socket: caught by the second pass
+//!   (unplaced inode with a uid the process runs as -> re-readlink its
+//!   non-socket fds);
+//! - a socket passed to a process by SCM_RIGHTS or inherited by fork while we
+//!   thought it foreign: caught by the full recheck every [`FULL_RECHECK`].
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use super::SocketInfo;
+
+/// Whose sockets to resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owners {
+    /// No owner lookup at all (cheapest; `pid` stays `None`).
+    None,
+    /// Only these processes (watch --pid, bench's own pid).
+    Pids(Vec<u32>),
+    /// Every process we may read (watch --all, and what `ss -p` does).
+    All,
+}
+
+/// Forget the foreign set and re-verify every cached fd this often.
+pub const FULL_RECHECK: Duration = Duration::from_secs(30);
+
+/// Counters of the work the last resolve did, for `--json`'s sample stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Processes whose fd directory was listed.
+    pub dirs_listed: u32,
+    /// readlink(2) calls on fd entries.
+    pub readlinks: u32,
+}
+
+#[derive(Default)]
+struct ProcFds {
+    /// fd number -> TCP socket inode; 0 when the fd is anything else (a
+    /// file, a pipe, a UDP or unix socket), so those are not read again.
+    fds: HashMap<u32, u64>,
+    uid: u32,
+}
+
+/// The cache. One per [`super::SocketTable`].
+pub struct OwnerMap {
+    scope: Owners,
+    procs: HashMap<u32, ProcFds>,
+    owner: HashMap<u64, u32>,
+    foreign: HashSet<u64>,
+    last_full: Option<Instant>,
+    /// Pids whose fds we may not read (another user's, without privilege).
+    denied: BTreeSet<u32>,
+    stats: ScanStats,
+}
+
+impl OwnerMap {
+    pub fn new(scope: Owners) -> OwnerMap {
+        OwnerMap {
+            scope,
+            procs: HashMap::new(),
+            owner: HashMap::new(),
+            foreign: HashSet::new(),
+            last_full: None,
+            denied: BTreeSet::new(),
+            stats: ScanStats::default(),
+        }
+    }
+
+    /// Changes the processes in scope (e.g. a watched process forked). New
+    /// pids are scanned on the next resolve; dropped pids are forgotten.
+    pub fn set_scope(&mut self, scope: Owners) {
+        if scope != self.scope {
+            if let Owners::Pids(p) = &scope {
+                let keep: HashSet<u32> = p.iter().copied().collect();
+                self.procs.retain(|pid, _| keep.contains(pid));
+                self.owner.retain(|_, pid| keep.contains(pid));
+            }
+            // A new process may own sockets we had called foreign.
+            self.foreign.clear();
+            self.scope = scope;
+        }
+    }
+
+    pub fn denied(&self) -> &BTreeSet<u32> {
+        &self.denied
+    }
+
+    pub fn stats(&self) -> ScanStats {
+        self.stats
+    }
+
+    /// Fills `pid` on every socket whose owner is in scope.
+    pub fn resolve(&mut self, sockets: &mut [SocketInfo]) {
+        self.stats = ScanStats::default();
+        if self.scope == Owners::None {
+            return;
+        }
+        let live: HashMap<u64, u32> = sockets
+            .iter()
+            .filter(|s| s.inode != 0)
+            .map(|s| (s.inode, s.uid))
+            .collect();
+        self.owner.retain(|inode, _| live.contains_key(inode));
+        self.foreign.retain(|inode| live.contains_key(inode));
+
+        let full_due = self.last_full.is_none_or(|t| t.elapsed() >= FULL_RECHECK);
+        let unknown_any = live
+            .keys()
+            .any(|i| !self.owner.contains_key(i) && !self.foreign.contains(i));
+        let new_pids = matches!(&self.scope, Owners::Pids(p) if p.iter().any(|pid| !self.procs.contains_key(pid)));
+        if full_due || unknown_any || new_pids {
+            if full_due {
+                self.foreign.clear();
+                self.last_full = Some(Instant::now());
+            }
+            self.scan(&live, full_due);
+        }
+        for s in sockets.iter_mut() {
+            if s.inode != 0 {
+                s.pid = self.owner.get(&s.inode).copied();
+            }
+        }
+    }
+
+    fn candidates(&self) -> Vec<u32> {
+        match &self.scope {
+            Owners::None => Vec::new(),
+            Owners::Pids(p) => p.clone(),
+            Owners::All => list_pids().unwrap_or_default(),
+        }
+    }
+
+    fn scan(&mut self, live: &HashMap<u64, u32>, full: bool) {
+        let pids = self.candidates();
+        let present: HashSet<u32> = pids.iter().copied().collect();
+        self.procs.retain(|pid, _| present.contains(pid));
+        self.owner.retain(|_, pid| present.contains(pid));
+        for &pid in &pids {
+            self.scan_pid(pid, live, full, false);
+        }
+        // Second pass: an inode still unplaced whose uid matches a process
+        // may sit on an fd we cached as "not a socket" before it was reused.
+        let unplaced_uids: HashSet<u32> = live
+            .iter()
+            .filter(|(i, _)| !self.owner.contains_key(*i))
+            .map(|(_, uid)| *uid)
+            .collect();
+        if !full && !unplaced_uids.is_empty() {
+            for &pid in &pids {
+                let uid = self.procs.get(&pid).map(|p| p.uid);
+                if uid.is_some_and(|u| unplaced_uids.contains(&u)) {
+                    self.scan_pid(pid, live, false, true);
+                }
+            }
+        }
+        for inode in live.keys() {
+            if !self.owner.contains_key(inode) {
+                self.foreign.insert(*inode);
+            }
+        }
+    }
+
+    /// Lists one process's fds and readlinks those we cannot vouch for.
+    /// `all`: readlink every fd; `nonsockets`: also those cached as files.
+    fn scan_pid(&mut self, pid: u32, live: &HashMap<u64, u32>, all: bool, nonsockets: bool) {
+        let dir = format!("/proc/{pid}/fd");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::PermissionDenied {
+                    self.denied.insert(pid);
+                }
+                self.procs.remove(&pid);
+                return;
+            }
+        };
+        self.denied.remove(&pid);
+        self.stats.dirs_listed += 1;
+        let proc = self.procs.entry(pid).or_default();
+        if let Ok(md) = fs::metadata(format!("/proc/{pid}")) {
+            proc.uid = md.uid();
+        }
+        let mut seen = HashSet::with_capacity(proc.fds.len());
+        for entry in entries.flatten() {
+            let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            seen.insert(fd);
+            let cached = proc.fds.get(&fd).copied();
+            let trust = match cached {
+                Some(0) => !nonsockets && !all,
+                Some(inode) => !all && live.contains_key(&inode),
+                None => false,
+            };
+            if trust {
+                continue;
+            }
+            self.stats.readlinks += 1;
+            let inode = fs::read_link(entry.path())
+                .ok()
+                .and_then(|t| socket_inode(t.to_str()?))
+                .filter(|i| live.contains_key(i))
+                .unwrap_or(0);
+            proc.fds.insert(fd, inode);
+        }
+        proc.fds.retain(|fd, _| seen.contains(fd));
+        for &inode in proc.fds.values() {
+            if inode != 0 {
+                self.owner.insert(inode, pid);
+                self.foreign.remove(&inode);
+            }
+        }
+    }
+}
+
+/// `socket:[12345]` -> 12345.
+fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// Every numeric entry of /proc.
+pub fn list_pids() -> io::Result<Vec<u32>> {
+    Ok(fs::read_dir("/proc")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sockets::TcpState;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    fn sock(inode: u64) -> SocketInfo {
+        SocketInfo {
+            local: "127.0.0.1:1".parse().unwrap(),
+            remote: "127.0.0.1:2".parse().unwrap(),
+            state: TcpState::Established,
+            inode,
+            uid: 0,
+            cookie: inode,
+            recv_q: 0,
+            send_q: 0,
+            times: None,
+            pid: None,
+        }
+    }
+
+    fn inode_of(fd: &impl AsRawFd) -> u64 {
+        let link = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        socket_inode(link.to_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn parses_socket_links() {
+        assert_eq!(socket_inode("socket:[42]"), Some(42));
+        assert_eq!(socket_inode("/dev/null"), None);
+        assert_eq!(socket_inode("pipe:[42]"), None);
+    }
+
+    /// Resolves our own sockets, then resolves again without a single
+    /// readlink, then finds a new socket with readlinks of only the new fds.
+    #[test]
+    fn caches_and_refreshes_incrementally() {
+        let me = std::process::id();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let mut map = OwnerMap::new(Owners::Pids(vec![me]));
+        let mut socks = vec![sock(inode_of(&l)), sock(inode_of(&a)), sock(u64::MAX - 1)];
+        map.resolve(&mut socks);
+        assert_eq!(socks[0].pid, Some(me));
+        assert_eq!(socks[1].pid, Some(me));
+        assert_eq!(socks[2].pid, None, "an inode nobody in scope owns");
+        assert!(map.stats().readlinks >= 2);
+
+        map.resolve(&mut socks);
+        assert_eq!(map.stats(), ScanStats::default(), "warm: no /proc work at all");
+        assert_eq!(socks[1].pid, Some(me));
+
+        let b = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        socks.push(sock(inode_of(&b)));
+        let fds_before = fs::read_dir("/proc/self/fd").unwrap().count() as u32;
+        map.resolve(&mut socks);
+        assert_eq!(socks[3].pid, Some(me));
+        assert!(
+            map.stats().readlinks < fds_before,
+            "only new fds are read: {} of {fds_before}",
+            map.stats().readlinks
+        );
+    }
+
+    #[test]
+    fn scope_none_does_nothing() {
+        let mut map = OwnerMap::new(Owners::None);
+        let mut socks = vec![sock(1)];
+        map.resolve(&mut socks);
+        assert_eq!(socks[0].pid, None);
+    }
+}
