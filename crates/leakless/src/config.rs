@@ -1,0 +1,215 @@
+//! `ClientBuilder` and the `Config` it produces. Limits carry Go's
+//! `http.Transport` names in snake case; every default is documented once, here.
+
+use std::time::Duration;
+
+use crate::{
+    client::Client,
+    error::{Error, ErrorKind},
+};
+
+/// Every setting of a [`Client`]. Built by [`ClientBuilder`]; read-only after.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub max_conns_per_host: usize,
+    pub max_idle_conns_per_host: Option<usize>,
+    pub max_idle_conns: usize,
+    pub idle_conn_timeout: Option<Duration>,
+    pub max_conn_lifetime: Option<Duration>,
+    pub pool_wait_timeout: Duration,
+    pub disable_keep_alives: bool,
+    pub connect_timeout: Duration,
+    pub response_header_timeout: Duration,
+    pub read_idle_timeout: Duration,
+    pub timeout: Option<Duration>,
+    pub drain_limit: u64,
+    pub drain_timeout: Duration,
+    pub max_body_size: Option<u64>,
+}
+
+impl Config {
+    /// Idle per host defaults to the per-host cap: a connection worth opening
+    /// is worth keeping (Go's default of 2 is what makes TIME_WAIT pile up).
+    pub fn idle_per_host(&self) -> usize {
+        match self.max_idle_conns_per_host {
+            Some(n) => n,
+            None if self.max_conns_per_host == 0 => usize::MAX,
+            None => self.max_conns_per_host,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_conns_per_host: 100,
+            max_idle_conns_per_host: None,
+            max_idle_conns: 1000,
+            idle_conn_timeout: Some(Duration::from_secs(90)),
+            max_conn_lifetime: None,
+            pool_wait_timeout: Duration::from_secs(30),
+            disable_keep_alives: false,
+            connect_timeout: Duration::from_secs(10),
+            response_header_timeout: Duration::from_secs(30),
+            read_idle_timeout: Duration::from_secs(30),
+            timeout: None,
+            drain_limit: 64 * 1024,
+            drain_timeout: Duration::from_millis(100),
+            max_body_size: None,
+        }
+    }
+}
+
+/// Configures a [`Client`]. Every setting has a bounded default; `build`
+/// rejects combinations that cannot work.
+///
+/// ```
+/// use std::time::Duration;
+/// let client = leakless::Client::builder()
+///     .max_conns_per_host(32)
+///     .idle_conn_timeout(Duration::from_secs(30))
+///     .timeout(Duration::from_secs(10))
+///     .build()
+///     .unwrap();
+/// # drop(client);
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct ClientBuilder {
+    config: Config,
+}
+
+impl ClientBuilder {
+    /// Go: `MaxConnsPerHost`. Default 100. Counts connections being dialed,
+    /// busy and idle; requests beyond it wait in a FIFO queue for at most
+    /// `pool_wait_timeout`. 0 means no limit.
+    pub fn max_conns_per_host(mut self, n: usize) -> Self {
+        self.config.max_conns_per_host = n;
+        self
+    }
+
+    /// Go: `MaxIdleConnsPerHost`. Default: equal to `max_conns_per_host`
+    /// (unlimited when that is 0). A connection returned when the host already
+    /// has this many idle is closed. 0 keeps no idle connection.
+    pub fn max_idle_conns_per_host(mut self, n: usize) -> Self {
+        self.config.max_idle_conns_per_host = Some(n);
+        self
+    }
+
+    /// Go: `MaxIdleConns`. Default 1000. Idle connections across all hosts;
+    /// past it the least recently used host's oldest idle connection is
+    /// closed. 0 means no limit.
+    pub fn max_idle_conns(mut self, n: usize) -> Self {
+        self.config.max_idle_conns = n;
+        self
+    }
+
+    /// Go: `IdleConnTimeout`. Default 90 s. An idle connection unused this
+    /// long is closed. `None` keeps idle connections until the server closes them.
+    pub fn idle_conn_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.idle_conn_timeout = d.into();
+        self
+    }
+
+    /// No Go equivalent (HikariCP: `maxLifetime`). Default `None`: no limit.
+    /// A connection older than this is not reused: it is closed when it
+    /// comes back or while idle.
+    pub fn max_conn_lifetime(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.max_conn_lifetime = d.into();
+        self
+    }
+
+    /// How long a request waits for a slot when its host is at
+    /// `max_conns_per_host`. Default 30 s. The error names the pool's counts.
+    pub fn pool_wait_timeout(mut self, d: Duration) -> Self {
+        self.config.pool_wait_timeout = d;
+        self
+    }
+
+    /// Go: `DisableKeepAlives`. Default false. When true every request uses a
+    /// new connection, sends `Connection: close`, and closes it afterwards.
+    pub fn disable_keep_alives(mut self, yes: bool) -> Self {
+        self.config.disable_keep_alives = yes;
+        self
+    }
+
+    /// Go: `net.Dialer.Timeout`. Default 10 s. Bounds name resolution and the
+    /// TCP handshake.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+
+    /// Go: `ResponseHeaderTimeout`. Default 30 s. Bounds the wait for the
+    /// whole response head after the request was written.
+    pub fn response_header_timeout(mut self, d: Duration) -> Self {
+        self.config.response_header_timeout = d;
+        self
+    }
+
+    /// No Go equivalent. Default 30 s. While writing the request or reading
+    /// the body, the longest the connection may make no progress.
+    pub fn read_idle_timeout(mut self, d: Duration) -> Self {
+        self.config.read_idle_timeout = d;
+        self
+    }
+
+    /// Go: `Client.Timeout`. Default `None`. The total deadline of a request,
+    /// from `send` until the body is read; per request with
+    /// [`RequestBuilder::timeout`](crate::RequestBuilder::timeout).
+    pub fn timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.timeout = d.into();
+        self
+    }
+
+    /// Default 64 KiB. A response dropped before its end is drained in the
+    /// background up to this many bytes to keep its connection; a larger
+    /// remainder closes it. 0 never drains.
+    pub fn drain_limit(mut self, bytes: u64) -> Self {
+        self.config.drain_limit = bytes;
+        self
+    }
+
+    /// Default 100 ms. How long a background drain may take before the
+    /// connection is closed instead.
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.config.drain_timeout = d;
+        self
+    }
+
+    /// Default `None`. A response body longer than this fails with
+    /// [`ErrorKind::BodyTooLarge`] and its connection is closed.
+    pub fn max_body_size(mut self, bytes: impl Into<Option<u64>>) -> Self {
+        self.config.max_body_size = bytes.into();
+        self
+    }
+
+    /// Checks the settings and builds the client.
+    pub fn build(self) -> Result<Client, Error> {
+        let c = &self.config;
+        let zero = |name: &str| {
+            Err(Error::new(
+                ErrorKind::Builder,
+                format!(
+                    "{name} must be greater than zero; give it a duration or leave the default"
+                ),
+            ))
+        };
+        if c.connect_timeout.is_zero() {
+            return zero("connect_timeout");
+        }
+        if c.response_header_timeout.is_zero() {
+            return zero("response_header_timeout");
+        }
+        if c.read_idle_timeout.is_zero() {
+            return zero("read_idle_timeout");
+        }
+        if c.pool_wait_timeout.is_zero() {
+            return zero("pool_wait_timeout");
+        }
+        if c.idle_conn_timeout.is_some_and(|d| d.is_zero()) {
+            return zero("idle_conn_timeout (use None for no limit)");
+        }
+        Ok(Client::from_config(self.config))
+    }
+}

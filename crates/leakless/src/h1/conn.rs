@@ -1,0 +1,288 @@
+//! An HTTP/1.1 connection: the socket, its read buffer and its write buffer.
+//! Owned by one request at a time; the request's own task does all the I/O.
+
+use std::{
+    future::poll_fn,
+    io,
+    mem::MaybeUninit,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use bytes::BytesMut;
+use http::Method;
+use tokio::{
+    io::{AsyncWriteExt, Interest},
+    net::TcpStream,
+    time::timeout,
+};
+
+use super::{
+    encode::{self, BodyLen},
+    framing::{self, Decision},
+    head::{self, Head},
+};
+use crate::{
+    body::Body,
+    error::{Error, ErrorKind},
+    timeout::Phase,
+};
+
+/// Read in steps of this much; a 5-byte response fits many times over.
+const READ_CHUNK: usize = 8 * 1024;
+/// Bodies up to this size go out in the same write as the head.
+const COALESCE: usize = 16 * 1024;
+
+/// Why an idle connection cannot be reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unusable {
+    /// The server closed it (EOF or reset).
+    Closed,
+    /// Bytes arrived that no request asked for.
+    Unsolicited,
+}
+
+/// A request that failed on the wire, with what the retry rule needs to know.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub error: Error,
+    /// Not one byte of the request reached the socket.
+    pub wrote_nothing: bool,
+    /// Not one byte of a response arrived.
+    pub got_nothing: bool,
+}
+
+/// The parts of a request the connection writes.
+pub(crate) struct Outgoing<'a> {
+    pub method: &'a Method,
+    pub uri: &'a http::Uri,
+    pub authority: &'a str,
+    pub headers: &'a http::HeaderMap,
+    pub close: bool,
+}
+
+/// An open HTTP/1.1 connection.
+#[derive(Debug)]
+pub(crate) struct H1Conn {
+    io: TcpStream,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+}
+
+impl H1Conn {
+    pub fn new(io: TcpStream) -> H1Conn {
+        H1Conn {
+            io,
+            rbuf: BytesMut::new(),
+            wbuf: Vec::with_capacity(512),
+        }
+    }
+
+    pub fn rbuf(&mut self) -> &mut BytesMut {
+        &mut self.rbuf
+    }
+
+    /// Reads whatever the socket has into the read buffer; `Ok(0)` is EOF.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            // try_read_buf makes no syscall unless the reactor saw readiness.
+            match self.io.try_read_buf(&mut self.rbuf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.io.poll_read_ready(cx))?;
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// Is this idle connection still fit to carry a request? Looks without
+    /// consuming: a peek, and only when the reactor saw the socket readable.
+    pub fn idle_check(&self) -> Result<(), Unusable> {
+        if !self.rbuf.is_empty() {
+            return Err(Unusable::Unsolicited);
+        }
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        let peek = || socket2::SockRef::from(&self.io).peek(&mut byte);
+        match self.io.try_io(Interest::READABLE, peek) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Ok(0) | Err(_) => Err(Unusable::Closed),
+            Ok(_) => Err(Unusable::Unsolicited),
+        }
+    }
+
+    /// Writes the request head and body. Each write must make progress
+    /// within `idle`.
+    pub async fn write_request(
+        &mut self,
+        req: &Outgoing<'_>,
+        body: &mut Body,
+        idle: Duration,
+    ) -> Result<(), Failed> {
+        let mut wrote = false;
+        let res = self.write_inner(req, body, idle, &mut wrote).await;
+        res.map_err(|error| Failed {
+            error,
+            wrote_nothing: !wrote,
+            got_nothing: true,
+        })
+    }
+
+    async fn write_inner(
+        &mut self,
+        req: &Outgoing<'_>,
+        body: &mut Body,
+        idle: Duration,
+        wrote: &mut bool,
+    ) -> Result<(), Error> {
+        let len = body.wire_len();
+        let mut wbuf = std::mem::take(&mut self.wbuf);
+        wbuf.clear();
+        encode::head(
+            &mut wbuf,
+            req.method,
+            req.uri,
+            req.authority,
+            req.headers,
+            len,
+            req.close,
+        );
+        let res = async {
+            match body.as_full() {
+                Some(data) if data.len() <= COALESCE => {
+                    wbuf.extend_from_slice(data);
+                    self.write(&wbuf, idle, wrote).await
+                }
+                Some(data) => {
+                    self.write(&wbuf, idle, wrote).await?;
+                    self.write(data, idle, wrote).await
+                }
+                None if len == BodyLen::None => self.write(&wbuf, idle, wrote).await,
+                None => {
+                    self.write(&wbuf, idle, wrote).await?;
+                    self.write_stream(body, len, idle, wrote).await
+                }
+            }
+        }
+        .await;
+        self.wbuf = wbuf;
+        res
+    }
+
+    async fn write_stream(
+        &mut self,
+        body: &mut Body,
+        len: BodyLen,
+        idle: Duration,
+        wrote: &mut bool,
+    ) -> Result<(), Error> {
+        let chunked = len == BodyLen::Chunked;
+        let mut sent = 0u64;
+        let mut frame = Vec::with_capacity(32);
+        while let Some(data) = body.next_data().await? {
+            if data.is_empty() {
+                continue;
+            }
+            sent += data.len() as u64;
+            if let BodyLen::Known(n) = len
+                && sent > n
+            {
+                return Err(body_len_error(n, sent));
+            }
+            if chunked {
+                frame.clear();
+                frame.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                self.write(&frame, idle, wrote).await?;
+                self.write(&data, idle, wrote).await?;
+                self.write(b"\r\n", idle, wrote).await?;
+            } else {
+                self.write(&data, idle, wrote).await?;
+            }
+        }
+        match len {
+            BodyLen::Known(n) if sent != n => Err(body_len_error(n, sent)),
+            BodyLen::Chunked => self.write(b"0\r\n\r\n", idle, wrote).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn write(&mut self, data: &[u8], idle: Duration, wrote: &mut bool) -> Result<(), Error> {
+        let io = &mut self.io;
+        let write = async {
+            let mut rest = data;
+            while !rest.is_empty() {
+                let n = io.write(rest).await?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                *wrote = true;
+                rest = &rest[n..];
+            }
+            Ok::<_, io::Error>(())
+        };
+        match timeout(idle, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::new(ErrorKind::Io, "could not send the request")
+                .with_phase(Phase::WriteRequest)
+                .with_source(e)),
+            Err(_) => Err(Error::timeout(Phase::WriteRequest, idle)),
+        }
+    }
+
+    /// Reads the response head, skipping interim 1xx responses, within `limit`.
+    pub async fn read_head(
+        &mut self,
+        method: &Method,
+        limit: Duration,
+    ) -> Result<(Head, Decision), Failed> {
+        let mut got_any = !self.rbuf.is_empty();
+        let read = async {
+            loop {
+                if let Some(head) = head::parse(&mut self.rbuf)? {
+                    if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                        return Err(Error::new(
+                            ErrorKind::Protocol,
+                            "unexpected 101 Switching Protocols",
+                        ));
+                    }
+                    if head.status.is_informational() {
+                        continue;
+                    }
+                    let decision = framing::decide(method, &head)?;
+                    return Ok((head, decision));
+                }
+                let n = poll_fn(|cx| self.poll_fill(cx)).await.map_err(|e| {
+                    Error::new(ErrorKind::Io, "connection failed before the response")
+                        .with_source(e)
+                })?;
+                if n == 0 {
+                    let what = if self.rbuf.is_empty() {
+                        "connection closed by the server before any response"
+                    } else {
+                        "connection closed by the server in the middle of the response head"
+                    };
+                    return Err(Error::new(ErrorKind::Io, what));
+                }
+                got_any = true;
+            }
+        };
+        let res = match timeout(limit, read).await {
+            Ok(res) => res,
+            Err(_) => Err(Error::timeout(Phase::ResponseHeaders, limit)),
+        };
+        res.map_err(|error| Failed {
+            error: error.with_phase(Phase::ResponseHeaders),
+            wrote_nothing: false,
+            got_nothing: !got_any,
+        })
+    }
+}
+
+fn body_len_error(declared: u64, sent: u64) -> Error {
+    Error::new(
+        ErrorKind::Request,
+        format!("request body stream declared {declared} bytes but yielded {sent}"),
+    )
+}

@@ -1,0 +1,225 @@
+//! How long a response body is and whether its connection can be reused:
+//! RFC 9112 §6.3 and §9.3, exactly.
+
+use http::{HeaderMap, Method, StatusCode, Version, header};
+
+use super::head::Head;
+use crate::error::{Error, ErrorKind};
+
+/// How the body of a response is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body (HEAD, 1xx, 204, 304, or Content-Length: 0).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Transfer-Encoding whose final coding is chunked.
+    Chunked,
+    /// Until the server closes the connection.
+    Close,
+}
+
+/// What a response head says about its body and its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub framing: Framing,
+    /// The connection may carry another request after this body.
+    pub keep_alive: bool,
+}
+
+fn framing_error(what: &str) -> Error {
+    Error::new(ErrorKind::Protocol, format!("bad response framing: {what}"))
+}
+
+/// Decides the framing of a final (non-1xx) response to `method`.
+pub(crate) fn decide(method: &Method, head: &Head) -> Result<Decision, Error> {
+    let headers = &head.headers;
+    let mut keep_alive = match head.version {
+        Version::HTTP_11 => !has_token(headers, "close"),
+        _ => has_token(headers, "keep-alive") && !has_token(headers, "close"),
+    };
+    let status = head.status;
+    let te = headers.contains_key(header::TRANSFER_ENCODING);
+    let cl = content_length(headers)?;
+    if te && cl.is_some() {
+        // §6.3 lets a recipient treat this as an error, and for a client that
+        // reuses connections it must: it is how responses get smuggled.
+        return Err(framing_error("both Content-Length and Transfer-Encoding"));
+    }
+    let no_body = *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = if no_body {
+        Framing::Empty
+    } else if te {
+        if head.version != Version::HTTP_11 {
+            // §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+            keep_alive = false;
+        }
+        if last_coding_is_chunked(headers) {
+            Framing::Chunked
+        } else {
+            keep_alive = false;
+            Framing::Close
+        }
+    } else {
+        match cl {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => {
+                keep_alive = false;
+                Framing::Close
+            }
+        }
+    };
+    Ok(Decision {
+        framing,
+        keep_alive,
+    })
+}
+
+/// Every Content-Length value (across fields and comma lists) must be the
+/// same valid decimal number.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Error> {
+    let mut found: Option<u64> = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+                return Err(framing_error("invalid Content-Length"));
+            }
+            let n: u64 = std::str::from_utf8(part)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| framing_error("invalid Content-Length"))?;
+            if found.is_some_and(|f| f != n) {
+                return Err(framing_error("conflicting Content-Length values"));
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn codings(headers: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
+    codings(headers, header::TRANSFER_ENCODING)
+        .last()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+}
+
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    codings(headers, header::CONNECTION).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::h1::head;
+
+    fn decide_str(method: Method, s: &str) -> Result<Decision, Error> {
+        let head = head::parse(&mut BytesMut::from(s)).unwrap().unwrap();
+        decide(&method, &head)
+    }
+
+    fn get(s: &str) -> Result<Decision, Error> {
+        decide_str(Method::GET, s)
+    }
+
+    const fn d(framing: Framing, keep_alive: bool) -> Decision {
+        Decision {
+            framing,
+            keep_alive,
+        }
+    }
+
+    #[test]
+    fn content_length_frames_and_keeps_alive() {
+        let r = get("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").unwrap();
+        assert_eq!(r, d(Framing::Length(5), true));
+    }
+
+    #[test]
+    fn repeated_identical_content_length_is_one_length() {
+        let r = get("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5, 5\r\n\r\n");
+        assert_eq!(r.unwrap(), d(Framing::Length(5), true));
+    }
+
+    #[test]
+    fn conflicting_or_invalid_content_length_is_an_error() {
+        for bad in [
+            "5\r\nContent-Length: 6",
+            "-1",
+            "5x",
+            "",
+            "1 2",
+            "+5",
+            "99999999999999999999",
+        ] {
+            let s = format!("HTTP/1.1 200 OK\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(get(&s).unwrap_err().is_protocol(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn content_length_with_transfer_encoding_is_an_error() {
+        let s = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(get(s).unwrap_err().to_string().contains("both"));
+    }
+
+    #[test]
+    fn chunked_only_when_it_is_the_last_coding() {
+        let r = get("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n").unwrap();
+        assert_eq!(r, d(Framing::Chunked, true));
+        let r = get("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n").unwrap();
+        assert_eq!(r, d(Framing::Close, false));
+    }
+
+    #[test]
+    fn no_length_reads_to_close_and_is_never_reused() {
+        assert_eq!(
+            get("HTTP/1.1 200 OK\r\n\r\n").unwrap(),
+            d(Framing::Close, false)
+        );
+    }
+
+    #[test]
+    fn head_204_304_have_no_body_whatever_the_headers() {
+        let r = decide_str(
+            Method::HEAD,
+            "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n",
+        );
+        assert_eq!(r.unwrap(), d(Framing::Empty, true));
+        for code in [204, 304] {
+            let r = get(&format!("HTTP/1.1 {code} X\r\nContent-Length: 9\r\n\r\n")).unwrap();
+            assert_eq!(r, d(Framing::Empty, true));
+        }
+        let r = get("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+        assert_eq!(r, d(Framing::Empty, true));
+    }
+
+    #[test]
+    fn connection_close_is_not_reused() {
+        let r = get("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: foo, Close\r\n\r\n");
+        assert_eq!(r.unwrap(), d(Framing::Length(1), false));
+    }
+
+    #[test]
+    fn http10_is_reused_only_with_keep_alive() {
+        let r = get("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n").unwrap();
+        assert_eq!(r, d(Framing::Length(1), false));
+        let r = get("HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!(r.unwrap(), d(Framing::Length(1), true));
+    }
+}

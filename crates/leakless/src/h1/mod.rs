@@ -1,0 +1,17 @@
+//! Our HTTP/1.1 engine (DESIGN §3): the request's own task owns the socket,
+//! writes the request, parses the response head with httparse and decodes the
+//! body straight from the socket. No driver task, no channel.
+//!
+//! - `head`: response head → `http` types, within size limits.
+//! - `framing`: RFC 9112 §6.3: how long the body is, whether to reuse.
+//! - `decoder`: Content-Length, chunked and read-to-close bodies.
+//! - `encode`: request heads.
+//! - `conn`: the socket with its buffers; the request/response exchange.
+
+pub(crate) mod conn;
+pub(crate) mod decoder;
+pub(crate) mod encode;
+pub(crate) mod framing;
+pub(crate) mod head;
+
+pub(crate) use conn::{H1Conn, Outgoing, Unusable};

@@ -1,0 +1,121 @@
+//! The accounting guards. A [`Slot`] is one counted place in a host's
+//! `max_conns_per_host`; a [`Lease`] is a slot holding an open connection.
+//! Their `Drop` is the one path by which a count goes down, so whatever
+//! happens (error, cancellation, a forgotten body) the counts stay exact.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::{config::Config, h1::H1Conn, pool::HostKey, pool::Shared, stats::CloseReason};
+
+/// Where a slot's connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    Dialing,
+    Busy,
+    Idle,
+}
+
+/// One counted place for a connection to a host.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) key: HostKey,
+    pub(crate) state: SlotState,
+    pub(crate) reason: CloseReason,
+    armed: bool,
+}
+
+impl Slot {
+    /// Only the pool makes slots, under its lock, with the count already taken.
+    pub(crate) fn new(shared: Arc<Shared>, key: HostKey, state: SlotState) -> Slot {
+        Slot {
+            shared,
+            key,
+            state,
+            reason: CloseReason::Canceled,
+            armed: true,
+        }
+    }
+
+    /// The pool already gave the count back under its lock.
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    /// Sets what `Drop` will record as the reason.
+    pub(crate) fn fail(&mut self, reason: CloseReason) {
+        self.reason = reason;
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The dial succeeded: the slot now holds a busy connection.
+    pub(crate) fn connected(mut self, conn: H1Conn) -> Lease {
+        self.shared.mark_busy(&self.key, self.state);
+        self.state = SlotState::Busy;
+        let now = Instant::now();
+        Lease {
+            conn,
+            slot: self,
+            created: now,
+            idle_since: now,
+            uses: 1,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.release(&self.key, self.state, self.reason);
+        }
+    }
+}
+
+/// A slot with an open connection: exclusively owned by whoever holds it.
+/// It goes back by [`Lease::release`] and is closed by being dropped.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    pub(crate) conn: H1Conn,
+    pub(crate) slot: Slot,
+    pub(crate) created: Instant,
+    pub(crate) idle_since: Instant,
+    /// Requests this connection has carried, the current one included.
+    pub(crate) uses: u32,
+}
+
+impl Lease {
+    /// Hands the connection back to the pool for reuse.
+    pub(crate) fn release(self) {
+        let shared = self.slot.shared.clone();
+        shared.put(self);
+    }
+
+    /// Closes the connection, recording why.
+    pub(crate) fn close(mut self, reason: CloseReason) {
+        self.slot.fail(reason);
+    }
+
+    pub(crate) fn key(&self) -> &HostKey {
+        &self.slot.key
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        self.slot.config()
+    }
+
+    pub(crate) fn is_reused(&self) -> bool {
+        self.uses > 1
+    }
+
+    /// Gives up the count under the pool's lock; the caller drops the socket
+    /// after unlocking.
+    pub(crate) fn disarm(mut self) -> H1Conn {
+        self.slot.disarm();
+        self.conn
+    }
+}

@@ -1,0 +1,369 @@
+//! The pool: per-host counts and limits, LIFO idle lists with a global LRU
+//! cap, FIFO waiters with direct hand-off, and the idle reaper.
+//!
+//! Every count changes under one mutex, in the same critical section as the
+//! change it describes; sockets are closed after the lock is released.
+
+mod host;
+mod key;
+mod reaper;
+mod waiter;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use tokio::{
+    sync::{Notify, oneshot},
+    time::Instant,
+};
+
+pub(crate) use key::HostKey;
+
+use self::{
+    host::Host,
+    waiter::{Wait, Waiter},
+};
+use crate::{
+    config::Config,
+    error::{Error, PoolState},
+    h1::{H1Conn, Unusable},
+    lease::{Lease, Slot, SlotState},
+    stats::{CloseReason, PoolStats},
+};
+
+/// What a checkout yields: a reused connection or the right to dial one.
+#[derive(Debug)]
+pub(crate) enum Checkout {
+    Reused(Lease),
+    Dial(Slot),
+}
+
+/// State shared by the client, every lease and the reaper.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    state: Mutex<State>,
+    reaper_wake: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    hosts: HashMap<HostKey, Host>,
+    idle_total: usize,
+    /// The client was dropped: nothing goes idle any more.
+    closed: bool,
+    reaper_running: bool,
+    next_waiter: u64,
+}
+
+/// Sockets to close once the lock is released.
+type Doomed = Vec<H1Conn>;
+
+/// The client's handle on the pool.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+enum Got {
+    Ready(Checkout),
+    Wait(Wait),
+}
+
+impl Pool {
+    pub fn new(config: Config) -> Pool {
+        let state = State {
+            hosts: HashMap::new(),
+            idle_total: 0,
+            closed: false,
+            reaper_running: false,
+            next_waiter: 0,
+        };
+        Pool {
+            shared: Arc::new(Shared {
+                config,
+                state: Mutex::new(state),
+                reaper_wake: Notify::new(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// A live idle connection, else a slot to dial, else a place in the queue.
+    pub async fn checkout(&self, key: &HostKey) -> Result<Checkout, Error> {
+        match self.shared.try_checkout(key) {
+            Got::Ready(c) => Ok(c),
+            Got::Wait(w) => w.wait(self.shared.config.pool_wait_timeout).await,
+        }
+    }
+
+    pub fn note_retry(&self, key: &HostKey) {
+        let mut st = self.shared.lock();
+        if let Some(host) = st.hosts.get_mut(key) {
+            host.stats.retries += 1;
+        }
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let st = self.shared.lock();
+        PoolStats::from_hosts(
+            st.hosts
+                .iter()
+                .map(|(k, h)| (k.to_string(), h.snapshot()))
+                .collect(),
+        )
+    }
+
+    /// The client is gone: close every idle connection and stop the reaper.
+    /// Connections still in use are closed when they come back.
+    pub fn shutdown(&self) {
+        let doomed: Doomed = {
+            let mut st = self.shared.lock();
+            st.closed = true;
+            st.idle_total = 0;
+            let mut doomed = Vec::new();
+            for host in st.hosts.values_mut() {
+                while let Some(lease) = host.idle.pop_front() {
+                    host.record_close(CloseReason::ClientDropped);
+                    doomed.push(lease.disarm());
+                }
+            }
+            doomed
+        };
+        self.shared.reaper_wake.notify_one();
+        drop(doomed);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not stop connections from being accounted.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn try_checkout(self: &Arc<Self>, key: &HostKey) -> Got {
+        let cfg = &self.config;
+        let mut doomed = Doomed::new();
+        let got = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let now = Instant::now();
+            let host = st.hosts.entry(key.clone()).or_insert_with(Host::new);
+            host.last_used = now;
+            let mut found = None;
+            while let Some(mut lease) = host.idle.pop_back() {
+                st.idle_total -= 1;
+                let verdict = expiry(cfg, &lease, now).or_else(|| match lease.conn.idle_check() {
+                    Ok(()) => None,
+                    Err(Unusable::Closed | Unusable::Unsolicited) => {
+                        Some(CloseReason::ServerClosed)
+                    }
+                });
+                if let Some(reason) = verdict {
+                    host.record_close(reason);
+                    doomed.push(lease.disarm());
+                    continue;
+                }
+                lease.slot.state = SlotState::Busy;
+                lease.uses += 1;
+                host.busy += 1;
+                host.stats.reused += 1;
+                found = Some(lease);
+                break;
+            }
+            if let Some(lease) = found {
+                Got::Ready(Checkout::Reused(lease))
+            } else if host.has_room(cfg.max_conns_per_host) {
+                host.dialing += 1;
+                host.stats.created += 1;
+                Got::Ready(Checkout::Dial(Slot::new(
+                    self.clone(),
+                    key.clone(),
+                    SlotState::Dialing,
+                )))
+            } else {
+                let (tx, rx) = oneshot::channel();
+                let id = st.next_waiter;
+                st.next_waiter += 1;
+                host.waiters.push_back(Waiter { id, tx });
+                Got::Wait(Wait {
+                    rx,
+                    id,
+                    key: key.clone(),
+                    shared: self.clone(),
+                })
+            }
+        };
+        drop(doomed);
+        got
+    }
+
+    /// A lease comes back: hand it to the oldest waiter, else keep it idle
+    /// within the caps, else close it.
+    pub(crate) fn put(self: &Arc<Self>, mut lease: Lease) {
+        let cfg = &self.config;
+        let mut doomed = Doomed::new();
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let now = Instant::now();
+            let key = lease.key().clone();
+            let host = st
+                .hosts
+                .get_mut(&key)
+                .expect("a leased host stays in the map");
+            host.busy -= 1;
+            host.last_used = now;
+            let mut reason = if st.closed {
+                Some(CloseReason::ClientDropped)
+            } else if cfg.disable_keep_alives {
+                Some(CloseReason::KeepAlivesDisabled)
+            } else {
+                expiry(cfg, &lease, now)
+            };
+            if reason.is_none() {
+                // Direct hand-off: the oldest live waiter gets it, no idle hop.
+                while let Some(w) = host.waiters.pop_front() {
+                    lease.uses += 1;
+                    match w.tx.send(Checkout::Reused(lease)) {
+                        Ok(()) => {
+                            host.busy += 1;
+                            host.stats.reused += 1;
+                            return;
+                        }
+                        Err(Checkout::Reused(back)) => {
+                            lease = back;
+                            lease.uses -= 1;
+                        }
+                        Err(Checkout::Dial(_)) => unreachable!("we sent a lease"),
+                    }
+                }
+                if host.idle.len() < cfg.idle_per_host() {
+                    lease.slot.state = SlotState::Idle;
+                    lease.idle_since = now;
+                    host.idle.push_back(lease);
+                    st.idle_total += 1;
+                    if cfg.max_idle_conns > 0 && st.idle_total > cfg.max_idle_conns {
+                        self.evict_lru(st, &mut doomed);
+                    }
+                    self.ensure_reaper(st);
+                    drop(guard);
+                    drop(doomed);
+                    return;
+                }
+                reason = Some(CloseReason::PoolFull);
+            }
+            host.record_close(reason.expect("set above"));
+            doomed.push(lease.disarm());
+            self.serve_waiters(host, &key);
+        }
+        drop(doomed);
+    }
+
+    /// Closes the least recently used host's oldest idle connection.
+    fn evict_lru(self: &Arc<Self>, st: &mut State, doomed: &mut Doomed) {
+        let victim = st
+            .hosts
+            .iter()
+            .filter(|(_, h)| !h.idle.is_empty())
+            .min_by_key(|(_, h)| h.last_used)
+            .map(|(k, _)| k.clone());
+        if let Some(key) = victim {
+            let host = st.hosts.get_mut(&key).expect("just found");
+            let lease = host.idle.pop_front().expect("has idle");
+            st.idle_total -= 1;
+            host.record_close(CloseReason::PoolFull);
+            doomed.push(lease.disarm());
+            self.serve_waiters(host, &key);
+        }
+    }
+
+    /// A slot freed up: give waiters the right to dial while there is room.
+    fn serve_waiters(self: &Arc<Self>, host: &mut Host, key: &HostKey) {
+        while !host.waiters.is_empty() && host.has_room(self.config.max_conns_per_host) {
+            let w = host.waiters.pop_front().expect("not empty");
+            host.dialing += 1;
+            host.stats.created += 1;
+            let slot = Slot::new(self.clone(), key.clone(), SlotState::Dialing);
+            if let Err(Checkout::Dial(mut slot)) = w.tx.send(Checkout::Dial(slot)) {
+                slot.disarm();
+                host.dialing -= 1;
+                host.stats.created -= 1;
+            }
+        }
+    }
+
+    /// A slot's `Drop`: its count goes, the reason is recorded, and a waiter
+    /// may dial in its place.
+    pub(crate) fn release(self: &Arc<Self>, key: &HostKey, state: SlotState, reason: CloseReason) {
+        let mut st = self.lock();
+        let host = st
+            .hosts
+            .get_mut(key)
+            .expect("a slot's host stays in the map");
+        host.leave(state);
+        host.record_close(reason);
+        self.serve_waiters(host, key);
+    }
+
+    /// A dial finished: the slot moves from dialing to busy.
+    pub(crate) fn mark_busy(&self, key: &HostKey, from: SlotState) {
+        let mut st = self.lock();
+        let host = st
+            .hosts
+            .get_mut(key)
+            .expect("a slot's host stays in the map");
+        host.leave(from);
+        host.busy += 1;
+    }
+
+    /// Removes a waiter that gave up; false if it had already been served.
+    fn forget_waiter(&self, key: &HostKey, id: u64) -> bool {
+        let mut st = self.lock();
+        let Some(host) = st.hosts.get_mut(key) else {
+            return false;
+        };
+        match host.waiters.iter().position(|w| w.id == id) {
+            Some(i) => {
+                host.waiters.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn pool_state(&self, key: &HostKey) -> PoolState {
+        let st = self.lock();
+        let h = st.hosts.get(key);
+        PoolState {
+            limit: self.config.max_conns_per_host,
+            dialing: h.map_or(0, |h| h.dialing),
+            busy: h.map_or(0, |h| h.busy),
+            idle: h.map_or(0, |h| h.idle.len()),
+            waiting: h.map_or(0, |h| h.waiters.len()),
+        }
+    }
+}
+
+/// Why an idle or returning connection is too old to reuse, if it is.
+fn expiry(cfg: &Config, lease: &Lease, now: Instant) -> Option<CloseReason> {
+    if cfg
+        .max_conn_lifetime
+        .is_some_and(|max| now.duration_since(lease.created) >= max)
+    {
+        return Some(CloseReason::Lifetime);
+    }
+    if lease.slot.state == SlotState::Idle
+        && cfg
+            .idle_conn_timeout
+            .is_some_and(|max| now.duration_since(lease.idle_since) >= max)
+    {
+        return Some(CloseReason::IdleTimeout);
+    }
+    None
+}

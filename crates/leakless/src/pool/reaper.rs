@@ -1,0 +1,76 @@
+//! The idle reaper: one task per pool, alive only while something is idle.
+//! It closes connections past `idle_conn_timeout` or `max_conn_lifetime` and
+//! ends when the idle list is empty or the client is dropped.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{Doomed, Shared, State, expiry};
+
+impl Shared {
+    /// Starts the reaper if idle connections may expire and none runs.
+    pub(super) fn ensure_reaper(self: &Arc<Self>, st: &mut State) {
+        let expires =
+            self.config.idle_conn_timeout.is_some() || self.config.max_conn_lifetime.is_some();
+        if st.reaper_running || !expires {
+            return;
+        }
+        // Outside a runtime nothing can be spawned; checkouts still refuse
+        // expired connections, so correctness does not depend on the reaper.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            st.reaper_running = true;
+            rt.spawn(reap(self.clone()));
+        }
+    }
+
+    /// Closes what has expired; returns when to look again, or `None` to stop.
+    fn reap_once(&self, doomed: &mut Doomed) -> Option<Instant> {
+        let cfg = &self.config;
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if st.closed || st.idle_total == 0 {
+            st.reaper_running = false;
+            return None;
+        }
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for host in st.hosts.values_mut() {
+            let mut i = 0;
+            while i < host.idle.len() {
+                let lease = &host.idle[i];
+                if let Some(reason) = expiry(cfg, lease, now) {
+                    let lease = host.idle.remove(i).expect("index in range");
+                    st.idle_total -= 1;
+                    host.record_close(reason);
+                    doomed.push(lease.disarm());
+                    continue;
+                }
+                let idle_end = cfg.idle_conn_timeout.map(|t| lease.idle_since + t);
+                let life_end = cfg.max_conn_lifetime.map(|t| lease.created + t);
+                for at in [idle_end, life_end].into_iter().flatten() {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+                i += 1;
+            }
+        }
+        if st.idle_total == 0 {
+            st.reaper_running = false;
+            return None;
+        }
+        next
+    }
+}
+
+async fn reap(shared: Arc<Shared>) {
+    loop {
+        let mut doomed = Doomed::new();
+        let next = shared.reap_once(&mut doomed);
+        drop(doomed);
+        let Some(at) = next else { return };
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = shared.reaper_wake.notified() => {}
+        }
+    }
+}

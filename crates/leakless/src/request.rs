@@ -1,0 +1,114 @@
+//! `RequestBuilder`: method, URL, headers, body and a per-request deadline.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+
+use crate::{
+    body::Body,
+    client::Client,
+    error::{Error, ErrorKind},
+    response::Response,
+};
+
+/// A request being built; [`send`](RequestBuilder::send) sends it.
+/// A bad URL or header is reported by `send`, not by the builder methods.
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is sent"]
+pub struct RequestBuilder {
+    client: Client,
+    parts: Result<Parts, Error>,
+}
+
+/// A request ready to go.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Body,
+    pub timeout: Option<Duration>,
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(client: Client, method: Method, uri: Result<Uri, Error>) -> RequestBuilder {
+        let parts = uri.map(|uri| Parts {
+            method,
+            uri,
+            headers: HeaderMap::new(),
+            body: Body::empty(),
+            timeout: None,
+        });
+        RequestBuilder { client, parts }
+    }
+
+    /// Adds a header (appending, so a name may repeat).
+    pub fn header<K, V>(mut self, name: K, value: V) -> RequestBuilder
+    where
+        K: TryInto<HeaderName>,
+        K::Error: Into<http::Error>,
+        V: TryInto<HeaderValue>,
+        V::Error: Into<http::Error>,
+    {
+        if let Ok(parts) = &mut self.parts {
+            match (name.try_into(), value.try_into()) {
+                (Ok(n), Ok(v)) => {
+                    parts.headers.append(n, v);
+                }
+                (Err(e), _) => self.parts = Err(bad_header(e.into())),
+                (_, Err(e)) => self.parts = Err(bad_header(e.into())),
+            }
+        }
+        self
+    }
+
+    /// Adds every header of `headers`.
+    pub fn headers(mut self, headers: HeaderMap) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            for (name, value) in &headers {
+                parts.headers.append(name, value.clone());
+            }
+        }
+        self
+    }
+
+    /// Sets the body: bytes, strings, or a [`Body`] stream.
+    pub fn body(mut self, body: impl Into<Body>) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            parts.body = body.into();
+        }
+        self
+    }
+
+    /// The total deadline of this request, from `send` to the end of the
+    /// body; overrides the client's `timeout`.
+    pub fn timeout(mut self, d: Duration) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            parts.timeout = Some(d);
+        }
+        self
+    }
+
+    /// Sends the request and waits for the response head.
+    ///
+    /// Dropping the returned future at any point leaves no socket, slot or
+    /// waiter behind.
+    #[track_caller]
+    pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
+        let RequestBuilder { client, parts } = self;
+        async move { client.send(parts?).await }
+    }
+}
+
+fn bad_header(e: http::Error) -> Error {
+    Error::new(ErrorKind::Request, "invalid header").with_source(e)
+}
+
+pub(crate) fn parse_uri<U>(url: U) -> Result<Uri, Error>
+where
+    U: TryInto<Uri>,
+    U::Error: Into<http::Error>,
+{
+    url.try_into()
+        .map_err(|e| Error::new(ErrorKind::Request, "invalid URL").with_source(e.into()))
+}
