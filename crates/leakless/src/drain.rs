@@ -10,7 +10,7 @@ use crate::{
 /// Called by the body's `Drop` with the unread rest of the response.
 pub(crate) fn on_drop(lease: Lease, decoder: Decoder, keep_alive: bool) {
     if !keep_alive {
-        return lease.close(CloseReason::NotReusable);
+        return lease.not_reusable();
     }
     let limit = lease.config().drain_limit;
     if limit == 0 || decoder.remaining().is_some_and(|r| r > limit) {

@@ -187,7 +187,7 @@ impl Incoming {
             if self.keep_alive && lease.conn.rbuf().is_empty() {
                 lease.release();
             } else {
-                lease.close(CloseReason::NotReusable);
+                lease.not_reusable();
             }
         }
     }

@@ -100,6 +100,17 @@ impl Lease {
         self.slot.fail(reason);
     }
 
+    /// Why a connection the response ruled out for reuse is closed: our
+    /// own `disable_keep_alives` asked for that, else the server did.
+    pub(crate) fn not_reusable(self) {
+        let reason = if self.config().disable_keep_alives {
+            CloseReason::KeepAlivesDisabled
+        } else {
+            CloseReason::NotReusable
+        };
+        self.close(reason);
+    }
+
     pub(crate) fn key(&self) -> &HostKey {
         &self.slot.key
     }

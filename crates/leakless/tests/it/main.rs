@@ -1,0 +1,6 @@
+//! Behaviour scenarios (../shared/SCENARIOS.md) against real loopback
+//! servers: one integration binary, one module per theme.
+
+mod support;
+
+mod reuse;
