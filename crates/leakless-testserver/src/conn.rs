@@ -5,9 +5,13 @@
 //! HTTP/2 connection would get its own module beside this one and share the
 //! ledger and the reply plan.
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -57,22 +61,32 @@ pub(crate) async fn serve<S: Io>(io: S, id: u64, ledger: Arc<Ledger>, notify: Ar
             done: false,
         },
     };
-    let reason = run(&mut conn.io, id, &conn.guard.ledger, &notify).await;
+    let outcome = {
+        let serving = pin!(run(&mut conn.io, id, &conn.guard.ledger, &notify));
+        CatchUnwind(serving).await
+    };
     let Conn { io, mut guard } = conn;
     drop(io);
     guard.done = true;
-    guard.ledger.closed(id, reason);
+    match outcome {
+        Ok(reason) => guard.ledger.closed(id, reason),
+        Err(panic) => {
+            guard.ledger.closed(id, CloseReason::Panicked);
+            // On to the accept loop's JoinSet, which keeps it for Drop.
+            std::panic::resume_unwind(panic);
+        }
+    }
 }
 
-/// Field order matters: on an abort or a panic the socket drops first, so
-/// the close is never counted while the descriptor still exists.
+/// Field order matters: on an abort the socket drops first, so the close is
+/// never counted while the descriptor still exists.
 struct Conn<S> {
     io: S,
     guard: Guard,
 }
 
-/// Records the close of a connection whose task ended without returning
-/// (runtime shutdown or panic), so `open` never stays high.
+/// Records the close of a connection whose task was aborted (a shutdown that
+/// outlasted its grace period), so `open` never stays high.
 struct Guard {
     id: u64,
     ledger: Arc<Ledger>,
@@ -82,12 +96,25 @@ struct Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if !self.done {
-            let reason = if std::thread::panicking() {
-                CloseReason::Panicked
-            } else {
-                CloseReason::Shutdown
-            };
-            self.ledger.closed(self.id, reason);
+            self.ledger.closed(self.id, CloseReason::Shutdown);
+        }
+    }
+}
+
+/// Turns a panic while polling into an `Err`, so the connection can be
+/// closed and counted before the panic goes on (tokio would drop the task's
+/// state only after catching it, when nobody can tell it panicked).
+struct CatchUnwind<'a, F>(Pin<&'a mut F>);
+
+impl<F: Future> Future for CatchUnwind<'_, F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(panic) => Poll::Ready(Err(panic)),
         }
     }
 }

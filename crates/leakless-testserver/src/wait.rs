@@ -79,7 +79,10 @@ impl TestServer {
         timeout: Duration,
         pred: impl Fn(&ServerStats) -> bool,
     ) -> Result<ServerStats, WaitTimeout> {
-        let mut timer = AbortOnDrop(self.runtime.spawn(tokio::time::sleep(timeout)));
+        // The sleep must be created on the server's runtime: a `Sleep` binds
+        // to the clock of the runtime it is created in.
+        let sleep = async move { tokio::time::sleep(timeout).await };
+        let mut timer = AbortOnDrop(self.runtime.spawn(sleep));
         tokio::select! {
             stats = self.wait_until(pred) => Ok(stats),
             _ = &mut timer.0 => Err(WaitTimeout { waited: timeout, stats: Box::new(self.stats()) }),

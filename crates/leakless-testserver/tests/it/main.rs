@@ -1,0 +1,10 @@
+//! The test server's own tests, against raw TCP clients. One binary with
+//! modules: each extra test binary is another link on a 2-core machine.
+
+mod client;
+
+mod body;
+mod faults;
+mod keepalive;
+mod lifecycle;
+mod stats;
