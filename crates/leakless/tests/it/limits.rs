@@ -1,0 +1,416 @@
+//! Scenarios 9–18: per-host cap, FIFO waiters, idle caps, timers on idle
+//! connections, and the cap as the kernel sees it.
+
+use std::{net::SocketAddr, time::Duration};
+
+use leakless::{Client, CloseReason, Phase};
+
+use crate::support::*;
+
+fn capped(n: usize) -> Client {
+    Client::builder().max_conns_per_host(n).build().unwrap()
+}
+
+/// Resolves once the pool shows `n` waiters for some host.
+async fn waiting(client: &Client, n: usize) {
+    bounded(async {
+        while client.stats().total.waiting != n {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_requests_at_cap_one_make_exactly_one_dial() {
+    let server = TestServer::start(Config::new().latency(Duration::from_millis(2)));
+    let client = capped(1);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (client, url) = (client.clone(), server.url("/"));
+            tokio::spawn(async move { client.get(url).send().await?.bytes().await })
+        })
+        .collect();
+    for t in tasks {
+        bounded(t).await.unwrap().unwrap();
+    }
+    assert_eq!(server.stats().accepted, 1);
+    let s = client.stats().total;
+    assert_eq!((s.created, s.reused), (1, 9));
+}
+
+/// A listener whose accept queue is full: connects to it hang in SYN_SENT.
+pub fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.listen(0).unwrap();
+    let listener: std::net::TcpListener = sock.into();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    // The queue holds backlog + 1; connects past it stay in SYN_SENT. Fill it
+    // with non-blocking connects until one does not complete at once.
+    for _ in 0..8 {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        fillers.push(s.into());
+    }
+    (listener, fillers)
+}
+
+#[tokio::test]
+async fn dial_in_progress_counts_toward_cap() {
+    let (listener, _fillers) = full_backlog_listener();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let client = capped(1);
+    let first = tokio::spawn({
+        let (c, u) = (client.clone(), url.clone());
+        async move { c.get(u).send().await.map(drop) }
+    });
+    bounded(async {
+        while client.stats().total.dialing != 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let second = tokio::spawn({
+        let (c, u) = (client.clone(), url.clone());
+        async move { c.get(u).send().await.map(drop) }
+    });
+    waiting(&client, 1).await;
+    let s = client.stats().total;
+    assert_eq!(
+        (s.open, s.dialing, s.waiting, s.created),
+        (1, 1, 1, 1),
+        "{s:?}"
+    );
+    first.abort();
+    second.abort();
+    let _ = first.await;
+    let _ = second.await;
+    let s = client.stats().total;
+    assert_eq!((s.open, s.dialing, s.waiting), (0, 0, 0), "{s:?}");
+    assert_consistent(&s);
+}
+
+#[tokio::test]
+async fn cancelled_waiter_frees_nothing_it_did_not_take() {
+    let server = TestServer::start(Config::new());
+    let client = capped(1);
+    let held = client.get(server.url("/?size=100")).send().await.unwrap();
+    let waiter = tokio::spawn({
+        let (c, u) = (client.clone(), server.url("/"));
+        async move { c.get(u).send().await.map(drop) }
+    });
+    waiting(&client, 1).await;
+    waiter.abort();
+    assert!(waiter.await.unwrap_err().is_cancelled());
+    let s = client.stats().total;
+    assert_eq!((s.open, s.busy, s.waiting), (1, 1, 0), "{s:?}");
+    held.bytes().await.unwrap();
+    client
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let s = client.stats().total;
+    assert_eq!((s.created, s.open, s.idle), (1, 1, 1), "{s:?}");
+}
+
+#[tokio::test]
+async fn waiters_are_served_first_come_first_served_by_direct_hand_off() {
+    let server = TestServer::start(Config::new());
+    let client = capped(1);
+    let held = client.get(server.url("/")).send().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let (c, u, tx) = (client.clone(), server.url(&format!("/?n={i}")), tx.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = c.get(u).send().await.unwrap();
+            tx.send(i).unwrap();
+            res.bytes().await.unwrap();
+        }));
+        waiting(&client, i + 1).await;
+    }
+    held.bytes().await.unwrap();
+    for t in tasks {
+        bounded(t).await.unwrap();
+    }
+    let order: Vec<usize> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    let s = client.stats().total;
+    assert_eq!(
+        (s.created, s.reused),
+        (1, 5),
+        "handed straight to each waiter: {s:?}"
+    );
+}
+
+#[tokio::test]
+async fn pool_wait_timeout_error_says_host_limit_and_counts() {
+    let server = TestServer::start(Config::new());
+    let client = Client::builder()
+        .max_conns_per_host(1)
+        .pool_wait_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let held = client.get(server.url("/")).send().await.unwrap();
+    // Only a timer can end the wait now: let tokio's clock jump to it.
+    tokio::time::pause();
+    let err = client.get(server.url("/")).send().await.unwrap_err();
+    tokio::time::resume();
+    assert!(err.is_pool_wait() && err.is_timeout(), "{err:?}");
+    assert_eq!(err.phase(), Some(Phase::PoolWait));
+    let state = err.pool_state().unwrap();
+    assert_eq!(
+        (state.limit, state.busy, state.idle, state.waiting),
+        (1, 1, 0, 1)
+    );
+    let msg = err.to_string();
+    let host = server.addr().to_string();
+    for part in [
+        host.as_str(),
+        "limit 1",
+        "busy 1",
+        "idle 0",
+        "waiting 1",
+        "max_conns_per_host",
+    ] {
+        assert!(msg.contains(part), "{part:?} missing from: {msg}");
+    }
+    assert_eq!(client.stats().total.waiting, 0);
+    drop(held);
+}
+
+#[tokio::test]
+async fn three_responses_with_idle_cap_two_leave_two_idle() {
+    let server = TestServer::start(Config::new());
+    let client = Client::builder()
+        .max_idle_conns_per_host(2)
+        .build()
+        .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(client.get(server.url("/")).send().await.unwrap());
+    }
+    assert_eq!(client.stats().total.busy, 3);
+    for res in held {
+        res.bytes().await.unwrap();
+    }
+    let s = client.stats().total;
+    assert_eq!(
+        (s.idle, s.open, s.closed_by.get(CloseReason::PoolFull)),
+        (2, 2, 1),
+        "{s:?}"
+    );
+    server.wait_closed(1).await;
+}
+
+#[tokio::test]
+async fn global_idle_cap_closes_the_least_recently_used_hosts_connection() {
+    let servers: Vec<TestServer> = (0..5).map(|_| TestServer::start(Config::new())).collect();
+    let client = Client::builder().max_idle_conns(4).build().unwrap();
+    for server in &servers {
+        client
+            .get(server.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    }
+    let stats = client.stats();
+    assert_eq!(stats.total.idle, 4);
+    let first = stats.host(&servers[0].addr().to_string()).unwrap();
+    assert_eq!(
+        (first.idle, first.closed_by.get(CloseReason::PoolFull)),
+        (0, 1),
+        "{first:?}"
+    );
+    for server in &servers[1..] {
+        assert_eq!(stats.host(&server.addr().to_string()).unwrap().idle, 1);
+    }
+    servers[0].wait_closed(1).await;
+}
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+#[tokio::test]
+async fn idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops() {
+    let server = TestServer::start(Config::new());
+    let client = Client::builder()
+        .idle_conn_timeout(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    let (a, b) = (
+        client.get(server.url("/")).send().await.unwrap(),
+        client.get(server.url("/")).send().await.unwrap(),
+    );
+    a.bytes().await.unwrap();
+    b.bytes().await.unwrap();
+    assert_eq!(
+        (client.stats().total.idle, alive_tasks()),
+        (2, 1),
+        "one reaper runs"
+    );
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(89)).await;
+    assert_eq!(client.stats().total.idle, 2, "not before the timeout");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    tokio::task::yield_now().await;
+    tokio::time::resume();
+    let s = client.stats().total;
+    assert_eq!(
+        (s.idle, s.open, s.closed_by.get(CloseReason::IdleTimeout)),
+        (0, 0, 2),
+        "{s:?}"
+    );
+    bounded(async {
+        while alive_tasks() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    server.wait_closed(2).await;
+}
+
+#[tokio::test]
+async fn dropping_the_client_closes_idle_connections_and_stops_the_reaper() {
+    let server = TestServer::start(Config::new());
+    let client = Client::new();
+    client
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(alive_tasks(), 1);
+    drop(client);
+    bounded(async {
+        while alive_tasks() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    server.wait_closed(1).await;
+}
+
+#[tokio::test]
+async fn a_body_outliving_its_client_is_closed_when_it_ends() {
+    let server = TestServer::start(Config::new());
+    let client = Client::new();
+    let res = client.get(server.url("/")).send().await.unwrap();
+    drop(client);
+    assert_eq!(res.text().await.unwrap(), "hello");
+    server.wait_closed(1).await;
+}
+
+#[tokio::test]
+async fn connection_older_than_max_conn_lifetime_is_not_reused() {
+    let server = TestServer::start(Config::new());
+    let client = Client::builder()
+        .max_conn_lifetime(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    client
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    tokio::time::resume();
+    client
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let s = client.stats().total;
+    assert_eq!(
+        (s.created, s.reused, s.closed_by.get(CloseReason::Lifetime)),
+        (2, 0, 1),
+        "{s:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_never_holds_more_sockets_than_the_cap() {
+    const CAP: usize = 4;
+    let server = TestServer::start(Config::new().latency(Duration::from_millis(5)));
+    let client = Client::builder()
+        .max_conns_per_host(CAP)
+        .pool_wait_timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let addr = server.addr();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let (mut max, mut samples) = (0, 0);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let live = kernel_sockets_to(addr)
+                    .iter()
+                    .filter(|(_, st)| *st == ESTABLISHED)
+                    .count();
+                max = max.max(live);
+                samples += 1;
+            }
+            (max, samples)
+        }
+    });
+    let tasks: Vec<_> = (0..CAP * 10)
+        .map(|_| {
+            let (c, u) = (client.clone(), server.url("/"));
+            tokio::spawn(async move {
+                let mut outcomes = (0, 0);
+                for _ in 0..15 {
+                    match c.get(u.clone()).send().await {
+                        Ok(res) => {
+                            res.bytes().await.unwrap();
+                            outcomes.0 += 1;
+                        }
+                        Err(e) => {
+                            assert!(e.is_pool_wait(), "only pool-wait timeouts may fail: {e}");
+                            outcomes.1 += 1;
+                        }
+                    }
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += bounded(t).await.unwrap().0;
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (max, samples) = sampler.join().unwrap();
+    assert!(samples >= 5, "the sampler ran {samples} times");
+    assert!(
+        max <= CAP,
+        "kernel saw {max} sockets to the server, cap {CAP}"
+    );
+    assert!(ok > 0);
+    assert!(server.stats().accepted <= CAP as u64);
+    let s = client.stats().total;
+    assert!(s.open <= CAP && s.waiting == 0 && s.busy == 0, "{s:?}");
+}
