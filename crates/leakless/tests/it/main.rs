@@ -4,4 +4,5 @@
 mod support;
 
 mod limits;
+mod nginx;
 mod reuse;
