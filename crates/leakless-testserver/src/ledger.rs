@@ -36,6 +36,9 @@ struct Inner {
     panics: Vec<String>,
     shutting_down: bool,
     next_id: u64,
+    /// Threads in `wait_blocking`: the Condvar is only signalled when there
+    /// are some, because a futex wake is a syscall on every request.
+    blocked: usize,
 }
 
 /// How the ledger reaches one connection's task.
@@ -74,9 +77,14 @@ impl Ledger {
 
     /// Runs `f` on the state, then wakes every waiter.
     fn change<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        let out = f(&mut self.lock());
+        let (out, blocked) = {
+            let mut s = self.lock();
+            (f(&mut s), s.blocked > 0)
+        };
         self.version.send_modify(|v| *v = v.wrapping_add(1));
-        self.cond.notify_all();
+        if blocked {
+            self.cond.notify_all();
+        }
         out
     }
 
@@ -271,11 +279,13 @@ impl Ledger {
             if left.is_zero() {
                 return Err(s.stats.clone());
             }
+            s.blocked += 1;
             s = self
                 .cond
                 .wait_timeout(s, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            s.blocked -= 1;
         }
     }
 }

@@ -125,9 +125,10 @@ impl TestServer {
     }
 
     /// Closes every connection that is idle between requests right now (a
-    /// server's idle timeout, on demand). Returns how many; wait for them
-    /// with [`TestServer::wait_closed`]. A request that arrives on one of
-    /// them before its close is dropped unanswered, as on a real server.
+    /// server's idle timeout, on demand); connections that have not sent a
+    /// first request are not idle. Returns how many; wait for them with
+    /// [`TestServer::wait_closed`]. A request that arrives on one of them
+    /// before its close is dropped unanswered, as on a real server.
     pub fn close_idle_connections(&self) -> usize {
         self.ledger.close_idle()
     }
