@@ -35,9 +35,12 @@ mod table;
 
 use std::net::{IpAddr, SocketAddr};
 
+// `Filter` and `Sample` are for `bench`, which selects its own sockets.
+#[allow(unused_imports)]
 pub use filter::Filter;
 pub use owners::Owners;
 pub use state::{StateCounts, TcpState};
+#[allow(unused_imports)]
 pub use table::{Sample, SampleStats, SocketTable, Source};
 
 /// Times from the kernel's `tcp_info`, in milliseconds ago.

@@ -1,0 +1,221 @@
+//! `leakless watch`: a process's TCP connections per endpoint and state over
+//! time, with a verdict (LEAK, STALE_POOL, CHURN, OK) and its evidence.
+//!
+//! Layout:
+//! - [`series`]: per-endpoint history fed by observations;
+//! - [`verdict`]: the rules, pure functions of a series;
+//! - [`sampler`]: one socket-table sample per tick into series, TIME_WAIT
+//!   attribution, verdicts;
+//! - [`snapshot`]: the bounded view of a tick every output renders;
+//! - [`report`] (text and JSON lines), [`tui`], [`prom`]: the outputs;
+//! - [`target`]: the watched pid or command, and the stop signal.
+
+mod duration;
+mod prom;
+mod report;
+mod sampler;
+mod series;
+mod snapshot;
+mod target;
+mod tui;
+mod verdict;
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{ArgGroup, Args};
+
+use sampler::{Mode, Sampler};
+use snapshot::Snapshot;
+use target::{ChildOutput, Target};
+
+/// Arguments of `leakless watch`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("target").required(true).args(["pid", "all", "command"])))]
+pub struct WatchArgs {
+    /// Watch this process (its descendants' sockets count with it).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Watch every process on the host, ranked by suspicion.
+    #[arg(long)]
+    pub all: bool,
+    /// Time between samples (e.g. 200ms, 1s).
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = duration::parse)]
+    pub interval: Duration,
+    /// Stop after this long and print the final report.
+    #[arg(long = "for", value_name = "DUR", value_parser = duration::parse)]
+    pub for_: Option<Duration>,
+    /// One snapshot (no verdict), then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// One JSON object per sample, then a final report object with `verdicts`.
+    #[arg(long)]
+    pub json: bool,
+    /// Serve Prometheus text on http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Endpoints shown per process; the rest are folded into "other".
+    #[arg(long, value_name = "K", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub top: u16,
+    /// Start this command and watch it; watch exits with its exit code. In
+    /// the terminal view its output is discarded; otherwise its stdout goes
+    /// to stderr.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Grace given to a watched command to exit after SIGTERM when the watch ends first.
+const CHILD_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the watch; returns the process exit code.
+pub fn run(args: WatchArgs) -> Result<i32, String> {
+    let tui_mode = !args.json && !args.once && std::io::stdout().is_terminal();
+    let mut target = if !args.command.is_empty() {
+        let out = if tui_mode { ChildOutput::Discard } else { ChildOutput::ToStderr };
+        Some(Target::spawn(&args.command, out).map_err(|e| e.to_string())?)
+    } else if let Some(pid) = args.pid {
+        if !sockets_process_alive(pid) {
+            return Err(format!("no process with pid {pid}"));
+        }
+        Some(Target::Pid(pid))
+    } else {
+        None
+    };
+    let mode = target.as_ref().map_or(Mode::All, |t| Mode::Pid(t.pid()));
+    target::install_stop_handler();
+    let top = usize::from(args.top);
+
+    if args.once {
+        if matches!(target, Some(Target::Command(_))) {
+            // Give a command we just started one interval to open sockets.
+            std::thread::sleep(args.interval);
+        }
+        let mut sampler = Sampler::new(mode, false);
+        sampler.tick().map_err(|e| format!("sampling sockets: {e}"))?;
+        let snap = Snapshot::build(&sampler, top, false);
+        if args.json {
+            println!("{}", report::json_line("sample", &snap));
+        } else {
+            print!("{}", report::once_text(&snap));
+        }
+        return Ok(target.as_mut().and_then(|t| t.finish(CHILD_GRACE)).unwrap_or(0));
+    }
+
+    let shared: prom::Shared = Arc::new(Mutex::new(String::new()));
+    if let Some(addr) = &args.listen {
+        let bound = prom::serve(addr, shared.clone()).map_err(|e| format!("--listen {addr}: {e}"))?;
+        eprintln!("leakless watch: Prometheus metrics on http://{bound}/metrics");
+    }
+    let header = tui::Header {
+        interval: args.interval,
+        all: mode == Mode::All,
+    };
+    let mut screen = if tui_mode {
+        Some(tui::Screen::open().map_err(|e| format!("terminal: {e}"))?)
+    } else {
+        None
+    };
+
+    let mut sampler = Sampler::new(mode, true);
+    let start = Instant::now();
+    let mut next = start;
+    let mut last: Option<Snapshot> = None;
+    let mut exit_code = None;
+    loop {
+        // Check the target before sampling: a report of a process that has
+        // exited keeps the verdicts of its last live sample.
+        if let Some(t) = target.as_mut() {
+            if let Some(code) = t.exited() {
+                exit_code = Some(code);
+                break;
+            }
+            if !t.alive() {
+                break;
+            }
+        }
+        sampler.tick().map_err(|e| format!("sampling sockets: {e}"))?;
+        let snap = Snapshot::build(&sampler, top, true);
+        if args.listen.is_some() {
+            if let Ok(mut s) = shared.lock() {
+                *s = prom::render(&snap);
+            }
+        }
+        if let Some(screen) = screen.as_mut() {
+            screen.draw(&snap, &header).map_err(|e| format!("terminal: {e}"))?;
+        } else if args.json {
+            println!("{}", report::json_line("sample", &snap));
+        } else {
+            println!("{}", report::progress_line(&snap));
+        }
+        last = Some(snap);
+        if args.for_.is_some_and(|d| start.elapsed() >= d) || target::stop_requested() {
+            break;
+        }
+        next += args.interval;
+        let now = Instant::now();
+        if next < now {
+            // Sampling fell behind (a slow host): skip, don't burst.
+            next = now;
+        }
+        if wait_until(next, screen.as_mut(), &mut target, args.for_.map(|d| start + d))? {
+            break;
+        }
+    }
+    drop(screen);
+    if let Some(t) = target.as_mut() {
+        exit_code = exit_code.or_else(|| t.finish(CHILD_GRACE));
+    }
+    let snap = match last {
+        Some(s) => s,
+        None => Snapshot::build(&sampler, top, true),
+    };
+    let report = report::Report::from_snapshot(&snap, exit_code);
+    if args.json {
+        println!("{}", report::json_line("report", &report));
+    } else {
+        print!("{}", report::report_text(&report));
+    }
+    Ok(exit_code.unwrap_or(0))
+}
+
+fn sockets_process_alive(pid: u32) -> bool {
+    crate::sockets::process::alive(pid)
+}
+
+/// Sleeps until `next`, waking early to stop. True when the watch should
+/// stop: quit key, SIGINT/SIGTERM, the `--for` deadline, the command exited.
+fn wait_until(
+    next: Instant,
+    mut screen: Option<&mut tui::Screen>,
+    target: &mut Option<Target>,
+    deadline: Option<Instant>,
+) -> Result<bool, String> {
+    // Short slices keep Ctrl-C and the child's exit responsive; at a 1 s
+    // interval that is ten wake-ups, a negligible cost.
+    const SLICE: Duration = Duration::from_millis(100);
+    loop {
+        let now = Instant::now();
+        if now >= next {
+            return Ok(false);
+        }
+        if target::stop_requested() || deadline.is_some_and(|d| now >= d) {
+            return Ok(true);
+        }
+        if let Some(Target::Command(_)) = target {
+            if target.as_mut().is_some_and(|t| t.exited().is_some()) {
+                // Sample loop picks the exit code up.
+                return Ok(false);
+            }
+        }
+        let slice = (next - now).min(SLICE);
+        match screen.as_deref_mut() {
+            Some(s) => {
+                if s.wait_quit(slice).map_err(|e| format!("terminal: {e}"))? {
+                    return Ok(true);
+                }
+            }
+            None => std::thread::sleep(slice),
+        }
+    }
+}

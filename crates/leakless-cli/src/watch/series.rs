@@ -1,0 +1,426 @@
+//! Per-endpoint time series: what one process had open to one peer, sample
+//! after sample, and which sockets came, went and changed state.
+//!
+//! The series is fed plain observations ([`Obs`]) so the verdict rules can be
+//! tested from synthetic data exactly as from the kernel's.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::sockets::{StateCounts, TcpState};
+
+/// How much history a series keeps (sparklines show "the last minutes";
+/// verdicts look at most this far back).
+pub const HISTORY_S: f64 = 300.0;
+/// And never more than this many points, whatever the interval.
+pub const MAX_POINTS: usize = 1200;
+
+/// Who a group of sockets talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// Outbound connections to this address.
+    Remote(SocketAddr),
+    /// Connections accepted on this local port (the process listens on it):
+    /// grouped by port, since every client has its own address.
+    Inbound(u16),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Remote(a) => write!(f, "{a}"),
+            Endpoint::Inbound(p) => write!(f, "inbound :{p}"),
+        }
+    }
+}
+
+/// One socket as seen in one sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Obs {
+    pub cookie: u64,
+    pub state: TcpState,
+    pub recv_q: u32,
+    /// Seconds since data last moved (tcp_info); `None` without tcp_info.
+    pub idle_s: Option<f64>,
+    /// Seconds since data was last received; `None` without tcp_info.
+    pub recv_idle_s: Option<f64>,
+}
+
+/// One sample of one endpoint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Point {
+    pub t: f64,
+    /// Owned sockets by state, plus TIME_WAIT attributed by 4-tuple.
+    pub counts: StateCounts,
+    /// TIME_WAIT to this endpoint that no earlier sample ties to the process.
+    pub tw_unattributed: u32,
+    /// Owned sockets first seen in this sample.
+    pub opens: u32,
+    /// Owned sockets gone since the previous sample (closed by the program).
+    pub closes: u32,
+    /// TIME_WAIT sockets new since the previous sample, attributed by
+    /// 4-tuple or not: each is one connection this side closed.
+    pub tw_new_attributed: u32,
+    pub tw_new_unattributed: u32,
+    /// CLOSE_WAIT sockets whose Recv-Q still holds the FIN (never read EOF).
+    pub cw_unread: u32,
+    /// CLOSE_WAIT sockets that read EOF and were never closed.
+    pub cw_eof: u32,
+    /// ESTABLISHED sockets at least [`OLD_S`] old, and how many of those sat
+    /// idle for (nearly) all their life: opened, used once, never again.
+    pub est_old: u32,
+    pub est_held: u32,
+    /// ESTABLISHED sockets with unread bytes (a response nobody reads).
+    pub est_unread: u32,
+    pub max_idle_s: Option<f64>,
+    pub oldest_age_s: f64,
+}
+
+impl Point {
+    pub fn get(&self, s: TcpState) -> u32 {
+        self.counts.get(s)
+    }
+
+    /// Owned sockets that are still open (all states but TIME_WAIT).
+    pub fn live(&self) -> u32 {
+        self.counts.total() - self.counts.get(TcpState::TimeWait)
+    }
+}
+
+/// Age below which an ESTABLISHED socket is not judged "held".
+pub const OLD_S: f64 = 5.0;
+
+struct Track {
+    first_seen: f64,
+    /// Present in the first sample: its real age is unknown (at least this).
+    from_start: bool,
+    cw_since: Option<f64>,
+    /// Receive-idle at the last sample it was ESTABLISHED.
+    est_recv_idle: Option<f64>,
+}
+
+/// A CLOSE_WAIT socket that went away: the program finally closed it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CwEnd {
+    pub since: f64,
+    pub ended: f64,
+}
+
+/// Bounds on how long the peer keeps an idle connection, learnt from sockets
+/// seen ESTABLISHED at idle `lo` and then CLOSE_WAIT at idle `hi`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KeepAlive {
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    pub samples: u32,
+}
+
+/// History of one (process, endpoint).
+#[derive(Default)]
+pub struct EndpointSeries {
+    points: VecDeque<Point>,
+    tracks: HashMap<u64, Track>,
+    tw_prev: HashSet<u64>,
+    cw_ended: VecDeque<CwEnd>,
+    pub keepalive: KeepAlive,
+    /// Whether any observation carried tcp_info.
+    pub has_times: bool,
+    pub oldest_from_start: bool,
+}
+
+impl EndpointSeries {
+    /// Adds one sample. `socks`: this endpoint's owned sockets and attributed
+    /// TIME_WAIT; `tw_unattributed`: cookies of other TIME_WAIT sockets to it.
+    /// `baseline`: the first sample of the watch, whose sockets are not
+    /// "opened" (they were there already).
+    pub fn observe(&mut self, t: f64, socks: &[Obs], tw_unattributed: &[u64], baseline: bool) {
+        let mut p = Point {
+            t,
+            tw_unattributed: tw_unattributed.len() as u32,
+            ..Point::default()
+        };
+        let mut seen: HashSet<u64> = HashSet::with_capacity(socks.len());
+        let mut tw_attr: Vec<u64> = Vec::new();
+        let mut oldest = t;
+        let mut oldest_from_start = false;
+        for o in socks {
+            p.counts.add(o.state, 1);
+            if o.state == TcpState::TimeWait {
+                tw_attr.push(o.cookie);
+                continue;
+            }
+            if o.idle_s.is_some() {
+                self.has_times = true;
+            }
+            seen.insert(o.cookie);
+            let track = self.tracks.entry(o.cookie).or_insert_with(|| {
+                if !baseline {
+                    p.opens += 1;
+                }
+                Track {
+                    first_seen: t,
+                    from_start: baseline,
+                    cw_since: None,
+                    est_recv_idle: None,
+                }
+            });
+            if track.first_seen < oldest {
+                oldest = track.first_seen;
+                oldest_from_start = track.from_start;
+            } else if track.first_seen == oldest && track.from_start {
+                oldest_from_start = true;
+            }
+            let age = t - track.first_seen;
+            match o.state {
+                TcpState::Established => {
+                    track.est_recv_idle = o.recv_idle_s;
+                    if age >= OLD_S {
+                        p.est_old += 1;
+                        // Idle for 80% of its observed life: never reused.
+                        if o.idle_s.is_some_and(|i| i >= 0.8 * age) {
+                            p.est_held += 1;
+                        }
+                    }
+                    if o.recv_q > 0 {
+                        p.est_unread += 1;
+                    }
+                }
+                TcpState::CloseWait => {
+                    if o.recv_q > 0 {
+                        p.cw_unread += 1;
+                    } else {
+                        p.cw_eof += 1;
+                    }
+                    if track.cw_since.is_none() {
+                        track.cw_since = Some(t);
+                        if let (Some(lo), Some(hi)) = (track.est_recv_idle, o.recv_idle_s) {
+                            let ka = &mut self.keepalive;
+                            ka.lo = Some(ka.lo.map_or(lo, |v: f64| v.max(lo)));
+                            ka.hi = Some(ka.hi.map_or(hi, |v: f64| v.min(hi)));
+                            ka.samples += 1;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some(i) = o.idle_s {
+                p.max_idle_s = Some(p.max_idle_s.map_or(i, |m: f64| m.max(i)));
+            }
+        }
+        p.oldest_age_s = t - oldest;
+        self.oldest_from_start = oldest_from_start;
+        let mut ended = Vec::new();
+        self.tracks.retain(|cookie, tr| {
+            if seen.contains(cookie) {
+                return true;
+            }
+            ended.push(tr.cw_since);
+            false
+        });
+        p.closes = ended.len() as u32;
+        for since in ended.into_iter().flatten() {
+            self.cw_ended.push_back(CwEnd { since, ended: t });
+        }
+        if !baseline {
+            let new = |c: &&u64| !self.tw_prev.contains(*c);
+            p.tw_new_attributed = tw_attr.iter().filter(new).count() as u32;
+            p.tw_new_unattributed = tw_unattributed.iter().filter(new).count() as u32;
+        }
+        self.tw_prev = tw_attr.iter().chain(tw_unattributed).copied().collect();
+        self.points.push_back(p);
+        while self.points.len() > MAX_POINTS || self.points.front().is_some_and(|f| t - f.t > HISTORY_S) {
+            self.points.pop_front();
+        }
+        while self.cw_ended.front().is_some_and(|e| t - e.ended > HISTORY_S) {
+            self.cw_ended.pop_front();
+        }
+    }
+
+    pub fn last(&self) -> Option<&Point> {
+        self.points.back()
+    }
+
+    pub fn points(&self) -> impl DoubleEndedIterator<Item = &Point> + ExactSizeIterator {
+        self.points.iter()
+    }
+
+    /// Points no older than `span` seconds before the last one.
+    pub fn window(&self, span: f64) -> Window<'_> {
+        let now = self.points.back().map_or(0.0, |p| p.t);
+        let points: Vec<&Point> = self.points.iter().filter(|p| p.t >= now - span - 1e-9).collect();
+        let from = points.first().map_or(now, |p| p.t);
+        let cw_ended = self
+            .cw_ended
+            .iter()
+            .filter(|e| e.ended > from && e.ended <= now)
+            .copied()
+            .collect();
+        Window { points, cw_ended }
+    }
+
+    /// True when nothing is open and nothing happened for `idle_for` seconds
+    /// (the series can be dropped).
+    pub fn empty_for(&self, idle_for: f64) -> bool {
+        let Some(last) = self.points.back() else {
+            return true;
+        };
+        self.points
+            .iter()
+            .rev()
+            .take_while(|p| last.t - p.t <= idle_for)
+            .all(|p| p.counts.total() == 0 && p.tw_unattributed == 0)
+            && self.points.front().is_some_and(|f| last.t - f.t >= idle_for)
+    }
+}
+
+/// A slice of history the verdict rules look at.
+pub struct Window<'a> {
+    pub points: Vec<&'a Point>,
+    /// CLOSE_WAIT sockets closed inside the window.
+    pub cw_ended: Vec<CwEnd>,
+}
+
+impl Window<'_> {
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn span(&self) -> f64 {
+        match (self.points.first(), self.points.last()) {
+            (Some(a), Some(b)) => b.t - a.t,
+            _ => 0.0,
+        }
+    }
+
+    pub fn first(&self) -> Option<&Point> {
+        self.points.first().copied()
+    }
+
+    pub fn last(&self) -> Option<&Point> {
+        self.points.last().copied()
+    }
+
+    /// Least-squares slope of `f` per second.
+    pub fn slope(&self, f: impl Fn(&Point) -> f64) -> f64 {
+        let n = self.points.len() as f64;
+        if n < 2.0 {
+            return 0.0;
+        }
+        let mt = self.points.iter().map(|p| p.t).sum::<f64>() / n;
+        let my = self.points.iter().map(|p| f(p)).sum::<f64>() / n;
+        let (mut num, mut den) = (0.0, 0.0);
+        for p in &self.points {
+            num += (p.t - mt) * (f(p) - my);
+            den += (p.t - mt) * (p.t - mt);
+        }
+        if den == 0.0 { 0.0 } else { num / den }
+    }
+
+    /// Share of sample-to-sample steps in which `f` did not go down.
+    pub fn rising_steps(&self, f: impl Fn(&Point) -> f64) -> f64 {
+        if self.points.len() < 2 {
+            return 0.0;
+        }
+        let ups = self.points.windows(2).filter(|w| f(w[1]) >= f(w[0])).count();
+        ups as f64 / (self.points.len() - 1) as f64
+    }
+
+    /// Share of samples in which `f` was above zero.
+    pub fn present(&self, f: impl Fn(&Point) -> u32) -> f64 {
+        if self.points.is_empty() {
+            return 0.0;
+        }
+        self.points.iter().filter(|p| f(p) > 0).count() as f64 / self.points.len() as f64
+    }
+
+    /// Sum of `f` over the window, leaving out the first point (whose
+    /// events happened before the window began).
+    pub fn sum_after_first(&self, f: impl Fn(&Point) -> u32) -> u32 {
+        self.points.iter().skip(1).map(|p| f(p)).sum()
+    }
+
+    /// `sum_after_first(f)` per second of span.
+    pub fn rate(&self, f: impl Fn(&Point) -> u32) -> f64 {
+        let span = self.span();
+        if span <= 0.0 {
+            return 0.0;
+        }
+        f64::from(self.sum_after_first(f)) / span
+    }
+
+    pub fn mean(&self, f: impl Fn(&Point) -> f64) -> f64 {
+        if self.points.is_empty() {
+            return 0.0;
+        }
+        self.points.iter().map(|p| f(p)).sum::<f64>() / self.points.len() as f64
+    }
+
+    pub fn max(&self, f: impl Fn(&Point) -> u32) -> u32 {
+        self.points.iter().map(|p| f(p)).max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(cookie: u64, state: TcpState, idle: f64) -> Obs {
+        Obs {
+            cookie,
+            state,
+            recv_q: 0,
+            idle_s: Some(idle),
+            recv_idle_s: Some(idle),
+        }
+    }
+
+    #[test]
+    fn opens_closes_and_time_wait_arrivals() {
+        let mut s = EndpointSeries::default();
+        s.observe(0.0, &[obs(1, TcpState::Established, 0.0)], &[], true);
+        assert_eq!(s.last().unwrap().opens, 0, "baseline sockets are not opens");
+        s.observe(1.0, &[obs(1, TcpState::Established, 0.0), obs(2, TcpState::Established, 0.0)], &[], false);
+        assert_eq!(s.last().unwrap().opens, 1);
+        // Socket 1 closed by us: it is gone and its TIME_WAIT (same cookie) arrives.
+        s.observe(2.0, &[obs(2, TcpState::Established, 0.0), obs(1, TcpState::TimeWait, 0.0)], &[7], false);
+        let p = s.last().unwrap();
+        assert_eq!((p.opens, p.closes, p.tw_unattributed), (0, 1, 1));
+        assert_eq!((p.tw_new_attributed, p.tw_new_unattributed), (1, 1));
+        assert_eq!(p.get(TcpState::TimeWait), 1);
+        s.observe(3.0, &[obs(2, TcpState::Established, 0.0), obs(1, TcpState::TimeWait, 0.0)], &[7], false);
+        let p = s.last().unwrap();
+        assert_eq!(p.tw_new_attributed + p.tw_new_unattributed, 0, "same TIME_WAIT sockets are not new");
+        assert_eq!(s.last().unwrap().oldest_age_s, 2.0);
+    }
+
+    #[test]
+    fn learns_peer_keepalive_from_transitions() {
+        let mut s = EndpointSeries::default();
+        s.observe(0.0, &[obs(1, TcpState::Established, 0.3)], &[], true);
+        s.observe(0.5, &[obs(1, TcpState::Established, 0.8)], &[], false);
+        s.observe(1.0, &[obs(1, TcpState::CloseWait, 1.3)], &[], false);
+        assert_eq!(s.keepalive.lo, Some(0.8));
+        assert_eq!(s.keepalive.hi, Some(1.3));
+        s.observe(1.5, &[], &[], false);
+        let w = s.window(10.0);
+        assert_eq!(w.cw_ended.len(), 1);
+        assert_eq!(w.cw_ended[0].since, 1.0);
+    }
+
+    #[test]
+    fn window_statistics() {
+        let mut s = EndpointSeries::default();
+        for i in 0..11 {
+            let socks: Vec<Obs> = (0..i).map(|c| obs(c, TcpState::CloseWait, 1.0)).collect();
+            s.observe(f64::from(i as u32), &socks, &[], i == 0);
+        }
+        let w = s.window(5.0);
+        assert_eq!(w.len(), 6);
+        assert_eq!(w.span(), 5.0);
+        assert!((w.slope(|p| f64::from(p.get(TcpState::CloseWait))) - 1.0).abs() < 1e-9);
+        assert_eq!(w.rising_steps(|p| f64::from(p.get(TcpState::CloseWait))), 1.0);
+        assert_eq!(w.rate(|p| p.opens), 1.0);
+        assert_eq!(w.present(|p| p.get(TcpState::CloseWait)), 1.0);
+    }
+}

@@ -1,0 +1,284 @@
+//! The view of one sample that every output renders: JSON serialises it as
+//! is, the TUI, the text report and the Prometheus exporter read it.
+//!
+//! Label sets stay bounded here, once for all outputs: the top-K endpoints of
+//! a process by severity and size, the rest folded into one "other" row, and
+//! at most [`MAX_PROCESSES`] processes ranked by suspicion.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::sampler::{Mode, ProcessSeries, Sampler};
+use super::series::{EndpointSeries, Point};
+use super::verdict::{Kind, Verdict};
+use crate::sockets::{StateCounts, TcpState};
+
+/// Processes shown in `--all` (and exported), most suspicious first.
+pub const MAX_PROCESSES: usize = 25;
+/// Sparkline points kept in the view.
+pub const HISTORY_POINTS: usize = 120;
+/// Rates in the view are averaged over this many seconds.
+const RATE_WINDOW_S: f64 = 5.0;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    /// Seconds since the watch started.
+    pub t: f64,
+    pub sample: u64,
+    pub source: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub processes: Vec<ProcessView>,
+    /// TIME_WAIT sockets no process could be tied to (host-wide).
+    pub unattributed_time_wait: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unattributed_top: Vec<Unattributed>,
+    /// What this sample cost watch itself.
+    pub cost: Cost,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Unattributed {
+    pub remote: String,
+    pub time_wait: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Cost {
+    pub wall_ms: f64,
+    pub cpu_ms: f64,
+    pub sockets: usize,
+    pub fd_dirs_listed: u32,
+    pub fd_links_read: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessView {
+    pub pid: u32,
+    pub comm: String,
+    /// Descendants whose sockets are counted with this process.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub descendants: Vec<u32>,
+    pub alive: bool,
+    pub fds_open: Option<u32>,
+    pub fd_limit: Option<u64>,
+    pub sockets: u32,
+    pub states: BTreeMap<&'static str, u32>,
+    pub endpoints: Vec<EndpointView>,
+    /// The worst current verdict; absent with `--once`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Kind>,
+    /// Verdicts other than OK, with their evidence; absent with `--once`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdicts: Option<Vec<Verdict>>,
+    #[serde(skip)]
+    pub history: Vec<u64>,
+    #[serde(skip)]
+    pub suspicion: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointView {
+    pub endpoint: String,
+    /// For the "other" row: how many endpoints were folded into it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub folded: u32,
+    pub sockets: u32,
+    pub states: BTreeMap<&'static str, u32>,
+    pub time_wait_unattributed: u32,
+    pub opens_per_s: f64,
+    pub closes_per_s: f64,
+    pub oldest_age_s: f64,
+    /// The oldest socket was already open when the watch started: its age is
+    /// at least `oldest_age_s`.
+    pub age_at_least: bool,
+    pub max_idle_s: Option<f64>,
+    pub close_wait_fin_unread: u32,
+    pub close_wait_eof_read: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Kind>,
+    #[serde(skip)]
+    pub history: Vec<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn states_map(c: &StateCounts) -> BTreeMap<&'static str, u32> {
+    c.nonzero().map(|(s, n)| (s.name(), n)).collect()
+}
+
+impl Snapshot {
+    /// Builds the view of the sampler's latest tick. `top_k`: endpoints per
+    /// process before folding; `judged`: include verdicts.
+    pub fn build(s: &Sampler, top_k: usize, judged: bool) -> Snapshot {
+        let mut processes: Vec<ProcessView> = s.processes().map(|p| process_view(p, top_k, judged)).collect();
+        processes.sort_by(|a, b| {
+            b.verdict
+                .cmp(&a.verdict)
+                .then(b.suspicion.total_cmp(&a.suspicion))
+                .then(b.sockets.cmp(&a.sockets))
+                .then(a.pid.cmp(&b.pid))
+        });
+        if s.mode() == Mode::All {
+            processes.retain(|p| p.sockets > 0 || p.verdict.is_some_and(|k| k > Kind::Ok));
+            processes.truncate(MAX_PROCESSES);
+        }
+        let stats = s.stats;
+        Snapshot {
+            t: s.t,
+            sample: s.samples(),
+            source: s.source().name(),
+            warnings: s.warnings(),
+            processes,
+            unattributed_time_wait: s.unattributed.iter().map(|(_, n)| n).sum(),
+            unattributed_top: s
+                .unattributed
+                .iter()
+                .take(5)
+                .map(|(a, n)| Unattributed {
+                    remote: a.to_string(),
+                    time_wait: *n,
+                })
+                .collect(),
+            cost: stats.map_or(Cost::default(), |st| Cost {
+                wall_ms: st.wall.as_secs_f64() * 1000.0,
+                cpu_ms: st.cpu.as_secs_f64() * 1000.0,
+                sockets: st.sockets,
+                fd_dirs_listed: st.dirs_listed,
+                fd_links_read: st.readlinks,
+            }),
+        }
+    }
+}
+
+fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
+    let mut endpoints: Vec<(EndpointView, Option<Kind>)> = p
+        .endpoints
+        .iter()
+        .map(|(ep, series)| {
+            let kind = judged.then(|| {
+                p.verdicts
+                    .iter()
+                    .find(|v| v.endpoint.as_deref() == Some(&ep.to_string()))
+                    .map_or(Kind::Ok, |v| v.verdict)
+            });
+            (endpoint_view(ep.to_string(), series, kind), kind)
+        })
+        .filter(|(v, _)| v.sockets + v.time_wait_unattributed > 0 || v.verdict.is_some_and(|k| k > Kind::Ok))
+        .collect();
+    endpoints.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then(b.0.sockets.cmp(&a.0.sockets))
+            .then(a.0.endpoint.cmp(&b.0.endpoint))
+    });
+    let mut shown: Vec<EndpointView> = Vec::new();
+    let mut other: Option<EndpointView> = None;
+    for (i, (v, _)) in endpoints.into_iter().enumerate() {
+        if i < top_k {
+            shown.push(v);
+        } else {
+            other = Some(match other {
+                None => EndpointView {
+                    endpoint: "other".to_string(),
+                    folded: 1,
+                    ..v
+                },
+                Some(o) => fold(o, v),
+            });
+        }
+    }
+    shown.extend(other);
+
+    let mut states = StateCounts::default();
+    let mut sockets = 0;
+    for series in p.endpoints.values() {
+        if let Some(last) = series.last() {
+            states.merge(&last.counts);
+            sockets += last.counts.total();
+        }
+    }
+    let verdict = judged.then(|| p.worst().map_or(Kind::Ok, |v| v.verdict));
+    let verdicts = judged.then(|| p.verdicts.iter().filter(|v| v.verdict > Kind::Ok).cloned().collect());
+    let suspicion = f64::from(states.get(TcpState::CloseWait))
+        + f64::from(states.get(TcpState::TimeWait)) / 10.0
+        + p.verdicts.iter().filter(|v| v.verdict > Kind::Ok).count() as f64 * 100.0;
+    ProcessView {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        descendants: p.pids.iter().copied().filter(|x| *x != p.pid).collect(),
+        alive: p.alive,
+        fds_open: p.fds_open,
+        fd_limit: p.fd_limit,
+        sockets,
+        states: states_map(&states),
+        endpoints: shown,
+        verdict,
+        verdicts,
+        history: tail(p.totals.iter().map(|(_, n)| u64::from(*n))),
+        suspicion,
+    }
+}
+
+fn tail(it: impl DoubleEndedIterator<Item = u64>) -> Vec<u64> {
+    let mut v: Vec<u64> = it.rev().take(HISTORY_POINTS).collect();
+    v.reverse();
+    v
+}
+
+fn endpoint_view(name: String, s: &EndpointSeries, verdict: Option<Kind>) -> EndpointView {
+    let last = s.last().cloned().unwrap_or_else(Point::default);
+    let w = s.window(RATE_WINDOW_S);
+    EndpointView {
+        endpoint: name,
+        folded: 0,
+        sockets: last.counts.total(),
+        states: states_map(&last.counts),
+        time_wait_unattributed: last.tw_unattributed,
+        opens_per_s: w.rate(|p| p.opens),
+        closes_per_s: w.rate(|p| p.closes),
+        oldest_age_s: if last.live() > 0 { last.oldest_age_s } else { 0.0 },
+        age_at_least: last.live() > 0 && s.oldest_from_start,
+        max_idle_s: last.max_idle_s,
+        close_wait_fin_unread: last.cw_unread,
+        close_wait_eof_read: last.cw_eof,
+        verdict,
+        history: tail(s.points().map(|p| u64::from(p.counts.total()))),
+    }
+}
+
+/// Adds `b` into the "other" row `a`.
+fn fold(mut a: EndpointView, b: EndpointView) -> EndpointView {
+    a.folded += 1;
+    a.sockets += b.sockets;
+    for (k, n) in b.states {
+        *a.states.entry(k).or_default() += n;
+    }
+    a.time_wait_unattributed += b.time_wait_unattributed;
+    a.opens_per_s += b.opens_per_s;
+    a.closes_per_s += b.closes_per_s;
+    if b.oldest_age_s > a.oldest_age_s {
+        a.oldest_age_s = b.oldest_age_s;
+        a.age_at_least = b.age_at_least;
+    }
+    a.max_idle_s = match (a.max_idle_s, b.max_idle_s) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    a.close_wait_fin_unread += b.close_wait_fin_unread;
+    a.close_wait_eof_read += b.close_wait_eof_read;
+    a.verdict = a.verdict.max(b.verdict);
+    // Histories are aligned at their ends (the latest sample).
+    let n = a.history.len().max(b.history.len());
+    let mut h = vec![0u64; n];
+    for src in [&a.history, &b.history] {
+        let off = n - src.len();
+        for (i, x) in src.iter().enumerate() {
+            h[off + i] += x;
+        }
+    }
+    a.history = h;
+    a
+}

@@ -1,0 +1,199 @@
+//! The verdict rules on synthetic series: each misbehaviour, its healthy
+//! look-alike, and the edges (too early, other processes on the remote).
+
+use super::*;
+use crate::watch::series::Obs;
+
+const DT: f64 = 0.2;
+
+fn ctx() -> Ctx {
+    Ctx {
+        fds_open: Some(100),
+        fd_limit: Some(1024),
+        port_range: (32768, 60999),
+        others_on_remote: false,
+    }
+}
+
+fn ep() -> Endpoint {
+    Endpoint::Remote("127.0.0.1:8080".parse().unwrap())
+}
+
+fn o(cookie: u64, state: TcpState, recv_q: u32, idle: f64) -> Obs {
+    Obs {
+        cookie,
+        state,
+        recv_q,
+        idle_s: Some(idle),
+        recv_idle_s: Some(idle),
+    }
+}
+
+/// Runs `steps` samples DT apart; `f(t)` gives (sockets, unattributed TW).
+fn run(steps: usize, mut f: impl FnMut(usize, f64) -> (Vec<Obs>, Vec<u64>)) -> (EndpointSeries, Vec<Verdict>) {
+    let mut s = EndpointSeries::default();
+    let mut verdicts = Vec::new();
+    for i in 0..steps {
+        let t = i as f64 * DT;
+        let (socks, tw) = f(i, t);
+        s.observe(t, &socks, &tw, i == 0);
+        verdicts.push(judge(&ep(), &s, &ctx()));
+    }
+    (s, verdicts)
+}
+
+/// A client that adds one CLOSE_WAIT socket per sample and never closes any.
+#[test]
+fn close_wait_growth_that_persists_is_a_leak() {
+    let (_, v) = run(40, |i, t| {
+        let socks = (0..i as u64).map(|c| o(c, TcpState::CloseWait, 1, t - c as f64 * DT)).collect();
+        (socks, vec![])
+    });
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::Leak, "{last:#?}");
+    assert_eq!(last.state, Some("CLOSE_WAIT"));
+    assert!(last.evidence.iter().any(|e| e.contains("never read the peer's FIN")));
+    assert!(last.numbers["fd_limit_eta_s"] > 0.0);
+    // Detected as soon as the window allows (5 samples, 4 s).
+    let first = v.iter().position(|v| v.verdict == Kind::Leak).unwrap();
+    assert!(first as f64 * DT <= 5.0, "first LEAK at {}s", first as f64 * DT);
+}
+
+/// CLOSE_WAIT that read EOF (Recv-Q 0) is still a leak, and says so.
+#[test]
+fn close_wait_after_eof_is_named() {
+    let (_, v) = run(30, |i, t| {
+        let socks = (0..i as u64).map(|c| o(c, TcpState::CloseWait, 0, t)).collect();
+        (socks, vec![])
+    });
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::Leak);
+    assert!(last.evidence.iter().any(|e| e.contains("read EOF")));
+}
+
+/// A client that opens a connection per request and holds every response.
+#[test]
+fn established_growth_never_reused_is_a_leak() {
+    let (_, v) = run(100, |i, t| {
+        let socks = (0..i as u64)
+            .map(|c| {
+                let age = t - c as f64 * DT;
+                o(c, TcpState::Established, 4096, age)
+            })
+            .collect();
+        (socks, vec![])
+    });
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::Leak, "{last:#?}");
+    assert_eq!(last.state, Some("ESTABLISHED"));
+    assert!(last.evidence.iter().any(|e| e.contains("unread bytes")));
+    let first = v.iter().position(|v| v.verdict == Kind::Leak).unwrap();
+    assert!(first as f64 * DT <= 12.0, "first LEAK at {}s", first as f64 * DT);
+}
+
+/// A pool that grows with load and reuses its connections is never a leak,
+/// at any moment of its life.
+#[test]
+fn growing_pool_that_reuses_is_ok() {
+    let (_, v) = run(300, |_, t| {
+        // One more connection every 2 s up to 16, each used every 50 ms.
+        let n = ((t / 2.0) as u64 + 1).min(16);
+        ((0..n).map(|c| o(c, TcpState::Established, 0, 0.05)).collect(), vec![])
+    });
+    for (i, v) in v.iter().enumerate() {
+        assert_eq!(v.verdict, Kind::Ok, "at {}s: {v:#?}", i as f64 * DT);
+    }
+}
+
+/// A steady pool whose idle connections sit for minutes (load stopped) is
+/// not a leak either: nothing grows.
+#[test]
+fn idle_flat_pool_is_ok() {
+    let (_, v) = run(200, |_, t| ((0..20).map(|c| o(c, TcpState::Established, 0, t)).collect(), vec![]));
+    assert!(v.iter().all(|v| v.verdict == Kind::Ok));
+}
+
+/// Four pooled connections, used every 2 s; the server closes after 0.5 s
+/// idle, so they sit in CLOSE_WAIT until the next use replaces them.
+#[test]
+fn flat_turning_close_wait_is_a_stale_pool() {
+    let (_, v) = run(120, |_, t| {
+        let cycle = (t / 2.0).floor() as u64;
+        let since = t - cycle as f64 * 2.0;
+        let socks = (0..4)
+            .map(|c| {
+                let cookie = cycle * 10 + c;
+                if since < 0.5 {
+                    o(cookie, TcpState::Established, 0, since)
+                } else {
+                    o(cookie, TcpState::CloseWait, 1, since)
+                }
+            })
+            .collect();
+        (socks, vec![])
+    });
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::StalePool, "{last:#?}");
+    let lo = last.numbers["server_keepalive_lo_s"];
+    let hi = last.numbers["server_keepalive_hi_s"];
+    assert!(lo <= 0.5 && 0.5 <= hi, "{lo}..{hi}");
+    assert!(last.numbers["suggested_idle_timeout_s"] < 0.5);
+    assert!(v.iter().all(|v| v.verdict != Kind::Leak));
+}
+
+/// A new connection per request: each sample sees one short-lived socket and
+/// eight new TIME_WAIT sockets to the same remote.
+#[test]
+fn many_short_connections_are_churn() {
+    let mut tw: Vec<u64> = Vec::new();
+    let (_, v) = run(40, |i, _| {
+        tw.extend((0..8).map(|k| 1_000_000 + i as u64 * 8 + k));
+        (vec![o(i as u64, TcpState::Established, 0, 0.0)], tw.clone())
+    });
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::Churn, "{last:#?}");
+    assert!(last.numbers["connections_per_s"] >= 39.0);
+    assert!(last.evidence.iter().any(|e| e.contains("ip_local_port_range")));
+}
+
+/// Unattributed TIME_WAIT is not counted when other processes also talk to
+/// the remote; a process with one long connection there is then OK.
+#[test]
+fn unattributed_time_wait_needs_a_sole_owner() {
+    let mut s = EndpointSeries::default();
+    let mut tw = Vec::new();
+    let mut c = ctx();
+    c.others_on_remote = true;
+    let mut last = Verdict::ok("");
+    for i in 0..40 {
+        tw.extend((0..8).map(|k| i as u64 * 8 + k + 100));
+        s.observe(i as f64 * DT, &[o(1, TcpState::Established, 0, 0.0)], &tw, i == 0);
+        last = judge(&ep(), &s, &c);
+    }
+    assert_eq!(last.verdict, Kind::Ok, "{last:#?}");
+    c.others_on_remote = false;
+    assert_eq!(judge(&ep(), &s, &c).verdict, Kind::Churn);
+}
+
+#[test]
+fn nothing_is_judged_too_early() {
+    let (_, v) = run(10, |i, t| {
+        ((0..i as u64 * 5).map(|c| o(c, TcpState::CloseWait, 1, t)).collect(), vec![])
+    });
+    assert_eq!(v[5].verdict, Kind::Ok);
+    assert!(v[5].summary.contains("collecting"));
+}
+
+/// Servers: CLOSE_WAIT on accepted connections that grows is a leak; flat
+/// CLOSE_WAIT there is not called a stale pool.
+#[test]
+fn inbound_close_wait() {
+    let inbound = Endpoint::Inbound(8080);
+    let mut s = EndpointSeries::default();
+    for i in 0..30 {
+        let socks: Vec<Obs> = (0..2).map(|c| o(c, TcpState::CloseWait, 1, 1.0)).collect();
+        s.observe(i as f64 * DT, &socks, &[], i == 0);
+    }
+    assert_eq!(judge(&inbound, &s, &ctx()).verdict, Kind::Ok);
+    assert_eq!(judge(&ep(), &s, &ctx()).verdict, Kind::StalePool);
+}
