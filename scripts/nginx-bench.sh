@@ -1,0 +1,52 @@
+# Sourced by scripts/compare-*: starts an nginx of our own on a free loopback
+# port, one worker pinned to CPU 0, serving /5 (5 bytes) and /16k (16 KiB).
+# Sets NGINX_PORT and NGINX_DIR; stops nginx on exit.
+
+nginx_start() {
+  local extra_server="${1:-}"
+  NGINX_DIR=$(mktemp -d /tmp/leakless-bench-nginx.XXXXXX)
+  mkdir -p "$NGINX_DIR/www" "$NGINX_DIR/tmp"
+  printf 'hello' > "$NGINX_DIR/www/5"
+  head -c 16384 /dev/zero | tr '\0' 'x' > "$NGINX_DIR/www/16k"
+  NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  NGINX_H2C_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$NGINX_DIR/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  client_body_temp_path $NGINX_DIR/tmp;
+  proxy_temp_path $NGINX_DIR/tmp;
+  fastcgi_temp_path $NGINX_DIR/tmp;
+  uwsgi_temp_path $NGINX_DIR/tmp;
+  scgi_temp_path $NGINX_DIR/tmp;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $NGINX_DIR/www;
+  }
+  server {
+    # h2c: nginx's h2 path stalled 16 KiB responses with sendfile on (ANCHORS.md).
+    listen 127.0.0.1:$NGINX_H2C_PORT http2;
+    sendfile off;
+    root $NGINX_DIR/www;
+    $extra_server
+  }
+}
+CONF
+  taskset -c 0 nginx -c "$NGINX_DIR/nginx.conf" -p "$NGINX_DIR" &
+  NGINX_PID=$!
+  trap 'kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null; rm -rf "$NGINX_DIR"' EXIT
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$NGINX_PORT/5" >/dev/null 2>&1 && return 0
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$NGINX_PORT),0.2)" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nginx did not start; see $NGINX_DIR/error.log" >&2
+  exit 1
+}
