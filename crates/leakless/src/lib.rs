@@ -42,6 +42,9 @@ mod config;
 mod conn;
 mod drain;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod h1;
 mod incoming;
 mod lease;

@@ -240,18 +240,8 @@ impl H1Conn {
         let mut got_any = !self.rbuf.is_empty();
         let read = async {
             loop {
-                if let Some(head) = head::parse(&mut self.rbuf)? {
-                    if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
-                        return Err(Error::new(
-                            ErrorKind::Protocol,
-                            "unexpected 101 Switching Protocols",
-                        ));
-                    }
-                    if head.status.is_informational() {
-                        continue;
-                    }
-                    let decision = framing::decide(method, &head)?;
-                    return Ok((head, decision));
+                if let Some(found) = parse_final_head(method, &mut self.rbuf)? {
+                    return Ok(found);
                 }
                 let n = poll_fn(|cx| self.poll_fill(cx)).await.map_err(|e| {
                     Error::new(ErrorKind::Io, "connection failed before the response")
@@ -278,6 +268,31 @@ impl H1Conn {
             got_nothing: !got_any,
         })
     }
+}
+
+/// Takes response heads off the front of `buf`, skipping interim 1xx ones,
+/// up to the final head and its framing. `Ok(None)`: more bytes are needed.
+/// Pure, so the property tests and the fuzz target drive exactly this.
+pub(crate) fn parse_final_head(
+    method: &Method,
+    buf: &mut BytesMut,
+) -> Result<Option<(Head, Decision)>, Error> {
+    while let Some(head) = head::parse(buf)? {
+        if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // We never send Upgrade, and RFC 9110 §15.2.2 forbids switching
+            // to a protocol the request did not ask for.
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "unexpected 101 Switching Protocols",
+            ));
+        }
+        if head.status.is_informational() {
+            continue;
+        }
+        let decision = framing::decide(method, &head)?;
+        return Ok(Some((head, decision)));
+    }
+    Ok(None)
 }
 
 fn body_len_error(declared: u64, sent: u64) -> Error {

@@ -40,23 +40,33 @@ pub(crate) fn decide(method: &Method, head: &Head) -> Result<Decision, Error> {
     };
     let status = head.status;
     let te = headers.contains_key(header::TRANSFER_ENCODING);
+    if te && head.version != Version::HTTP_11 {
+        // §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty
+        // framing: close the connection after this message, whatever its
+        // status.
+        keep_alive = false;
+    }
+    let no_body = *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if no_body {
+        // §6.3 rule 1 comes first: these end at the empty line "regardless
+        // of the header fields present", so Content-Length and
+        // Transfer-Encoding frame nothing and are not judged (a HEAD
+        // response's Content-Length describes the GET's body).
+        return Ok(Decision {
+            framing: Framing::Empty,
+            keep_alive,
+        });
+    }
     let cl = content_length(headers)?;
     if te && cl.is_some() {
         // §6.3 lets a recipient treat this as an error, and for a client that
         // reuses connections it must: it is how responses get smuggled.
         return Err(framing_error("both Content-Length and Transfer-Encoding"));
     }
-    let no_body = *method == Method::HEAD
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let framing = if no_body {
-        Framing::Empty
-    } else if te {
-        if head.version != Version::HTTP_11 {
-            // §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
-            keep_alive = false;
-        }
+    let framing = if te {
         if last_coding_is_chunked(headers) {
             Framing::Chunked
         } else {
@@ -205,6 +215,19 @@ mod tests {
             let r = get(&format!("HTTP/1.1 {code} X\r\nContent-Length: 9\r\n\r\n")).unwrap();
             assert_eq!(r, d(Framing::Empty, true));
         }
+        // §6.3 rule 1 precedes the Content-Length/Transfer-Encoding rules:
+        // with no body to frame, they cannot be wrong.
+        for fields in [
+            "Content-Length: 5\r\nTransfer-Encoding: chunked",
+            "Content-Length: 5, 6",
+            "Content-Length: abc",
+        ] {
+            let s = format!("HTTP/1.1 200 OK\r\n{fields}\r\n\r\n");
+            let r = decide_str(Method::HEAD, &s).unwrap();
+            assert_eq!(r, d(Framing::Empty, true), "{fields}");
+            let s = format!("HTTP/1.1 304 Not Modified\r\n{fields}\r\n\r\n");
+            assert_eq!(get(&s).unwrap(), d(Framing::Empty, true), "{fields}");
+        }
         let r = get("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
         assert_eq!(r, d(Framing::Empty, true));
     }
@@ -221,5 +244,16 @@ mod tests {
         assert_eq!(r, d(Framing::Length(1), false));
         let r = get("HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n");
         assert_eq!(r.unwrap(), d(Framing::Length(1), true));
+    }
+
+    #[test]
+    fn http10_with_transfer_encoding_is_never_reused_even_without_a_body() {
+        // RFC 9112 §6.1: faulty framing; close after the message.
+        for status in ["200 OK", "204 No Content"] {
+            let s = format!(
+                "HTTP/1.0 {status}\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+            );
+            assert!(!get(&s).unwrap().keep_alive, "{status}");
+        }
     }
 }

@@ -13,5 +13,7 @@ pub(crate) mod decoder;
 pub(crate) mod encode;
 pub(crate) mod framing;
 pub(crate) mod head;
+#[cfg(test)]
+mod proptests;
 
 pub(crate) use conn::{H1Conn, Outgoing, Unusable};
