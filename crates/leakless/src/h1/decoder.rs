@@ -131,7 +131,7 @@ impl Decoder {
                     };
                     self.state = if line.len() == 2 {
                         State::Done
-                    } else if !line.contains(&b':') {
+                    } else if !is_field_line(&line) {
                         return Err(bad_chunk("malformed trailer field"));
                     } else {
                         State::Trailers(seen + line.len())
@@ -158,12 +158,13 @@ impl Decoder {
     }
 }
 
-/// Splits one CRLF-terminated line (CRLF included) off `buf`.
+/// Splits one CRLF-terminated line (CRLF included, at most `max` bytes)
+/// off `buf`.
 fn take_line(buf: &mut BytesMut, max: usize, too_long: &str) -> Result<Option<BytesMut>, Error> {
-    match buf.iter().take(max + 1).position(|&b| b == b'\n') {
+    match buf.iter().take(max).position(|&b| b == b'\n') {
         Some(i) if i == 0 || buf[i - 1] != b'\r' => Err(bad_chunk("line not ended by CRLF")),
         Some(i) => Ok(Some(buf.split_to(i + 1))),
-        None if buf.len() > max => Err(bad_chunk(too_long)),
+        None if buf.len() >= max => Err(bad_chunk(too_long)),
         None => Ok(None),
     }
 }
@@ -175,19 +176,45 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, Error> {
     if digits == 0 {
         return Err(bad_chunk("invalid chunk size"));
     }
-    if digits > 16 {
-        return Err(bad_chunk("chunk size overflows"));
-    }
-    let rest = &line[digits..];
-    let rest = rest.trim_ascii_start();
+    let (hex, rest) = line.split_at(digits);
+    // BWS is SP / HTAB only (RFC 9110 §5.6.3): a bare CR or any other
+    // whitespace after the size is not a chunk-size line.
+    let ext_at = rest
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(rest.len());
+    let rest = &rest[ext_at..];
     if !rest.is_empty() && rest[0] != b';' {
         return Err(bad_chunk("invalid chunk size"));
     }
     if rest.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
         return Err(bad_chunk("control character in chunk extension"));
     }
-    let hex = std::str::from_utf8(&line[..digits]).expect("hex digits are ASCII");
-    u64::from_str_radix(hex, 16).map_err(|_| bad_chunk("chunk size overflows"))
+    // 1*HEXDIG: leading zeros are valid and count for nothing (§7.1).
+    let zeros = hex.iter().take_while(|&&b| b == b'0').count();
+    let hex = &hex[zeros..];
+    if hex.len() > 16 {
+        return Err(bad_chunk("chunk size overflows"));
+    }
+    Ok(hex.iter().fold(0u64, |n, &b| {
+        let d = (b as char).to_digit(16).expect("hex digits only");
+        n << 4 | u64::from(d)
+    }))
+}
+
+/// `field-name ":" OWS field-value OWS CRLF` (RFC 9112 §5): a token, then
+/// no control characters but HTAB. Obs-fold lines start with whitespace,
+/// which is not a token character.
+fn is_field_line(line: &[u8]) -> bool {
+    let line = &line[..line.len() - 2];
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    !name.is_empty()
+        && name.iter().all(tchar)
+        && value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 #[cfg(test)]
@@ -253,6 +280,74 @@ mod tests {
         ] {
             let err = run(Framing::Chunked, bad, 64, false).unwrap_err();
             assert!(err.is_protocol(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn chunk_size_whitespace_is_sp_or_htab_only() {
+        // A bare CR (or form feed, or any other ASCII whitespace) after the
+        // size was trimmed away and the line accepted.
+        for bad in [&b"5\r\r\nhello\r\n0\r\n\r\n"[..], b"5\x0c\r\nhello\r\n0\r\n\r\n"] {
+            let err = run(Framing::Chunked, bad, 64, false).unwrap_err();
+            assert!(err.is_protocol(), "{bad:?}");
+        }
+        let (body, clean) = run(Framing::Chunked, b"5 \t;x\r\nhello\r\n0\t\r\n\r\n", 64, false).unwrap();
+        assert_eq!((&body[..], clean), (&b"hello"[..], true));
+    }
+
+    #[test]
+    fn leading_zeros_do_not_count_towards_overflow() {
+        let input = b"00000000000000000005\r\nhello\r\n000000000000000000\r\n\r\n";
+        let (body, clean) = run(Framing::Chunked, input, 7, false).unwrap();
+        assert_eq!((&body[..], clean), (&b"hello"[..], true));
+        assert!(run(Framing::Chunked, b"010000000000000000\r\n", 64, false).is_err());
+        let max = b"0ffffffffffffffff\r\n";
+        let mut dec = Decoder::new(Framing::Chunked);
+        let mut buf = BytesMut::from(&max[..]);
+        assert_eq!(dec.decode(&mut buf).unwrap(), Step::NeedMore);
+    }
+
+    #[test]
+    fn trailers_must_be_field_lines() {
+        for bad in [
+            &b"0\r\nBad Name: x\r\n\r\n"[..],
+            b"0\r\n: x\r\n\r\n",
+            b"0\r\nX-A: a\r\n folded\r\n\r\n",
+            b"0\r\nX-A: a\x01b\r\n\r\n",
+            b"0\r\nX-A: a\rb\r\n\r\n",
+        ] {
+            assert!(run(Framing::Chunked, bad, 64, false).is_err(), "{bad:?}");
+        }
+        let ok = b"0\r\nX-A: a\tb \xff\r\nX-B:\r\n\r\n";
+        assert_eq!(run(Framing::Chunked, ok, 3, false).unwrap(), (vec![], true));
+    }
+
+    /// A last chunk and trailer lines of exactly `total` bytes, then the
+    /// final CRLF.
+    fn trailers(total: usize) -> Vec<u8> {
+        let line = |n: usize| format!("X: {}\r\n", "a".repeat(n - 5)).into_bytes();
+        let mut t = b"0\r\n".to_vec();
+        let mut rest = total;
+        while rest >= 2000 {
+            t.extend(line(1000));
+            rest -= 1000;
+        }
+        t.extend(line(rest / 2));
+        t.extend(line(rest - rest / 2));
+        t.extend_from_slice(b"\r\n");
+        t
+    }
+
+    #[test]
+    fn trailer_limit_holds_at_its_exact_edge() {
+        // The limit allowed one byte of slack per line, so the running total
+        // could pass it and `MAX_TRAILERS - seen` underflow: a panic in
+        // debug builds, no limit at all in release builds.
+        let ok = trailers(MAX_TRAILERS - 2);
+        assert_eq!(run(Framing::Chunked, &ok, 4096, false).unwrap(), (vec![], true));
+        for total in [MAX_TRAILERS - 1, MAX_TRAILERS, MAX_TRAILERS + 1] {
+            let err = run(Framing::Chunked, &trailers(total), 4096, false).unwrap_err();
+            assert!(err.to_string().contains("trailers too long"), "{total}: {err}");
         }
     }
 
