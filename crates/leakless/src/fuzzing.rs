@@ -265,12 +265,18 @@ pub fn invariants(method: &Method, input: &[u8], eof: bool, out: &Outcome) {
                 End::BodyError => assert!(got < n && eof, "Length body error with {got}/{n}"),
                 End::HeadError => unreachable!("head error after a head"),
             }
-            assert_eq!(&input[out.head_len..out.head_len + out.body.len()], &out.body[..]);
+            assert_eq!(
+                &input[out.head_len..out.head_len + out.body.len()],
+                &out.body[..]
+            );
         }
         BodyFraming::Chunked => {
             if let End::Complete { .. } = out.end {
                 // At least "0\r\n\r\n" of framing around the data.
-                assert!(out.body.len() + 5 <= after_head, "chunked body without framing");
+                assert!(
+                    out.body.len() + 5 <= after_head,
+                    "chunked body without framing"
+                );
             }
         }
         BodyFraming::Close => {
@@ -278,7 +284,11 @@ pub fn invariants(method: &Method, input: &[u8], eof: bool, out: &Outcome) {
             match out.end {
                 End::Complete { reusable } => {
                     assert!(eof && !reusable);
-                    assert_eq!(&out.body[..], &input[out.head_len..], "read-to-close lost bytes");
+                    assert_eq!(
+                        &out.body[..],
+                        &input[out.head_len..],
+                        "read-to-close lost bytes"
+                    );
                 }
                 End::NeedMore => assert!(!eof),
                 other => panic!("read-to-close ended with {other:?}"),

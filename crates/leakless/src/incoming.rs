@@ -101,6 +101,28 @@ impl Incoming {
     }
 
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        if self.lease.is_none() {
+            return Poll::Ready(None);
+        }
+        // A body that keeps arriving never gets to `poll_timers`: check the
+        // total deadline per chunk, and spend tokio's cooperative budget so
+        // a fast body yields like any socket read instead of starving the
+        // runtime (and every timer on it).
+        if let Some((at, total)) = self.deadline
+            && Instant::now() >= at
+        {
+            let e = Error::timeout(Phase::Total, total);
+            return Poll::Ready(Some(Err(self.fail(e, CloseReason::Timeout))));
+        }
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let polled = self.poll_chunk_inner(cx);
+        if polled.is_ready() {
+            coop.made_progress();
+        }
+        polled
+    }
+
+    fn poll_chunk_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         loop {
             let Some(lease) = self.lease.as_mut() else {
                 return Poll::Ready(None);

@@ -36,6 +36,9 @@
 //! | `stats` | [`PoolStats`]: connections per state, counters, close reasons |
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod body;
 mod client;
 mod config;

@@ -214,7 +214,9 @@ fn is_field_line(line: &[u8]) -> bool {
     let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
     !name.is_empty()
         && name.iter().all(tchar)
-        && value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        && value
+            .iter()
+            .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 #[cfg(test)]
@@ -287,11 +289,20 @@ mod tests {
     fn chunk_size_whitespace_is_sp_or_htab_only() {
         // A bare CR (or form feed, or any other ASCII whitespace) after the
         // size was trimmed away and the line accepted.
-        for bad in [&b"5\r\r\nhello\r\n0\r\n\r\n"[..], b"5\x0c\r\nhello\r\n0\r\n\r\n"] {
+        for bad in [
+            &b"5\r\r\nhello\r\n0\r\n\r\n"[..],
+            b"5\x0c\r\nhello\r\n0\r\n\r\n",
+        ] {
             let err = run(Framing::Chunked, bad, 64, false).unwrap_err();
             assert!(err.is_protocol(), "{bad:?}");
         }
-        let (body, clean) = run(Framing::Chunked, b"5 \t;x\r\nhello\r\n0\t\r\n\r\n", 64, false).unwrap();
+        let (body, clean) = run(
+            Framing::Chunked,
+            b"5 \t;x\r\nhello\r\n0\t\r\n\r\n",
+            64,
+            false,
+        )
+        .unwrap();
         assert_eq!((&body[..], clean), (&b"hello"[..], true));
     }
 
@@ -344,10 +355,16 @@ mod tests {
         // could pass it and `MAX_TRAILERS - seen` underflow: a panic in
         // debug builds, no limit at all in release builds.
         let ok = trailers(MAX_TRAILERS - 2);
-        assert_eq!(run(Framing::Chunked, &ok, 4096, false).unwrap(), (vec![], true));
+        assert_eq!(
+            run(Framing::Chunked, &ok, 4096, false).unwrap(),
+            (vec![], true)
+        );
         for total in [MAX_TRAILERS - 1, MAX_TRAILERS, MAX_TRAILERS + 1] {
             let err = run(Framing::Chunked, &trailers(total), 4096, false).unwrap_err();
-            assert!(err.to_string().contains("trailers too long"), "{total}: {err}");
+            assert!(
+                err.to_string().contains("trailers too long"),
+                "{total}: {err}"
+            );
         }
     }
 

@@ -39,19 +39,13 @@ pub(crate) fn head(
         buf.extend_from_slice(authority.as_bytes());
         buf.extend_from_slice(b"\r\n");
     }
-    let mut said_close = false;
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
             continue;
         }
-        if name == header::CONNECTION {
-            if close {
-                // We send `Connection: close` ourselves, exactly once.
-                said_close |= value.as_bytes().eq_ignore_ascii_case(b"close");
-                if said_close {
-                    continue;
-                }
-            }
+        if close && name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close") {
+            // We send `Connection: close` ourselves, exactly once.
+            continue;
         }
         buf.extend_from_slice(name.as_str().as_bytes());
         buf.extend_from_slice(b": ");

@@ -145,7 +145,12 @@ fn resp() -> impl Strategy<Value = Resp> {
             fields(6),
             vec(select(CONNECTION), 0..3),
         ),
-        (vec(any::<u8>(), 0..200), kind(), leftover, prop::bool::weighted(0.1)),
+        (
+            vec(any::<u8>(), 0..200),
+            kind(),
+            leftover,
+            prop::bool::weighted(0.1),
+        ),
     )
         .prop_map(
             |(
@@ -211,7 +216,13 @@ impl Resp {
             field(&mut w, Some(&mut headers), n, v, eol);
         }
         for c in &self.connection {
-            field(&mut w, Some(&mut headers), "Connection", c.trim().as_bytes(), eol);
+            field(
+                &mut w,
+                Some(&mut headers),
+                "Connection",
+                c.trim().as_bytes(),
+                eol,
+            );
         }
         let len = self.body.len();
         match &self.kind {
@@ -223,7 +234,13 @@ impl Resp {
                     _ => vec![len.to_string(), len.to_string()],
                 };
                 for v in values {
-                    field(&mut w, Some(&mut headers), "Content-Length", v.as_bytes(), eol);
+                    field(
+                        &mut w,
+                        Some(&mut headers),
+                        "Content-Length",
+                        v.as_bytes(),
+                        eol,
+                    );
                 }
             }
             Kind::Chunked { te, .. } => {
@@ -235,7 +252,13 @@ impl Resp {
                     _ => &["identity,chunked"],
                 };
                 for v in values {
-                    field(&mut w, Some(&mut headers), "Transfer-Encoding", v.as_bytes(), eol);
+                    field(
+                        &mut w,
+                        Some(&mut headers),
+                        "Transfer-Encoding",
+                        v.as_bytes(),
+                        eol,
+                    );
                 }
             }
             Kind::Close => {}

@@ -102,6 +102,14 @@ impl Pool {
         }
     }
 
+    /// A checkout that never waits: `None` when it would have to.
+    pub fn try_checkout_now(&self, key: &HostKey) -> Option<Checkout> {
+        match self.shared.try_checkout(key) {
+            Got::Ready(c) => Some(c),
+            Got::Wait(_) => None,
+        }
+    }
+
     pub fn note_retry(&self, key: &HostKey) {
         let mut st = self.shared.lock();
         if let Some(host) = st.hosts.get_mut(key) {
