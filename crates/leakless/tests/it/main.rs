@@ -3,6 +3,7 @@
 
 mod support;
 
+mod differential;
 mod limits;
 mod nginx;
 mod reuse;
