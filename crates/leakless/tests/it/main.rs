@@ -3,7 +3,12 @@
 
 mod support;
 
+mod bad_input;
+mod bodies;
+mod cancel;
 mod differential;
 mod limits;
 mod nginx;
+mod retry;
 mod reuse;
+mod timeouts;
