@@ -82,3 +82,120 @@ pub fn assert_consistent(s: &leakless::HostStats) {
         "created - closed = open: {s:?}"
     );
 }
+
+/// The other TCP states tests look for, numbered as in /proc/net/tcp.
+pub const SYN_SENT: u8 = 2;
+pub const FIN_WAIT1: u8 = 4;
+pub const FIN_WAIT2: u8 = 5;
+pub const TIME_WAIT: u8 = 6;
+pub const CLOSE: u8 = 7;
+pub const CLOSE_WAIT: u8 = 8;
+
+/// One row of the kernel's TCP table for this network namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpRow {
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub state: u8,
+    /// Bytes queued to send (not yet acknowledged by the peer).
+    pub tx_queue: u64,
+    /// 0 when no process holds the socket any more (an orphan after
+    /// close(): FIN_WAIT*, TIME_WAIT, ...).
+    pub inode: u64,
+}
+
+/// Every TCP socket in this network namespace whose remote end is
+/// `server`'s port, whoever holds it, orphans included: what the kernel
+/// really has, where [`kernel_sockets_to`] only shows sockets we hold.
+pub fn kernel_rows_to(server: SocketAddr) -> Vec<TcpRow> {
+    let mut out = Vec::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let port =
+                |s: &str| u16::from_str_radix(s.rsplit(':').next().unwrap_or(""), 16).unwrap_or(0);
+            let row = TcpRow {
+                local_port: port(f[1]),
+                remote_port: port(f[2]),
+                state: u8::from_str_radix(f[3], 16).unwrap_or(0),
+                tx_queue: f[4]
+                    .split(':')
+                    .next()
+                    .and_then(|q| u64::from_str_radix(q, 16).ok())
+                    .unwrap_or(0),
+                inode: f[9].parse().unwrap_or(0),
+            };
+            if row.remote_port == server.port() {
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
+/// The kernel's rows for the socket from our `local_port` to `server`.
+pub fn kernel_rows_from(local_port: u16, server: SocketAddr) -> Vec<TcpRow> {
+    kernel_rows_to(server)
+        .into_iter()
+        .filter(|r| r.local_port == local_port)
+        .collect()
+}
+
+/// A loopback listener whose accept queue is full, checked in the kernel's
+/// table: a connect to it stays in SYN_SENT (the SYN is dropped) until it
+/// gives up. Keep both values alive while it is used.
+pub fn saturated_listener() -> (std::net::TcpListener, Vec<socket2::Socket>) {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    // Linux queues backlog + 1 connections; the next SYN is dropped.
+    sock.listen(0).unwrap();
+    let listener: std::net::TcpListener = sock.into();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..16 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        let port = s.local_addr().unwrap().as_socket().unwrap().port();
+        fillers.push(s);
+        // On loopback the handshake completes inside connect(), so a socket
+        // still in SYN_SENT, with an established one queued before it,
+        // means the queue is full.
+        let rows = kernel_rows_to(addr);
+        let queued = rows.iter().any(|r| r.state == ESTABLISHED);
+        let hung = rows
+            .iter()
+            .any(|r| r.local_port == port && r.state == SYN_SENT);
+        if queued && hung {
+            return (listener, fillers);
+        }
+    }
+    panic!(
+        "could not fill the accept queue of {addr}: {:?}",
+        kernel_rows_to(addr)
+    );
+}
+
+/// Waits, polling, until the pool has nothing in flight (no dial, no busy
+/// connection, e.g. a background drain, no waiter) and returns the snapshot.
+/// Only for tests on real time: the poll interval is a real sleep.
+pub async fn quiescent(client: &leakless::Client) -> leakless::HostStats {
+    bounded(async {
+        loop {
+            let s = client.stats().total;
+            if s.dialing == 0 && s.busy == 0 && s.waiting == 0 {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+}

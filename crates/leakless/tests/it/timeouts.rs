@@ -1,0 +1,351 @@
+//! Scenarios 19–23: every phase is bounded, and the error names it.
+//! (21, the silent TLS server, waits for TLS.)
+//!
+//! Timer logic runs on tokio's paused clock where it can: the test pauses
+//! only once the one thing left is a timer that should fire (the request
+//! is on the wire and the server will never answer), so the runtime's
+//! auto-advance jumps straight to it and the elapsed time is exact.
+
+use std::time::Duration;
+
+use leakless::{Client, CloseReason, ErrorKind, Phase};
+use leakless_testserver::ConnFault;
+use tokio::time::Instant;
+
+use crate::support::*;
+
+/// One request read to the end, on real time: the connection is then idle.
+async fn warm_up(client: &Client, server: &TestServer) {
+    let res = client.get(server.url("/")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "hello");
+    assert_eq!(client.stats().total.idle, 1);
+}
+
+#[tokio::test]
+async fn response_header_timeout_fires_when_the_server_never_answers() {
+    let server = TestServer::start(Config::new());
+    let limit = Duration::from_secs(7);
+    let client = Client::builder()
+        .response_header_timeout(limit)
+        .build()
+        .unwrap();
+    warm_up(&client, &server).await;
+
+    // The request goes out on the idle connection; the server reads it and
+    // never answers, so the header timer is the only thing that can happen.
+    tokio::time::pause();
+    let start = Instant::now();
+    let err = client
+        .get(server.url("/?fault=stall"))
+        .send()
+        .await
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    tokio::time::resume();
+
+    assert!(
+        elapsed >= limit && elapsed < limit + Duration::from_millis(100),
+        "{elapsed:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_timeout() && !err.is_maybe_sent(), "{err:?}");
+    assert_eq!(err.phase(), Some(Phase::ResponseHeaders));
+    let host = server.addr().to_string();
+    assert_eq!(err.host(), Some(host.as_str()));
+    let text = err.to_string();
+    for part in [
+        "timed out after 7s",
+        "response headers",
+        &host,
+        "response_header_timeout",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+
+    // The connection is closed, by us, and the server sees it go.
+    let s = client.stats().total;
+    assert_eq!((s.open, s.busy), (0, 0), "{s:?}");
+    assert_eq!(s.closed_by.get(CloseReason::Timeout), 1, "{s:?}");
+    let seen = server.wait_closed(1).await;
+    assert_eq!(
+        seen.closed_for(leakless_testserver::CloseReason::Peer),
+        1,
+        "{seen:?}"
+    );
+    assert!(kernel_sockets_to(server.addr()).is_empty());
+
+    // A fast path still works, on a new connection.
+    let res = bounded(client.get(server.url("/")).send()).await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "hello");
+    let s = client.stats().total;
+    assert_eq!((s.created, s.idle), (2, 1), "{s:?}");
+    assert_consistent(&s);
+    assert_eq!(server.stats().accepted, 2);
+}
+
+#[tokio::test]
+async fn response_header_timeout_fires_on_a_fresh_connection_the_server_only_accepted() {
+    // Real time: the dial has to finish before any timer may run.
+    let server = TestServer::start(Config::new().conn_fault(ConnFault::AcceptAndStall));
+    let client = Client::builder()
+        .response_header_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let err = bounded(client.get(server.url("/")).send())
+        .await
+        .unwrap_err();
+    assert!(start.elapsed() >= Duration::from_millis(50));
+    assert_eq!(err.phase(), Some(Phase::ResponseHeaders), "{err}");
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(err.host(), Some(server.addr().to_string().as_str()));
+    server.wait_closed(1).await;
+
+    server.update_config(|c| c.conn_fault = None);
+    let res = bounded(client.get(server.url("/")).send()).await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "hello");
+    let s = client.stats().total;
+    assert_eq!(
+        (s.created, s.idle, s.closed_by.get(CloseReason::Timeout)),
+        (2, 1, 1),
+        "{s:?}"
+    );
+    assert_consistent(&s);
+}
+
+#[tokio::test]
+async fn read_idle_timeout_fires_while_the_body_stalls() {
+    let server = TestServer::start(Config::new());
+    let idle = Duration::from_secs(5);
+    let client = Client::builder().read_idle_timeout(idle).build().unwrap();
+    warm_up(&client, &server).await;
+
+    // Head and three body bytes arrive on real time, then the body stalls.
+    let mut res = bounded(
+        client
+            .get(server.url("/?fault=stall_body&after=3&size=100"))
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.content_length(), Some(100));
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        got.extend_from_slice(&bounded(res.chunk()).await.unwrap().unwrap());
+    }
+    assert_eq!(got, b"hel");
+
+    tokio::time::pause();
+    let start = Instant::now();
+    let err = res.chunk().await.unwrap_err();
+    let elapsed = start.elapsed();
+    tokio::time::resume();
+
+    assert!(
+        elapsed >= idle && elapsed < idle + Duration::from_millis(100),
+        "{elapsed:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.phase(), Some(Phase::BodyRead), "{err}");
+    assert_eq!(err.host(), Some(server.addr().to_string().as_str()));
+    let text = err.to_string();
+    assert!(
+        text.contains("body read") && text.contains("read_idle_timeout"),
+        "{text}"
+    );
+    // The body is over: no more chunks, and the connection is gone.
+    assert!(res.chunk().await.unwrap().is_none());
+    let s = client.stats().total;
+    assert_eq!(
+        (s.open, s.closed_by.get(CloseReason::Timeout)),
+        (0, 1),
+        "{s:?}"
+    );
+    assert_consistent(&s);
+    server.wait_closed(1).await;
+    drop(res);
+    assert!(kernel_sockets_to(server.addr()).is_empty());
+}
+
+#[tokio::test]
+async fn connect_timeout_fires_against_a_full_accept_queue() {
+    let (listener, fillers) = saturated_listener();
+    let addr = listener.local_addr().unwrap();
+    let limit = Duration::from_secs(3);
+    let client = Client::builder().connect_timeout(limit).build().unwrap();
+    let ours = |rows: &[TcpRow]| -> Vec<TcpRow> {
+        let filler_ports: Vec<u16> = fillers
+            .iter()
+            .map(|s| s.local_addr().unwrap().as_socket().unwrap().port())
+            .collect();
+        rows.iter()
+            .filter(|r| !filler_ports.contains(&r.local_port))
+            .copied()
+            .collect()
+    };
+
+    tokio::time::pause();
+    let start = Instant::now();
+    let req = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(format!("http://{addr}/")).send().await }
+    });
+    // While this loop yields the runtime is never idle, so the paused clock
+    // stands still: see the client's SYN hang in the kernel's table first.
+    let dialing = loop {
+        let mine = ours(&kernel_rows_to(addr));
+        if let [row] = mine[..] {
+            break row;
+        }
+        assert!(mine.is_empty(), "{mine:?}");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(dialing.state, SYN_SENT, "{dialing:?}");
+    assert_eq!(client.stats().total.dialing, 1);
+
+    let err = req.await.unwrap().unwrap_err();
+    let elapsed = start.elapsed();
+    tokio::time::resume();
+    assert!(
+        elapsed >= limit && elapsed < limit + Duration::from_millis(100),
+        "{elapsed:?}"
+    );
+    assert!(err.is_connect() && err.is_timeout(), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(err.phase(), Some(Phase::Connect));
+    assert_eq!(err.host(), Some(addr.to_string().as_str()));
+    assert!(err.to_string().contains("connect_timeout"), "{err}");
+    // The half-open socket is gone from the kernel, not just from the pool.
+    assert!(ours(&kernel_rows_to(addr)).is_empty());
+    let s = client.stats().total;
+    assert_eq!(
+        (
+            s.open,
+            s.dialing,
+            s.created,
+            s.closed_by.get(CloseReason::Timeout)
+        ),
+        (0, 0, 1, 1),
+        "{s:?}"
+    );
+    assert_consistent(&s);
+}
+
+#[tokio::test]
+async fn total_deadline_interrupts_an_endless_body() {
+    // The body never stops arriving, so no idle timer can fire: only the
+    // total deadline ends it. Real time, since the socket is never idle.
+    // The reader is slower than the server (it blocks a moment per chunk),
+    // so the socket never runs dry and the read never waits: the deadline
+    // must be checked while data flows, not only while waiting for it.
+    let server = TestServer::start(Config::new());
+    let deadline = Duration::from_millis(300);
+    let client = Client::builder().timeout(deadline).build().unwrap();
+    let start = Instant::now();
+    let mut res = bounded(client.get(server.url("/?fault=endless")).send())
+        .await
+        .unwrap();
+    let mut received = 0usize;
+    let err = bounded(async {
+        loop {
+            match res.chunk().await {
+                Ok(Some(b)) => {
+                    received += b.len();
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+                Ok(None) => panic!("an endless body ended"),
+                Err(e) => return e,
+            }
+        }
+    })
+    .await;
+    let elapsed = start.elapsed();
+    assert!(received > 0);
+    assert!(
+        elapsed >= deadline && elapsed < deadline * 3,
+        "{elapsed:?} for a {deadline:?} deadline"
+    );
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.phase(), Some(Phase::Total), "{err}");
+    assert_eq!(err.host(), Some(server.addr().to_string().as_str()));
+    assert!(err.to_string().contains("total deadline"), "{err}");
+    let s = client.stats().total;
+    assert_eq!(
+        (s.open, s.closed_by.get(CloseReason::Timeout)),
+        (0, 1),
+        "{s:?}"
+    );
+    // The server's writes fail once we are gone.
+    server.wait_write_failures(1).await;
+    server.wait_closed(1).await;
+}
+
+#[tokio::test]
+async fn per_request_timeout_overrides_the_clients_and_names_the_total_phase() {
+    let server = TestServer::start(Config::new());
+    let client = Client::new();
+    warm_up(&client, &server).await;
+    tokio::time::pause();
+    let start = Instant::now();
+    let err = client
+        .get(server.url("/?fault=stall"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    tokio::time::resume();
+    assert!(elapsed >= Duration::from_secs(2) && elapsed < Duration::from_millis(2100));
+    assert_eq!(err.phase(), Some(Phase::Total), "{err}");
+    assert_eq!(err.host(), Some(server.addr().to_string().as_str()));
+    server.wait_closed(1).await;
+    let s = client.stats().total;
+    assert_eq!((s.open, s.busy), (0, 0), "{s:?}");
+    // Closed, though recorded as Canceled rather than Timeout: the deadline
+    // drops the exchange, and the lease inside it cannot tell why.
+    assert_eq!(s.closed, 1, "{s:?}");
+    assert_consistent(&s);
+}
+
+#[tokio::test]
+async fn a_body_that_never_runs_dry_still_lets_other_timers_fire() {
+    // Current-thread runtime: a body read that never returns Pending would
+    // keep this thread for ever. A watchdog thread ends the body after 10 s
+    // of real time so that a regression fails instead of hanging.
+    let server = std::sync::Arc::new(TestServer::start(Config::new()));
+    let client = Client::new();
+    let mut res = client
+        .get(server.url("/?fault=endless"))
+        .send()
+        .await
+        .unwrap();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn({
+        let server = server.clone();
+        move || {
+            if stopped.recv_timeout(Duration::from_secs(10)).is_err() {
+                server.close_all_connections();
+            }
+        }
+    });
+    let reader = tokio::spawn(async move {
+        let mut received = 0usize;
+        while let Ok(Some(b)) = res.chunk().await {
+            received += b.len();
+            // Slower than the server: the socket always has more.
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        received
+    });
+    let start = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waited = start.elapsed();
+    reader.abort();
+    let _ = reader.await;
+    stop.send(()).unwrap();
+    watchdog.join().unwrap();
+    assert!(
+        waited < Duration::from_secs(5),
+        "a 50 ms timer fired after {waited:?}: the body read starved the runtime"
+    );
+}
