@@ -476,3 +476,25 @@ async fn leakless_and_hyper_agree_on_every_response() {
         problems.join("\n")
     );
 }
+
+/// Writes every case (up to 8 KiB) as a seed for the fuzz target, in its
+/// input layout (`leakless::fuzzing::check`: flags, split seed, bytes).
+/// `cargo test -p leakless --test it write_fuzz_seeds -- --ignored`
+#[test]
+#[ignore = "writes files: run by hand to refresh fuzz/seeds"]
+fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    std::fs::create_dir_all(&dir).unwrap();
+    for case in cases().into_iter().filter(|c| c.wire.len() <= 8192) {
+        let head = u8::from(case.method == Method::HEAD);
+        let close = if case.close { 2 } else { 0 };
+        let mut data = vec![head | close | (3 << 2), 0x5a];
+        data.extend_from_slice(&case.wire);
+        let name: String = case
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+}
