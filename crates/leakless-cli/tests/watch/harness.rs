@@ -1,0 +1,173 @@
+//! Starting role processes and `leakless watch`, and reading its JSON lines.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `leakless` binary under test.
+pub fn leakless() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_leakless"))
+}
+
+/// A client role running in a child process; killed on drop.
+pub struct Role {
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl Role {
+    /// Re-executes this test binary as `role` against `server`.
+    pub fn spawn(role: &str, server: SocketAddr) -> Role {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new(exe)
+            .args(["child_role", "--exact", "--nocapture", "--test-threads=1"])
+            .env("LEAKLESS_TEST_ROLE", role)
+            .env("LEAKLESS_TEST_ADDR", server.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        Role { child, _stdin: stdin }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `leakless watch ... --json`, its stdout read line by line.
+pub struct Watch {
+    child: Child,
+    lines: Receiver<Value>,
+    stderr: Receiver<String>,
+}
+
+impl Watch {
+    pub fn start(args: &[&str]) -> Watch {
+        Watch::start_cmd(leakless().arg("watch").args(args))
+    }
+
+    pub fn start_cmd(cmd: &mut Command) -> Watch {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let (etx, stderr) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if etx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next JSON line, or None at end of output or after `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Value> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(v) => Some(v),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// The next stderr line.
+    pub fn stderr_line(&self, timeout: Duration) -> Option<String> {
+        self.stderr.recv_timeout(timeout).ok()
+    }
+
+    /// Reads samples until one shows `pid` with verdict `kind`, at most
+    /// `limit` of watch time (the `t` field). Returns that sample and every
+    /// process verdict seen before it.
+    pub fn until_verdict(&self, pid: u32, kind: &str, limit: f64) -> (Value, Vec<String>) {
+        let mut seen = Vec::new();
+        loop {
+            let v = self
+                .next(Duration::from_secs(15))
+                .unwrap_or_else(|| panic!("watch ended or stalled before {kind}; saw {seen:?}"));
+            assert_eq!(v["type"], "sample", "{v}");
+            let t = v["t"].as_f64().unwrap();
+            if let Some(p) = process(&v, pid) {
+                let verdict = p["verdict"].as_str().unwrap_or("").to_string();
+                if verdict == kind {
+                    return (v, seen);
+                }
+                if seen.last() != Some(&verdict) {
+                    seen.push(verdict);
+                }
+            }
+            assert!(t <= limit, "no {kind} for pid {pid} within {limit}s of sampling; verdicts seen: {seen:?}\nlast sample: {v:#}");
+        }
+    }
+
+    /// Reads to the end and returns the final report line.
+    pub fn report(&self, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self.next(left).expect("a final report line");
+            if v["type"] == "report" {
+                return v;
+            }
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The process entry for `pid` in a sample or report.
+pub fn process(v: &Value, pid: u32) -> Option<&Value> {
+    v["processes"].as_array()?.iter().find(|p| p["pid"] == pid)
+}
+
+/// The verdicts about `pid` in a sample's process entry or a report.
+pub fn verdicts_for(v: &Value, pid: u32) -> Vec<Value> {
+    let list = if v["type"] == "report" {
+        v["verdicts"].as_array().cloned().unwrap_or_default()
+    } else {
+        process(v, pid)
+            .and_then(|p| p["verdicts"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    list.into_iter().filter(|x| x["pid"] == pid).collect()
+}
+
+impl Watch {
+    /// Sends SIGINT, as Ctrl-C in a terminal would.
+    pub fn interrupt(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGINT);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! `leakless watch` against real processes on the real kernel, loopback only.
+//!
+//! Each scenario starts a loopback server (threads here) and a client role in
+//! a child process (this binary re-executed, see [`child_role`]), then runs
+//! the real `leakless` binary on the child's pid and reads its JSON.
+
+mod harness;
+mod outputs;
+mod programs;
+mod scenarios;
+
+use std::time::Instant;
+
+/// Not a test: the entry point of client roles. The harness runs this binary
+/// with `child_role --exact` and `LEAKLESS_TEST_ROLE` set; in a normal test
+/// run the variable is unset and this returns at once.
+#[test]
+fn child_role() {
+    let Ok(role) = std::env::var("LEAKLESS_TEST_ROLE") else {
+        return;
+    };
+    let addr = std::env::var("LEAKLESS_TEST_ADDR").unwrap().parse().unwrap();
+    // Exit when the test closes our stdin (it ended, or died).
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        std::process::exit(0);
+    });
+    programs::run_role(&role, addr, Instant::now() + programs::ROLE_DEADLINE);
+    std::process::exit(0);
+}

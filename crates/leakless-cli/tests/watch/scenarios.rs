@@ -1,0 +1,136 @@
+//! Each misbehaviour gets its verdict within 30 s of sampling; the healthy
+//! client is OK throughout.
+
+use std::time::Duration;
+
+use crate::harness::{Role, Watch, process, verdicts_for};
+use crate::programs::{Server, ServerCfg};
+
+/// Sampling fast keeps the suite short; the rules work in seconds, not samples.
+const ARGS: [&str; 5] = ["--interval", "200ms", "--json", "--for", "31s"];
+
+fn watch(pid: u32) -> Watch {
+    let pid = pid.to_string();
+    let mut args = vec!["--pid", pid.as_str()];
+    args.extend(ARGS);
+    Watch::start(&args)
+}
+
+fn evidence(v: &serde_json::Value) -> String {
+    v["evidence"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn close_wait_leak_is_called_leak() {
+    let server = Server::start(ServerCfg {
+        close: true,
+        ..ServerCfg::default()
+    });
+    let role = Role::spawn("close_wait", server.addr);
+    let w = watch(role.pid());
+    let (sample, seen) = w.until_verdict(role.pid(), "LEAK", 30.0);
+    eprintln!("LEAK at {}s (before: {seen:?})", sample["t"]);
+    let v = &verdicts_for(&sample, role.pid())[0];
+    assert_eq!(v["verdict"], "LEAK");
+    assert_eq!(v["state"], "CLOSE_WAIT");
+    assert_eq!(v["endpoint"], server.addr.to_string());
+    assert!(v["numbers"]["fin_unread"].as_f64().unwrap() > 0.0, "{v:#}");
+    assert!(v["numbers"]["fd_limit_eta_s"].as_f64().unwrap() > 0.0, "{v:#}");
+    assert!(evidence(v).contains("never read the peer's FIN"), "{v:#}");
+    assert!(evidence(v).contains("file descriptors in use"), "{v:#}");
+
+    // The sample's shape: the endpoint row with its CLOSE_WAIT count.
+    let p = process(&sample, role.pid()).unwrap();
+    let ep = &p["endpoints"][0];
+    assert_eq!(ep["endpoint"], server.addr.to_string());
+    assert!(ep["states"]["CLOSE_WAIT"].as_u64().unwrap() >= 5, "{ep:#}");
+    assert!(ep["close_wait_fin_unread"].as_u64().unwrap() >= 1);
+    assert!(p["fds_open"].as_u64().unwrap() >= ep["sockets"].as_u64().unwrap());
+    assert!(p["fd_limit"].as_u64().is_some());
+
+    // Ctrl-C (SIGINT) ends the watch with the final report.
+    w.interrupt();
+    let report = w.report(Duration::from_secs(10));
+    let r = verdicts_for(&report, role.pid());
+    assert!(r.iter().any(|v| v["verdict"] == "LEAK" && v["state"] == "CLOSE_WAIT"), "{report:#}");
+}
+
+#[test]
+fn established_leak_is_called_leak() {
+    let server = Server::start(ServerCfg {
+        body: 32 * 1024,
+        ..ServerCfg::default()
+    });
+    let role = Role::spawn("established", server.addr);
+    let w = watch(role.pid());
+    let (sample, seen) = w.until_verdict(role.pid(), "LEAK", 30.0);
+    eprintln!("LEAK at {}s (before: {seen:?})", sample["t"]);
+    let v = &verdicts_for(&sample, role.pid())[0];
+    assert_eq!(v["state"], "ESTABLISHED", "{v:#}");
+    assert_eq!(v["endpoint"], server.addr.to_string());
+    assert!(v["numbers"]["held_idle"].as_f64().unwrap() >= 3.0, "{v:#}");
+    assert!(v["numbers"]["closed"].as_f64().unwrap() == 0.0, "{v:#}");
+    assert!(evidence(v).contains("never reused"), "{v:#}");
+    assert!(evidence(v).contains("unread bytes"), "{v:#}");
+}
+
+#[test]
+fn churning_client_is_called_churn() {
+    let server = Server::start(ServerCfg {
+        delay: Duration::from_millis(15),
+        ..ServerCfg::default()
+    });
+    let role = Role::spawn("churn", server.addr);
+    let w = watch(role.pid());
+    let (sample, seen) = w.until_verdict(role.pid(), "CHURN", 30.0);
+    eprintln!("CHURN at {}s (before: {seen:?})", sample["t"]);
+    assert!(!seen.iter().any(|k| k == "LEAK"), "{seen:?}");
+    let v = &verdicts_for(&sample, role.pid())[0];
+    assert_eq!(v["endpoint"], server.addr.to_string());
+    assert!(v["numbers"]["connections_per_s"].as_f64().unwrap() >= 5.0, "{v:#}");
+    assert!(v["numbers"]["local_ports_in_range"].as_f64().unwrap() > 1000.0, "{v:#}");
+    assert!(evidence(v).contains("ip_local_port_range"), "{v:#}");
+    assert!(evidence(v).contains("TIME_WAIT pile"), "{v:#}");
+}
+
+#[test]
+fn idle_pool_facing_short_keepalive_is_called_stale_pool() {
+    let server = Server::start(ServerCfg {
+        keepalive: Duration::from_millis(400),
+        ..ServerCfg::default()
+    });
+    let role = Role::spawn("stale_pool", server.addr);
+    let w = watch(role.pid());
+    let (sample, seen) = w.until_verdict(role.pid(), "STALE_POOL", 30.0);
+    eprintln!("STALE_POOL at {}s (before: {seen:?})", sample["t"]);
+    assert!(!seen.iter().any(|k| k == "LEAK"), "{seen:?}");
+    let v = &verdicts_for(&sample, role.pid())[0];
+    assert_eq!(v["state"], "CLOSE_WAIT");
+    let advice = v["advice"].as_str().unwrap();
+    assert!(advice.contains("idle timeout"), "{advice}");
+    if let Some(t) = v["numbers"]["suggested_idle_timeout_s"].as_f64() {
+        assert!(t < 0.4, "suggested {t}s is not below the server's 400ms: {v:#}");
+    }
+}
+
+#[test]
+fn healthy_pooled_client_is_ok_throughout() {
+    let server = Server::start(ServerCfg::default());
+    let role = Role::spawn("healthy", server.addr);
+    let pid = role.pid().to_string();
+    let w = Watch::start(&["--pid", &pid, "--interval", "200ms", "--json", "--for", "14s"]);
+    let mut samples = 0;
+    loop {
+        let v = w.next(Duration::from_secs(15)).expect("samples, then a report");
+        if v["type"] == "report" {
+            let r = verdicts_for(&v, role.pid());
+            assert_eq!(r.len(), 1, "{v:#}");
+            assert_eq!(r[0]["verdict"], "OK", "{v:#}");
+            break;
+        }
+        samples += 1;
+        let p = process(&v, role.pid()).expect("the watched process in every sample");
+        assert_eq!(p["verdict"], "OK", "at {}s: {p:#}", v["t"]);
+    }
+    assert!(samples >= 50, "{samples} samples in 14 s at 200 ms");
+}
