@@ -311,7 +311,10 @@ fn ten_thousand_requests_with_random_cancellation_and_faults_leave_nothing_behin
     };
     let (out, err) = (out.join().unwrap(), err.join().unwrap());
     assert!(status.success(), "stress process failed:\n{out}\n{err}");
-    assert!(out.contains("1 passed"), "the stress test did not run:\n{out}");
+    assert!(
+        out.contains("1 passed"),
+        "the stress test did not run:\n{out}"
+    );
     for line in out.lines().filter_map(|l| l.split_once("stress:")) {
         println!("stress:{}", line.1);
     }
@@ -596,7 +599,11 @@ async fn stress(isolated: bool) {
         .iter()
         .filter(|e| !e.contains("timed out"))
         .collect();
-    assert!(bad.is_empty(), "{} plain requests failed: {bad:#?}", bad.len());
+    assert!(
+        bad.is_empty(),
+        "{} plain requests failed: {bad:#?}",
+        bad.len()
+    );
 
     // The kernel agrees: one ESTABLISHED socket per idle connection.
     let ours = kernel_sockets_to(server.addr());
@@ -612,7 +619,11 @@ async fn stress(isolated: bool) {
     if isolated {
         // Each idle connection is two descriptors here: ours and the
         // server's end (it runs in this process).
-        assert_eq!(fds, baseline + 2 * s.idle, "fds: baseline {baseline}, {s:?}");
+        assert_eq!(
+            fds,
+            baseline + 2 * s.idle,
+            "fds: baseline {baseline}, {s:?}"
+        );
     }
 
     // The pool is whole afterwards: 24 requests at once fill it, and all
