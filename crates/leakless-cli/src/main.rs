@@ -9,7 +9,11 @@ mod watch;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "leakless", version, about = "Find, measure and tune HTTP connection behaviour of any program")]
+#[command(
+    name = "leakless",
+    version,
+    about = "Find, measure and tune HTTP connection behaviour of any program"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -78,7 +78,10 @@ impl Filter {
     }
 
     /// The matching sockets of a sample.
-    pub fn apply<'a>(&'a self, sockets: &'a [SocketInfo]) -> impl Iterator<Item = &'a SocketInfo> + 'a {
+    pub fn apply<'a>(
+        &'a self,
+        sockets: &'a [SocketInfo],
+    ) -> impl Iterator<Item = &'a SocketInfo> + 'a {
         sockets.iter().filter(move |s| self.matches(s))
     }
 }
@@ -104,15 +107,34 @@ mod tests {
 
     #[test]
     fn conditions_combine() {
-        let a = s("127.0.0.1:40000", "127.0.0.1:8080", TcpState::Established, Some(7));
-        let b = s("127.0.0.1:8080", "127.0.0.1:40000", TcpState::CloseWait, Some(8));
+        let a = s(
+            "127.0.0.1:40000",
+            "127.0.0.1:8080",
+            TcpState::Established,
+            Some(7),
+        );
+        let b = s(
+            "127.0.0.1:8080",
+            "127.0.0.1:40000",
+            TcpState::CloseWait,
+            Some(8),
+        );
         let all = [a.clone(), b.clone()];
         assert_eq!(Filter::new().apply(&all).count(), 2);
         assert!(Filter::new().pids([7]).matches(&a));
         assert!(!Filter::new().pids([7]).matches(&b));
-        assert!(Filter::new().remote("127.0.0.1:8080".parse().unwrap()).matches(&a));
+        assert!(
+            Filter::new()
+                .remote("127.0.0.1:8080".parse().unwrap())
+                .matches(&a)
+        );
         assert!(!Filter::new().remote_port(8080).matches(&b));
         assert!(Filter::new().local_ports(8080, 8080).matches(&b));
-        assert!(!Filter::new().local_ports(8080, 8080).states([TcpState::Established]).matches(&b));
+        assert!(
+            !Filter::new()
+                .local_ports(8080, 8080)
+                .states([TcpState::Established])
+                .matches(&b)
+        );
     }
 }

@@ -51,7 +51,12 @@ impl NetlinkReader {
         self.dump_family(AF_INET6, with_info, out)
     }
 
-    fn dump_family(&mut self, family: u8, with_info: bool, out: &mut Vec<SocketInfo>) -> io::Result<()> {
+    fn dump_family(
+        &mut self,
+        family: u8,
+        with_info: bool,
+        out: &mut Vec<SocketInfo>,
+    ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_DUMP;
@@ -173,7 +178,12 @@ mod tests {
         raw[68..72].copy_from_slice(&250u32.to_ne_bytes());
         let t = parse_tcp_info(&raw).unwrap();
         assert_eq!(
-            (t.last_data_sent_ms, t.last_data_recv_ms, t.last_ack_recv_ms, t.rtt_us),
+            (
+                t.last_data_sent_ms,
+                t.last_data_recv_ms,
+                t.last_ack_recv_ms,
+                t.rtt_us
+            ),
             (7, 9, 11, 250)
         );
         assert_eq!(t.idle_ms(), 7);

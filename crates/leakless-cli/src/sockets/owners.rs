@@ -195,7 +195,11 @@ impl OwnerMap {
         }
         let mut seen = HashSet::with_capacity(proc.fds.len());
         for entry in entries.flatten() {
-            let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             seen.insert(fd);
@@ -228,7 +232,10 @@ impl OwnerMap {
 
 /// `socket:[12345]` -> 12345.
 fn socket_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Every numeric entry of /proc.
@@ -289,7 +296,11 @@ mod tests {
         assert!(map.stats().readlinks >= 2);
 
         map.resolve(&mut socks);
-        assert_eq!(map.stats(), ScanStats::default(), "warm: no /proc work at all");
+        assert_eq!(
+            map.stats(),
+            ScanStats::default(),
+            "warm: no /proc work at all"
+        );
         assert_eq!(socks[1].pid, Some(me));
 
         let b = TcpStream::connect(l.local_addr().unwrap()).unwrap();

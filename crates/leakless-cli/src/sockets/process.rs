@@ -76,7 +76,11 @@ pub fn with_descendants(root: u32) -> Vec<u32> {
         let kids: Vec<u32> = if children_files {
             children_of(pid)
         } else {
-            parents.iter().filter(|(_, pp)| *pp == pid).map(|(p, _)| *p).collect()
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == pid)
+                .map(|(p, _)| *p)
+                .collect()
         };
         for child in kids {
             if !out.contains(&child) {
@@ -92,7 +96,10 @@ fn children_of(pid: u32) -> Vec<u32> {
     if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
         for task in tasks.flatten() {
             if let Ok(list) = fs::read_to_string(task.path().join("children")) {
-                kids.extend(list.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+                kids.extend(
+                    list.split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
             }
         }
     }
@@ -108,7 +115,13 @@ fn all_parents() -> Vec<(u32, u32)> {
         .filter_map(|pid| {
             let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // Field 4 is the parent pid; fields restart after the comm's ')'.
-            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
             Some((pid, ppid))
         })
         .collect()
@@ -155,13 +168,17 @@ mod tests {
                       Max cpu time              unlimited            unlimited            seconds\n\
                       Max open files            1024                 524288               files\n";
         assert_eq!(parse_fd_limit(limits), Some(1024));
-        let unlimited = "Max open files            unlimited            unlimited            files\n";
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
         assert_eq!(parse_fd_limit(unlimited), None);
     }
 
     #[test]
     fn sees_a_child() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let tree = with_descendants(std::process::id());
         let _ = child.kill();
         let _ = child.wait();

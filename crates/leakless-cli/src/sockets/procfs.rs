@@ -131,6 +131,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut out = Vec::new();
         dump(&mut out).unwrap();
-        assert!(out.iter().any(|s| s.local == l.local_addr().unwrap() && s.state == TcpState::Listen));
+        assert!(
+            out.iter()
+                .any(|s| s.local == l.local_addr().unwrap() && s.state == TcpState::Listen)
+        );
     }
 }

@@ -148,7 +148,9 @@ impl SocketTable {
 }
 
 fn fallback_warning(e: &io::Error) -> String {
-    format!("netlink sock_diag refused ({e}); falling back to /proc/net/tcp: slower, no socket cookies, no idle times")
+    format!(
+        "netlink sock_diag refused ({e}); falling back to /proc/net/tcp: slower, no socket cookies, no idle times"
+    )
 }
 
 /// CPU time consumed by the calling thread so far.

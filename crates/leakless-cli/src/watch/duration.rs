@@ -17,7 +17,11 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         "" | "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        u => return Err(format!("invalid duration unit {u:?} in {s:?}: use ms, s, m or h")),
+        u => {
+            return Err(format!(
+                "invalid duration unit {u:?} in {s:?}: use ms, s, m or h"
+            ));
+        }
     };
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("duration {s:?} must be positive"));

@@ -72,7 +72,11 @@ const CHILD_GRACE: Duration = Duration::from_secs(2);
 pub fn run(args: WatchArgs) -> Result<i32, String> {
     let tui_mode = !args.json && !args.once && std::io::stdout().is_terminal();
     let mut target = if !args.command.is_empty() {
-        let out = if tui_mode { ChildOutput::Discard } else { ChildOutput::ToStderr };
+        let out = if tui_mode {
+            ChildOutput::Discard
+        } else {
+            ChildOutput::ToStderr
+        };
         Some(Target::spawn(&args.command, out).map_err(|e| e.to_string())?)
     } else if let Some(pid) = args.pid {
         if !sockets_process_alive(pid) {
@@ -92,19 +96,25 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
             std::thread::sleep(args.interval);
         }
         let mut sampler = Sampler::new(mode, false);
-        sampler.tick().map_err(|e| format!("sampling sockets: {e}"))?;
+        sampler
+            .tick()
+            .map_err(|e| format!("sampling sockets: {e}"))?;
         let snap = Snapshot::build(&sampler, top, false);
         if args.json {
             println!("{}", report::json_line("sample", &snap));
         } else {
             print!("{}", report::once_text(&snap));
         }
-        return Ok(target.as_mut().and_then(|t| t.finish(CHILD_GRACE)).unwrap_or(0));
+        return Ok(target
+            .as_mut()
+            .and_then(|t| t.finish(CHILD_GRACE))
+            .unwrap_or(0));
     }
 
     let shared: prom::Shared = Arc::new(Mutex::new(String::new()));
     if let Some(addr) = &args.listen {
-        let bound = prom::serve(addr, shared.clone()).map_err(|e| format!("--listen {addr}: {e}"))?;
+        let bound =
+            prom::serve(addr, shared.clone()).map_err(|e| format!("--listen {addr}: {e}"))?;
         eprintln!("leakless watch: Prometheus metrics on http://{bound}/metrics");
     }
     let header = tui::Header {
@@ -134,7 +144,9 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
                 break;
             }
         }
-        sampler.tick().map_err(|e| format!("sampling sockets: {e}"))?;
+        sampler
+            .tick()
+            .map_err(|e| format!("sampling sockets: {e}"))?;
         let snap = Snapshot::build(&sampler, top, true);
         if args.listen.is_some() {
             if let Ok(mut s) = shared.lock() {
@@ -142,7 +154,9 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
             }
         }
         if let Some(screen) = screen.as_mut() {
-            screen.draw(&snap, &header).map_err(|e| format!("terminal: {e}"))?;
+            screen
+                .draw(&snap, &header)
+                .map_err(|e| format!("terminal: {e}"))?;
         } else if args.json {
             println!("{}", report::json_line("sample", &snap));
         } else {
@@ -158,7 +172,12 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
             // Sampling fell behind (a slow host): skip, don't burst.
             next = now;
         }
-        if wait_until(next, screen.as_mut(), &mut target, args.for_.map(|d| start + d))? {
+        if wait_until(
+            next,
+            screen.as_mut(),
+            &mut target,
+            args.for_.map(|d| start + d),
+        )? {
             break;
         }
     }

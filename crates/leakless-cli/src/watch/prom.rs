@@ -17,7 +17,9 @@ use super::verdict::Kind;
 
 /// Escapes a label value (backslash, double quote, newline).
 fn esc(s: &str) -> String {
-    s.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
+    s.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
 }
 
 struct Metric<'a> {
@@ -59,19 +61,46 @@ fn plabels(p: &ProcessView) -> String {
 
 /// The whole exposition for one snapshot.
 pub fn render(s: &Snapshot) -> String {
-    let mut sockets = gauge("leakless_watch_sockets", "TCP sockets of the process per endpoint and state (TIME_WAIT: attributed by 4-tuple).");
+    let mut sockets = gauge(
+        "leakless_watch_sockets",
+        "TCP sockets of the process per endpoint and state (TIME_WAIT: attributed by 4-tuple).",
+    );
     let mut tw_un = gauge(
         "leakless_watch_time_wait_unattributed",
         "TIME_WAIT sockets to the endpoint that no earlier sample ties to the process.",
     );
-    let mut opens = gauge("leakless_watch_opens_per_second", "Sockets first seen per second, over the last 5 s.");
-    let mut closes = gauge("leakless_watch_closes_per_second", "Sockets gone per second, over the last 5 s.");
-    let mut oldest = gauge("leakless_watch_oldest_socket_age_seconds", "Age of the oldest open socket (since first seen).");
-    let mut idle = gauge("leakless_watch_max_idle_seconds", "Longest time since data moved on an open socket (tcp_info).");
-    let mut verdict = gauge("leakless_watch_verdict", "1 for the current verdict of the endpoint, 0 for the others.");
-    let mut pverdict = gauge("leakless_watch_process_verdict", "1 for the worst current verdict of the process, 0 for the others.");
-    let mut fds = gauge("leakless_watch_fds_open", "Open file descriptors of the process (and its descendants).");
-    let mut limit = gauge("leakless_watch_fds_limit", "Soft RLIMIT_NOFILE of the process.");
+    let mut opens = gauge(
+        "leakless_watch_opens_per_second",
+        "Sockets first seen per second, over the last 5 s.",
+    );
+    let mut closes = gauge(
+        "leakless_watch_closes_per_second",
+        "Sockets gone per second, over the last 5 s.",
+    );
+    let mut oldest = gauge(
+        "leakless_watch_oldest_socket_age_seconds",
+        "Age of the oldest open socket (since first seen).",
+    );
+    let mut idle = gauge(
+        "leakless_watch_max_idle_seconds",
+        "Longest time since data moved on an open socket (tcp_info).",
+    );
+    let mut verdict = gauge(
+        "leakless_watch_verdict",
+        "1 for the current verdict of the endpoint, 0 for the others.",
+    );
+    let mut pverdict = gauge(
+        "leakless_watch_process_verdict",
+        "1 for the worst current verdict of the process, 0 for the others.",
+    );
+    let mut fds = gauge(
+        "leakless_watch_fds_open",
+        "Open file descriptors of the process (and its descendants).",
+    );
+    let mut limit = gauge(
+        "leakless_watch_fds_limit",
+        "Soft RLIMIT_NOFILE of the process.",
+    );
     for p in &s.processes {
         let pl = plabels(p);
         if let Some(n) = p.fds_open {
@@ -82,17 +111,22 @@ pub fn render(s: &Snapshot) -> String {
         }
         if let Some(k) = p.verdict {
             for kind in Kind::ALL {
-                pverdict
-                    .rows
-                    .push((format!("{pl},verdict=\"{}\"", kind.name()), f64::from(u8::from(kind == k))));
+                pverdict.rows.push((
+                    format!("{pl},verdict=\"{}\"", kind.name()),
+                    f64::from(u8::from(kind == k)),
+                ));
             }
         }
         for e in &p.endpoints {
             let el = format!("{pl},endpoint=\"{}\"", esc(&e.endpoint));
             for (state, n) in &e.states {
-                sockets.rows.push((format!("{el},state=\"{state}\""), f64::from(*n)));
+                sockets
+                    .rows
+                    .push((format!("{el},state=\"{state}\""), f64::from(*n)));
             }
-            tw_un.rows.push((el.clone(), f64::from(e.time_wait_unattributed)));
+            tw_un
+                .rows
+                .push((el.clone(), f64::from(e.time_wait_unattributed)));
             opens.rows.push((el.clone(), e.opens_per_s));
             closes.rows.push((el.clone(), e.closes_per_s));
             oldest.rows.push((el.clone(), e.oldest_age_s));
@@ -101,30 +135,42 @@ pub fn render(s: &Snapshot) -> String {
             }
             if let Some(k) = e.verdict {
                 for kind in Kind::ALL {
-                    verdict
-                        .rows
-                        .push((format!("{el},verdict=\"{}\"", kind.name()), f64::from(u8::from(kind == k))));
+                    verdict.rows.push((
+                        format!("{el},verdict=\"{}\"", kind.name()),
+                        f64::from(u8::from(kind == k)),
+                    ));
                 }
             }
         }
     }
-    let mut host_tw = gauge("leakless_watch_host_time_wait_unattributed", "TIME_WAIT sockets on the host no process could be tied to.");
-    host_tw.rows.push((String::new(), f64::from(s.unattributed_time_wait)));
+    let mut host_tw = gauge(
+        "leakless_watch_host_time_wait_unattributed",
+        "TIME_WAIT sockets on the host no process could be tied to.",
+    );
+    host_tw
+        .rows
+        .push((String::new(), f64::from(s.unattributed_time_wait)));
     let samples = Metric {
         name: "leakless_watch_samples_total",
         help: "Samples taken since the watch started.",
         kind: "counter",
         rows: vec![(String::new(), s.sample as f64)],
     };
-    let mut wall = gauge("leakless_watch_sample_duration_seconds", "Wall time the last sample took.");
+    let mut wall = gauge(
+        "leakless_watch_sample_duration_seconds",
+        "Wall time the last sample took.",
+    );
     wall.rows.push((String::new(), s.cost.wall_ms / 1000.0));
-    let mut cpu = gauge("leakless_watch_sample_cpu_seconds", "CPU time the last sample took.");
+    let mut cpu = gauge(
+        "leakless_watch_sample_cpu_seconds",
+        "CPU time the last sample took.",
+    );
     cpu.rows.push((String::new(), s.cost.cpu_ms / 1000.0));
 
     let mut out = String::new();
     for m in [
-        &sockets, &tw_un, &opens, &closes, &oldest, &idle, &verdict, &pverdict, &fds, &limit, &host_tw, &samples, &wall,
-        &cpu,
+        &sockets, &tw_un, &opens, &closes, &oldest, &idle, &verdict, &pverdict, &fds, &limit,
+        &host_tw, &samples, &wall, &cpu,
     ] {
         m.write(&mut out);
     }
@@ -168,7 +214,11 @@ fn answer(mut conn: TcpStream, shared: &Shared) -> io::Result<()> {
         let text = shared.lock().map(|s| s.clone()).unwrap_or_default();
         ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
     } else {
-        ("404 Not Found", "text/plain", "leakless watch: metrics are on /metrics\n".to_string())
+        (
+            "404 Not Found",
+            "text/plain",
+            "leakless watch: metrics are on /metrics\n".to_string(),
+        )
     };
     write!(
         conn,

@@ -123,7 +123,11 @@ pub fn process_table(p: &ProcessView, out: &mut String) {
             e.sockets,
             e.opens_per_s,
             e.closes_per_s,
-            format!("{}{}", if e.age_at_least { ">=" } else { "" }, human(e.oldest_age_s)),
+            format!(
+                "{}{}",
+                if e.age_at_least { ">=" } else { "" },
+                human(e.oldest_age_s)
+            ),
             e.max_idle_s.map_or("-".to_string(), human),
             e.verdict.map_or("", Kind::name),
             states(e)
@@ -160,7 +164,11 @@ pub fn once_text(s: &Snapshot) -> String {
         process_table(p, &mut out);
     }
     if s.unattributed_time_wait > 0 {
-        let _ = writeln!(out, "unattributed TIME_WAIT on this host: {}", s.unattributed_time_wait);
+        let _ = writeln!(
+            out,
+            "unattributed TIME_WAIT on this host: {}",
+            s.unattributed_time_wait
+        );
     }
     out
 }
@@ -168,7 +176,12 @@ pub fn once_text(s: &Snapshot) -> String {
 /// The final report as text.
 pub fn report_text(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "leakless watch: {} samples over {}", r.samples, human(r.duration_s));
+    let _ = writeln!(
+        out,
+        "leakless watch: {} samples over {}",
+        r.samples,
+        human(r.duration_s)
+    );
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}");
     }

@@ -213,13 +213,19 @@ impl Sampler {
                     })
                     .or_insert(holder);
                 if let Some(key) = key {
-                    let inbound = listen.get(&key).is_some_and(|l| l.contains(&s.local.port()));
+                    let inbound = listen
+                        .get(&key)
+                        .is_some_and(|l| l.contains(&s.local.port()));
                     let endpoint = if inbound {
                         Endpoint::Inbound(s.local.port())
                     } else {
                         Endpoint::Remote(s.remote)
                     };
-                    per.entry(key).or_default().entry(endpoint).or_default().push(obs);
+                    per.entry(key)
+                        .or_default()
+                        .entry(endpoint)
+                        .or_default()
+                        .push(obs);
                     self.tuples.insert(
                         s.tuple(),
                         TupleOwner {
@@ -233,7 +239,11 @@ impl Sampler {
                 // TIME_WAIT or an orphan the program closed: the 4-tuple was
                 // this process's in an earlier sample.
                 owner.last_seen = t;
-                per.entry(owner.key).or_default().entry(owner.endpoint).or_default().push(obs);
+                per.entry(owner.key)
+                    .or_default()
+                    .entry(owner.endpoint)
+                    .or_default()
+                    .push(obs);
             } else if s.state == TcpState::TimeWait {
                 tw_by_remote.entry(s.remote).or_default().push(s.cookie);
                 tw_by_port.entry(s.local.port()).or_default().push(s.cookie);
@@ -241,13 +251,19 @@ impl Sampler {
         }
         self.tuples.retain(|_, o| t - o.last_seen <= TUPLE_MEMORY_S);
 
-        let mut unattributed: Vec<(SocketAddr, u32)> =
-            tw_by_remote.iter().map(|(a, v)| (*a, v.len() as u32)).collect();
+        let mut unattributed: Vec<(SocketAddr, u32)> = tw_by_remote
+            .iter()
+            .map(|(a, v)| (*a, v.len() as u32))
+            .collect();
         unattributed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         self.unattributed = unattributed;
 
         self.others.clear();
-        let mut keys: HashSet<u32> = per.keys().copied().chain(self.procs.keys().copied()).collect();
+        let mut keys: HashSet<u32> = per
+            .keys()
+            .copied()
+            .chain(self.procs.keys().copied())
+            .collect();
         if let Mode::Pid(root) = self.mode {
             // Shown even while it has no socket at all.
             keys.insert(root);
@@ -255,7 +271,10 @@ impl Sampler {
         let empty: Vec<u64> = Vec::new();
         for key in keys {
             let mut mine = per.remove(&key).unwrap_or_default();
-            let proc = self.procs.entry(key).or_insert_with(|| ProcessSeries::new(key));
+            let proc = self
+                .procs
+                .entry(key)
+                .or_insert_with(|| ProcessSeries::new(key));
             if let Mode::Pid(_) = self.mode {
                 proc.pids = self.tree.clone();
             }
@@ -278,7 +297,9 @@ impl Sampler {
                 proc.last_active = t;
             }
             proc.totals.push_back((t, total));
-            while proc.totals.len() > MAX_POINTS || proc.totals.front().is_some_and(|f| t - f.0 > HISTORY_S) {
+            while proc.totals.len() > MAX_POINTS
+                || proc.totals.front().is_some_and(|f| t - f.0 > HISTORY_S)
+            {
                 proc.totals.pop_front();
             }
             // Keep the per-endpoint "who else is there" answer for judging.
@@ -311,7 +332,11 @@ impl Sampler {
             if !p.alive {
                 continue;
             }
-            let counts: Vec<u32> = p.pids.iter().filter_map(|pid| process::fd_count(*pid)).collect();
+            let counts: Vec<u32> = p
+                .pids
+                .iter()
+                .filter_map(|pid| process::fd_count(*pid))
+                .collect();
             p.fds_open = (!counts.is_empty()).then(|| counts.iter().sum());
             p.fd_limit = process::fd_soft_limit(p.pid);
         }

@@ -229,10 +229,16 @@ impl EndpointSeries {
         }
         self.tw_prev = tw_attr.iter().chain(tw_unattributed).copied().collect();
         self.points.push_back(p);
-        while self.points.len() > MAX_POINTS || self.points.front().is_some_and(|f| t - f.t > HISTORY_S) {
+        while self.points.len() > MAX_POINTS
+            || self.points.front().is_some_and(|f| t - f.t > HISTORY_S)
+        {
             self.points.pop_front();
         }
-        while self.cw_ended.front().is_some_and(|e| t - e.ended > HISTORY_S) {
+        while self
+            .cw_ended
+            .front()
+            .is_some_and(|e| t - e.ended > HISTORY_S)
+        {
             self.cw_ended.pop_front();
         }
     }
@@ -248,7 +254,11 @@ impl EndpointSeries {
     /// Points no older than `span` seconds before the last one.
     pub fn window(&self, span: f64) -> Window<'_> {
         let now = self.points.back().map_or(0.0, |p| p.t);
-        let points: Vec<&Point> = self.points.iter().filter(|p| p.t >= now - span - 1e-9).collect();
+        let points: Vec<&Point> = self
+            .points
+            .iter()
+            .filter(|p| p.t >= now - span - 1e-9)
+            .collect();
         let from = points.first().map_or(now, |p| p.t);
         let cw_ended = self
             .cw_ended
@@ -270,7 +280,10 @@ impl EndpointSeries {
             .rev()
             .take_while(|p| last.t - p.t <= idle_for)
             .all(|p| p.counts.total() == 0 && p.tw_unattributed == 0)
-            && self.points.front().is_some_and(|f| last.t - f.t >= idle_for)
+            && self
+                .points
+                .front()
+                .is_some_and(|f| last.t - f.t >= idle_for)
     }
 }
 
@@ -322,7 +335,11 @@ impl Window<'_> {
         if self.points.len() < 2 {
             return 0.0;
         }
-        let ups = self.points.windows(2).filter(|w| f(w[1]) >= f(w[0])).count();
+        let ups = self
+            .points
+            .windows(2)
+            .filter(|w| f(w[1]) >= f(w[0]))
+            .count();
         ups as f64 / (self.points.len() - 1) as f64
     }
 
@@ -380,17 +397,45 @@ mod tests {
         let mut s = EndpointSeries::default();
         s.observe(0.0, &[obs(1, TcpState::Established, 0.0)], &[], true);
         assert_eq!(s.last().unwrap().opens, 0, "baseline sockets are not opens");
-        s.observe(1.0, &[obs(1, TcpState::Established, 0.0), obs(2, TcpState::Established, 0.0)], &[], false);
+        s.observe(
+            1.0,
+            &[
+                obs(1, TcpState::Established, 0.0),
+                obs(2, TcpState::Established, 0.0),
+            ],
+            &[],
+            false,
+        );
         assert_eq!(s.last().unwrap().opens, 1);
         // Socket 1 closed by us: it is gone and its TIME_WAIT (same cookie) arrives.
-        s.observe(2.0, &[obs(2, TcpState::Established, 0.0), obs(1, TcpState::TimeWait, 0.0)], &[7], false);
+        s.observe(
+            2.0,
+            &[
+                obs(2, TcpState::Established, 0.0),
+                obs(1, TcpState::TimeWait, 0.0),
+            ],
+            &[7],
+            false,
+        );
         let p = s.last().unwrap();
         assert_eq!((p.opens, p.closes, p.tw_unattributed), (0, 1, 1));
         assert_eq!((p.tw_new_attributed, p.tw_new_unattributed), (1, 1));
         assert_eq!(p.get(TcpState::TimeWait), 1);
-        s.observe(3.0, &[obs(2, TcpState::Established, 0.0), obs(1, TcpState::TimeWait, 0.0)], &[7], false);
+        s.observe(
+            3.0,
+            &[
+                obs(2, TcpState::Established, 0.0),
+                obs(1, TcpState::TimeWait, 0.0),
+            ],
+            &[7],
+            false,
+        );
         let p = s.last().unwrap();
-        assert_eq!(p.tw_new_attributed + p.tw_new_unattributed, 0, "same TIME_WAIT sockets are not new");
+        assert_eq!(
+            p.tw_new_attributed + p.tw_new_unattributed,
+            0,
+            "same TIME_WAIT sockets are not new"
+        );
         assert_eq!(s.last().unwrap().oldest_age_s, 2.0);
     }
 
@@ -419,7 +464,10 @@ mod tests {
         assert_eq!(w.len(), 6);
         assert_eq!(w.span(), 5.0);
         assert!((w.slope(|p| f64::from(p.get(TcpState::CloseWait))) - 1.0).abs() < 1e-9);
-        assert_eq!(w.rising_steps(|p| f64::from(p.get(TcpState::CloseWait))), 1.0);
+        assert_eq!(
+            w.rising_steps(|p| f64::from(p.get(TcpState::CloseWait))),
+            1.0
+        );
         assert_eq!(w.rate(|p| p.opens), 1.0);
         assert_eq!(w.present(|p| p.get(TcpState::CloseWait)), 1.0);
     }

@@ -114,7 +114,10 @@ impl Snapshot {
     /// Builds the view of the sampler's latest tick. `top_k`: endpoints per
     /// process before folding; `judged`: include verdicts.
     pub fn build(s: &Sampler, top_k: usize, judged: bool) -> Snapshot {
-        let mut processes: Vec<ProcessView> = s.processes().map(|p| process_view(p, top_k, judged)).collect();
+        let mut processes: Vec<ProcessView> = s
+            .processes()
+            .map(|p| process_view(p, top_k, judged))
+            .collect();
         processes.sort_by(|a, b| {
             b.verdict
                 .cmp(&a.verdict)
@@ -167,7 +170,9 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
             });
             (endpoint_view(ep.to_string(), series, kind), kind)
         })
-        .filter(|(v, _)| v.sockets + v.time_wait_unattributed > 0 || v.verdict.is_some_and(|k| k > Kind::Ok))
+        .filter(|(v, _)| {
+            v.sockets + v.time_wait_unattributed > 0 || v.verdict.is_some_and(|k| k > Kind::Ok)
+        })
         .collect();
     endpoints.sort_by(|a, b| {
         b.1.cmp(&a.1)
@@ -201,7 +206,13 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
         }
     }
     let verdict = judged.then(|| p.worst().map_or(Kind::Ok, |v| v.verdict));
-    let verdicts = judged.then(|| p.verdicts.iter().filter(|v| v.verdict > Kind::Ok).cloned().collect());
+    let verdicts = judged.then(|| {
+        p.verdicts
+            .iter()
+            .filter(|v| v.verdict > Kind::Ok)
+            .cloned()
+            .collect()
+    });
     let suspicion = f64::from(states.get(TcpState::CloseWait))
         + f64::from(states.get(TcpState::TimeWait)) / 10.0
         + p.verdicts.iter().filter(|v| v.verdict > Kind::Ok).count() as f64 * 100.0;
@@ -239,7 +250,11 @@ fn endpoint_view(name: String, s: &EndpointSeries, verdict: Option<Kind>) -> End
         time_wait_unattributed: last.tw_unattributed,
         opens_per_s: w.rate(|p| p.opens),
         closes_per_s: w.rate(|p| p.closes),
-        oldest_age_s: if last.live() > 0 { last.oldest_age_s } else { 0.0 },
+        oldest_age_s: if last.live() > 0 {
+            last.oldest_age_s
+        } else {
+            0.0
+        },
         age_at_least: last.live() > 0 && s.oldest_from_start,
         max_idle_s: last.max_idle_s,
         close_wait_fin_unread: last.cw_unread,

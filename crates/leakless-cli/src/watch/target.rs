@@ -49,9 +49,9 @@ pub enum Target {
 
 impl Target {
     pub fn spawn(argv: &[String], output: ChildOutput) -> io::Result<Target> {
-        let (prog, args) = argv
-            .split_first()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command given after --"))?;
+        let (prog, args) = argv.split_first().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no command given after --")
+        })?;
         let mut cmd = Command::new(prog);
         cmd.args(args);
         match output {
@@ -60,7 +60,9 @@ impl Target {
                 cmd.stdout(Stdio::from(err));
             }
             ChildOutput::Discard => {
-                cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+                cmd.stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
             }
         }
         let child = cmd
@@ -120,5 +122,7 @@ impl Target {
 
 fn exit_code(st: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    st.code().or_else(|| st.signal().map(|s| 128 + s)).unwrap_or(1)
+    st.code()
+        .or_else(|| st.signal().map(|s| 128 + s))
+        .unwrap_or(1)
 }

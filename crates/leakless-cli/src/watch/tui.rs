@@ -11,7 +11,9 @@ use ratatui::Frame;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::execute;
-use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
@@ -61,12 +63,17 @@ fn state(e: &EndpointView, name: &str) -> u32 {
 fn endpoints_table(p: &ProcessView) -> Table<'static> {
     let header = Row::new(
         [
-            "ENDPOINT", "SOCK", "ESTAB", "CLOSE-W", "TIME-W", "OTHER", "OPEN/s", "CLOSE/s", "OLDEST", "IDLE", "HISTORY", "VERDICT",
+            "ENDPOINT", "SOCK", "ESTAB", "CLOSE-W", "TIME-W", "OTHER", "OPEN/s", "CLOSE/s",
+            "OLDEST", "IDLE", "HISTORY", "VERDICT",
         ]
         .map(|h| Cell::from(h).style(Style::new().add_modifier(Modifier::BOLD))),
     );
     let rows = p.endpoints.iter().map(|e| {
-        let (est, cw, tw) = (state(e, "ESTABLISHED"), state(e, "CLOSE_WAIT"), state(e, "TIME_WAIT"));
+        let (est, cw, tw) = (
+            state(e, "ESTABLISHED"),
+            state(e, "CLOSE_WAIT"),
+            state(e, "TIME_WAIT"),
+        );
         let other = e.sockets - est - cw - tw;
         let name = if e.folded > 0 {
             format!("other ({})", e.folded)
@@ -82,12 +89,20 @@ fn endpoints_table(p: &ProcessView) -> Table<'static> {
             Cell::from(name),
             Cell::from(e.sockets.to_string()),
             Cell::from(est.to_string()),
-            Cell::from(cw.to_string()).style(if cw > 0 { Style::new().fg(Color::Yellow) } else { Style::new() }),
+            Cell::from(cw.to_string()).style(if cw > 0 {
+                Style::new().fg(Color::Yellow)
+            } else {
+                Style::new()
+            }),
             Cell::from(tw_text),
             Cell::from(other.to_string()),
             Cell::from(format!("{:.1}", e.opens_per_s)),
             Cell::from(format!("{:.1}", e.closes_per_s)),
-            Cell::from(format!("{}{}", if e.age_at_least { "≥" } else { "" }, human(e.oldest_age_s))),
+            Cell::from(format!(
+                "{}{}",
+                if e.age_at_least { "≥" } else { "" },
+                human(e.oldest_age_s)
+            )),
             Cell::from(e.max_idle_s.map_or("-".to_string(), human)),
             Cell::from(spark(&e.history, 16)),
             Cell::from(e.verdict.map_or("", Kind::name)).style(kind_style(e.verdict)),
@@ -111,13 +126,19 @@ fn endpoints_table(p: &ProcessView) -> Table<'static> {
         ],
     )
     .header(header)
-    .block(Block::bordered().title(" endpoints (top by verdict and count; TIME-W n+m? = attributed + unattributed) "))
+    .block(
+        Block::bordered().title(
+            " endpoints (top by verdict and count; TIME-W n+m? = attributed + unattributed) ",
+        ),
+    )
 }
 
 fn processes_table(s: &Snapshot) -> Table<'static> {
     let header = Row::new(
-        ["PID", "COMM", "SOCK", "ESTAB", "CLOSE-W", "TIME-W", "FDS", "VERDICT", "WHY"]
-            .map(|h| Cell::from(h).style(Style::new().add_modifier(Modifier::BOLD))),
+        [
+            "PID", "COMM", "SOCK", "ESTAB", "CLOSE-W", "TIME-W", "FDS", "VERDICT", "WHY",
+        ]
+        .map(|h| Cell::from(h).style(Style::new().add_modifier(Modifier::BOLD))),
     );
     let rows = s.processes.iter().map(|p| {
         let st = |n: &str| p.states.get(n).copied().unwrap_or(0).to_string();
@@ -125,7 +146,9 @@ fn processes_table(s: &Snapshot) -> Table<'static> {
             .verdicts
             .as_ref()
             .and_then(|v| v.first())
-            .map_or(String::new(), |v| format!("{}: {}", v.endpoint.as_deref().unwrap_or(""), v.summary));
+            .map_or(String::new(), |v| {
+                format!("{}: {}", v.endpoint.as_deref().unwrap_or(""), v.summary)
+            });
         Row::new(vec![
             Cell::from(p.pid.to_string()),
             Cell::from(p.comm.clone()),
@@ -170,7 +193,10 @@ fn fds_text(p: &ProcessView) -> String {
 fn verdict_text(p: Option<&ProcessView>, s: &Snapshot) -> Text<'static> {
     let mut lines: Vec<Line<'static>> = Vec::new();
     for w in &s.warnings {
-        lines.push(Line::styled(format!("warning: {w}"), Style::new().fg(Color::Yellow)));
+        lines.push(Line::styled(
+            format!("warning: {w}"),
+            Style::new().fg(Color::Yellow),
+        ));
     }
     let Some(p) = p else {
         lines.push(Line::from("no process"));
@@ -198,7 +224,10 @@ fn verdict_text(p: Option<&ProcessView>, s: &Snapshot) -> Text<'static> {
             lines.push(Line::from(format!("  - {e}")));
         }
         if let Some(a) = &v.advice {
-            lines.push(Line::styled(format!("  advice: {a}"), Style::new().fg(Color::Cyan)));
+            lines.push(Line::styled(
+                format!("  advice: {a}"),
+                Style::new().fg(Color::Cyan),
+            ));
         }
     }
     Text::from(lines)
@@ -225,8 +254,18 @@ pub fn draw(f: &mut Frame<'_>, s: &Snapshot, h: &Header) {
             human(s.t)
         ),
     };
-    let top = if h.all { Constraint::Percentage(35) } else { Constraint::Length(4) };
-    let [head, mid, bottom, foot] = Layout::vertical([top, Constraint::Min(6), Constraint::Percentage(35), Constraint::Length(1)]).areas(f.area());
+    let top = if h.all {
+        Constraint::Percentage(35)
+    } else {
+        Constraint::Length(4)
+    };
+    let [head, mid, bottom, foot] = Layout::vertical([
+        top,
+        Constraint::Min(6),
+        Constraint::Percentage(35),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
     if h.all {
         f.render_widget(processes_table(s), head);
     } else {
@@ -240,7 +279,10 @@ pub fn draw(f: &mut Frame<'_>, s: &Snapshot, h: &Header) {
     }
     match focus {
         Some(p) => f.render_widget(endpoints_table(p), mid),
-        None => f.render_widget(Paragraph::new("no process with TCP sockets yet").block(Block::bordered()), mid),
+        None => f.render_widget(
+            Paragraph::new("no process with TCP sockets yet").block(Block::bordered()),
+            mid,
+        ),
     }
     let vtitle = match focus.and_then(|p| p.verdict) {
         Some(k) => format!(" verdict: {} ", k.name()),
@@ -249,11 +291,22 @@ pub fn draw(f: &mut Frame<'_>, s: &Snapshot, h: &Header) {
     f.render_widget(
         Paragraph::new(verdict_text(focus, s))
             .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(vtitle).border_style(kind_style(focus.and_then(|p| p.verdict)))),
+            .block(
+                Block::bordered()
+                    .title(vtitle)
+                    .border_style(kind_style(focus.and_then(|p| p.verdict))),
+            ),
         bottom,
     );
-    let footer = if h.all { title } else { " q / Esc / Ctrl-C: quit and print the report ".to_string() };
-    f.render_widget(Paragraph::new(footer).style(Style::new().add_modifier(Modifier::DIM)), foot);
+    let footer = if h.all {
+        title
+    } else {
+        " q / Esc / Ctrl-C: quit and print the report ".to_string()
+    };
+    f.render_widget(
+        Paragraph::new(footer).style(Style::new().add_modifier(Modifier::DIM)),
+        foot,
+    );
 }
 
 /// The real terminal, restored on drop and on panic.
@@ -263,7 +316,11 @@ pub struct Screen {
 
 fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, ratatui::crossterm::cursor::Show);
+    let _ = execute!(
+        io::stdout(),
+        LeaveAlternateScreen,
+        ratatui::crossterm::cursor::Show
+    );
 }
 
 impl Screen {

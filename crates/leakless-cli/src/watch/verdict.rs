@@ -15,7 +15,7 @@
 //!    that is what keeps a growing healthy pool from ever being called LEAK.
 //! 3. STALE_POOL: CLOSE_WAIT present in [`STALE_PRESENT`] of the samples and
 //!    not growing: a pool keeping connections the server closed.
-//! 4. CHURN: at least [`CHURN_RATE`] connections/s closed (or new TIME_WAIT)
+//! 4. CHURN: at least [`CHURN_RATE`] connections/s closed (seen going, or new TIME_WAIT)
 //!    while so few are open that each lives under [`CHURN_LIFETIME_S`]
 //!    (Little's law: open / rate): no keep-alive reuse.
 //!
@@ -133,9 +133,17 @@ pub fn judge(ep: &Endpoint, s: &EndpointSeries, ctx: &Ctx) -> Verdict {
     }
     let long = s.window(HISTORY_S);
     let mut v = leak_close_wait(&short, ctx)
-        .or_else(|| (long.len() > short.len()).then(|| leak_close_wait(&long, ctx)).flatten())
+        .or_else(|| {
+            (long.len() > short.len())
+                .then(|| leak_close_wait(&long, ctx))
+                .flatten()
+        })
         .or_else(|| leak_established(&short, s.has_times, ctx))
-        .or_else(|| (long.len() > short.len()).then(|| leak_established(&long, s.has_times, ctx)).flatten())
+        .or_else(|| {
+            (long.len() > short.len())
+                .then(|| leak_established(&long, s.has_times, ctx))
+                .flatten()
+        })
         .or_else(|| match ep {
             Endpoint::Remote(_) => stale_pool(&s.window(STALE_WINDOW_S), s),
             // A server with CLOSE_WAIT has no pool to blame; only LEAK applies.
@@ -160,7 +168,11 @@ fn pct(x: f64) -> String {
 }
 
 /// "fd limit reached in ..." from the current growth rate.
-fn fd_projection(ctx: &Ctx, per_s: f64, numbers: &mut BTreeMap<&'static str, f64>) -> Option<String> {
+fn fd_projection(
+    ctx: &Ctx,
+    per_s: f64,
+    numbers: &mut BTreeMap<&'static str, f64>,
+) -> Option<String> {
     let (open, limit) = (ctx.fds_open?, ctx.fd_limit?);
     numbers.insert("fds_open", f64::from(open));
     numbers.insert("fd_limit", limit as f64);
@@ -184,7 +196,12 @@ fn leak_close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     let steady = w.rising_steps(cw);
     let ended = w.cw_ended.len() as f64;
     let persist = 1.0 - ended / (f64::from(now) + ended).max(1.0);
-    if now < LEAK_MIN || growth < LEAK_MIN_GROWTH || slope <= 0.0 || steady < STEADY || persist < PERSIST {
+    if now < LEAK_MIN
+        || growth < LEAK_MIN_GROWTH
+        || slope <= 0.0
+        || steady < STEADY
+        || persist < PERSIST
+    {
         return None;
     }
     let mut numbers = BTreeMap::new();
@@ -254,7 +271,10 @@ fn leak_established(w: &Window<'_>, has_times: bool, ctx: &Ctx) -> Option<Verdic
     }
     let max_idle = last.max_idle_s.unwrap_or(0.0);
     if has_times {
-        if last.est_old < 3 || f64::from(last.est_held) < HELD_SHARE * f64::from(last.est_old) || max_idle < HELD_IDLE_S {
+        if last.est_old < 3
+            || f64::from(last.est_held) < HELD_SHARE * f64::from(last.est_old)
+            || max_idle < HELD_IDLE_S
+        {
             return None;
         }
     } else if growth < 2 * LEAK_EST_GROWTH {
@@ -359,7 +379,10 @@ fn stale_pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
         }
         (_, Some(hi)) => {
             numbers.insert("server_keepalive_hi_s", hi);
-            evidence.push(format!("the server closes connections idle for {} or less", human(hi)));
+            evidence.push(format!(
+                "the server closes connections idle for {} or less",
+                human(hi)
+            ));
             Some(hi * 0.5)
         }
         _ => None,
@@ -380,7 +403,9 @@ fn stale_pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
         pid: None,
         endpoint: None,
         state: Some("CLOSE_WAIT"),
-        summary: format!("{now} CLOSE_WAIT (at most {max}), flat: an idle pool keeps connections the server already closed"),
+        summary: format!(
+            "{now} CLOSE_WAIT (at most {max}), flat: an idle pool keeps connections the server already closed"
+        ),
         evidence,
         numbers,
         advice: Some(advice),
@@ -390,10 +415,19 @@ fn stale_pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
 fn churn(ep: &Endpoint, w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     let last = w.last()?;
     let use_unattributed = !ctx.others_on_remote;
-    let tw_rate = w.rate(|p| p.tw_new_attributed + if use_unattributed { p.tw_new_unattributed } else { 0 });
+    let tw_rate = w.rate(|p| {
+        p.tw_new_attributed
+            + if use_unattributed {
+                p.tw_new_unattributed
+            } else {
+                0
+            }
+    });
     let close_rate = w.rate(|p| p.closes);
     let open_rate = w.rate(|p| p.opens);
-    let rate = tw_rate.max(close_rate).max(open_rate);
+    // Closes, not opens: opening without closing is growth (a leak, or a
+    // pool warming up), not churn.
+    let rate = tw_rate.max(close_rate);
     let live = w.mean(|p| f64::from(p.live()));
     let lifetime = live / rate.max(1e-9);
     if rate < CHURN_RATE || lifetime > CHURN_LIFETIME_S {

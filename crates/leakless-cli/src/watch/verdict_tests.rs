@@ -30,7 +30,10 @@ fn o(cookie: u64, state: TcpState, recv_q: u32, idle: f64) -> Obs {
 }
 
 /// Runs `steps` samples DT apart; `f(t)` gives (sockets, unattributed TW).
-fn run(steps: usize, mut f: impl FnMut(usize, f64) -> (Vec<Obs>, Vec<u64>)) -> (EndpointSeries, Vec<Verdict>) {
+fn run(
+    steps: usize,
+    mut f: impl FnMut(usize, f64) -> (Vec<Obs>, Vec<u64>),
+) -> (EndpointSeries, Vec<Verdict>) {
     let mut s = EndpointSeries::default();
     let mut verdicts = Vec::new();
     for i in 0..steps {
@@ -46,24 +49,36 @@ fn run(steps: usize, mut f: impl FnMut(usize, f64) -> (Vec<Obs>, Vec<u64>)) -> (
 #[test]
 fn close_wait_growth_that_persists_is_a_leak() {
     let (_, v) = run(40, |i, t| {
-        let socks = (0..i as u64).map(|c| o(c, TcpState::CloseWait, 1, t - c as f64 * DT)).collect();
+        let socks = (0..i as u64)
+            .map(|c| o(c, TcpState::CloseWait, 1, t - c as f64 * DT))
+            .collect();
         (socks, vec![])
     });
     let last = v.last().unwrap();
     assert_eq!(last.verdict, Kind::Leak, "{last:#?}");
     assert_eq!(last.state, Some("CLOSE_WAIT"));
-    assert!(last.evidence.iter().any(|e| e.contains("never read the peer's FIN")));
+    assert!(
+        last.evidence
+            .iter()
+            .any(|e| e.contains("never read the peer's FIN"))
+    );
     assert!(last.numbers["fd_limit_eta_s"] > 0.0);
     // Detected as soon as the window allows (5 samples, 4 s).
     let first = v.iter().position(|v| v.verdict == Kind::Leak).unwrap();
-    assert!(first as f64 * DT <= 5.0, "first LEAK at {}s", first as f64 * DT);
+    assert!(
+        first as f64 * DT <= 5.0,
+        "first LEAK at {}s",
+        first as f64 * DT
+    );
 }
 
 /// CLOSE_WAIT that read EOF (Recv-Q 0) is still a leak, and says so.
 #[test]
 fn close_wait_after_eof_is_named() {
     let (_, v) = run(30, |i, t| {
-        let socks = (0..i as u64).map(|c| o(c, TcpState::CloseWait, 0, t)).collect();
+        let socks = (0..i as u64)
+            .map(|c| o(c, TcpState::CloseWait, 0, t))
+            .collect();
         (socks, vec![])
     });
     let last = v.last().unwrap();
@@ -87,8 +102,16 @@ fn established_growth_never_reused_is_a_leak() {
     assert_eq!(last.verdict, Kind::Leak, "{last:#?}");
     assert_eq!(last.state, Some("ESTABLISHED"));
     assert!(last.evidence.iter().any(|e| e.contains("unread bytes")));
+    assert!(
+        v.iter().all(|v| v.verdict != Kind::Churn),
+        "opens without closes are not churn"
+    );
     let first = v.iter().position(|v| v.verdict == Kind::Leak).unwrap();
-    assert!(first as f64 * DT <= 12.0, "first LEAK at {}s", first as f64 * DT);
+    assert!(
+        first as f64 * DT <= 12.0,
+        "first LEAK at {}s",
+        first as f64 * DT
+    );
 }
 
 /// A pool that grows with load and reuses its connections is never a leak,
@@ -98,7 +121,12 @@ fn growing_pool_that_reuses_is_ok() {
     let (_, v) = run(300, |_, t| {
         // One more connection every 2 s up to 16, each used every 50 ms.
         let n = ((t / 2.0) as u64 + 1).min(16);
-        ((0..n).map(|c| o(c, TcpState::Established, 0, 0.05)).collect(), vec![])
+        (
+            (0..n)
+                .map(|c| o(c, TcpState::Established, 0, 0.05))
+                .collect(),
+            vec![],
+        )
     });
     for (i, v) in v.iter().enumerate() {
         assert_eq!(v.verdict, Kind::Ok, "at {}s: {v:#?}", i as f64 * DT);
@@ -109,7 +137,12 @@ fn growing_pool_that_reuses_is_ok() {
 /// not a leak either: nothing grows.
 #[test]
 fn idle_flat_pool_is_ok() {
-    let (_, v) = run(200, |_, t| ((0..20).map(|c| o(c, TcpState::Established, 0, t)).collect(), vec![]));
+    let (_, v) = run(200, |_, t| {
+        (
+            (0..20).map(|c| o(c, TcpState::Established, 0, t)).collect(),
+            vec![],
+        )
+    });
     assert!(v.iter().all(|v| v.verdict == Kind::Ok));
 }
 
@@ -153,7 +186,11 @@ fn many_short_connections_are_churn() {
     let last = v.last().unwrap();
     assert_eq!(last.verdict, Kind::Churn, "{last:#?}");
     assert!(last.numbers["connections_per_s"] >= 39.0);
-    assert!(last.evidence.iter().any(|e| e.contains("ip_local_port_range")));
+    assert!(
+        last.evidence
+            .iter()
+            .any(|e| e.contains("ip_local_port_range"))
+    );
 }
 
 /// Unattributed TIME_WAIT is not counted when other processes also talk to
@@ -167,7 +204,12 @@ fn unattributed_time_wait_needs_a_sole_owner() {
     let mut last = Verdict::ok("");
     for i in 0..40 {
         tw.extend((0..8).map(|k| i as u64 * 8 + k + 100));
-        s.observe(i as f64 * DT, &[o(1, TcpState::Established, 0, 0.0)], &tw, i == 0);
+        s.observe(
+            i as f64 * DT,
+            &[o(1, TcpState::Established, 0, 0.0)],
+            &tw,
+            i == 0,
+        );
         last = judge(&ep(), &s, &c);
     }
     assert_eq!(last.verdict, Kind::Ok, "{last:#?}");
@@ -178,7 +220,12 @@ fn unattributed_time_wait_needs_a_sole_owner() {
 #[test]
 fn nothing_is_judged_too_early() {
     let (_, v) = run(10, |i, t| {
-        ((0..i as u64 * 5).map(|c| o(c, TcpState::CloseWait, 1, t)).collect(), vec![])
+        (
+            (0..i as u64 * 5)
+                .map(|c| o(c, TcpState::CloseWait, 1, t))
+                .collect(),
+            vec![],
+        )
     });
     assert_eq!(v[5].verdict, Kind::Ok);
     assert!(v[5].summary.contains("collecting"));

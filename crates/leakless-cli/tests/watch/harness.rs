@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,10 @@ impl Role {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        Role { child, _stdin: stdin }
+        Role {
+            child,
+            _stdin: stdin,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -61,13 +64,18 @@ impl Watch {
     }
 
     pub fn start_cmd(cmd: &mut Command) -> Watch {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let out = child.stdout.take().unwrap();
         let err = child.stderr.take().unwrap();
         let (tx, lines) = channel();
         thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
                 if tx.send(v).is_err() {
                     break;
                 }
@@ -90,10 +98,7 @@ impl Watch {
 
     /// The next JSON line, or None at end of output or after `timeout`.
     pub fn next(&self, timeout: Duration) -> Option<Value> {
-        match self.lines.recv_timeout(timeout) {
-            Ok(v) => Some(v),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.lines.recv_timeout(timeout).ok()
     }
 
     /// The next stderr line.
@@ -121,7 +126,10 @@ impl Watch {
                     seen.push(verdict);
                 }
             }
-            assert!(t <= limit, "no {kind} for pid {pid} within {limit}s of sampling; verdicts seen: {seen:?}\nlast sample: {v:#}");
+            assert!(
+                t <= limit,
+                "no {kind} for pid {pid} within {limit}s of sampling; verdicts seen: {seen:?}\nlast sample: {v:#}"
+            );
         }
     }
 

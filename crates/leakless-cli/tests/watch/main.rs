@@ -19,7 +19,10 @@ fn child_role() {
     let Ok(role) = std::env::var("LEAKLESS_TEST_ROLE") else {
         return;
     };
-    let addr = std::env::var("LEAKLESS_TEST_ADDR").unwrap().parse().unwrap();
+    let addr = std::env::var("LEAKLESS_TEST_ADDR")
+        .unwrap()
+        .parse()
+        .unwrap();
     // Exit when the test closes our stdin (it ended, or died).
     std::thread::spawn(|| {
         let mut sink = Vec::new();

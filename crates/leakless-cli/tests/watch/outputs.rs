@@ -36,9 +36,21 @@ fn prometheus_exposition_is_valid_and_labels_are_bounded() {
     let role = Role::spawn("close_wait", server.addr);
     let pid = role.pid().to_string();
     let w = Watch::start(&[
-        "--pid", &pid, "--interval", "200ms", "--json", "--for", "31s", "--listen", "127.0.0.1:0", "--top", "1",
+        "--pid",
+        &pid,
+        "--interval",
+        "200ms",
+        "--json",
+        "--for",
+        "31s",
+        "--listen",
+        "127.0.0.1:0",
+        "--top",
+        "1",
     ]);
-    let line = w.stderr_line(Duration::from_secs(10)).expect("the listen address on stderr");
+    let line = w
+        .stderr_line(Duration::from_secs(10))
+        .expect("the listen address on stderr");
     let addr = line
         .split("http://")
         .nth(1)
@@ -52,18 +64,25 @@ fn prometheus_exposition_is_valid_and_labels_are_bounded() {
     let ep = server.addr.to_string();
     let sockets_cw = format!("leakless_watch_sockets{{pid=\"{pid}\",");
     assert!(
-        body.lines()
-            .any(|l| l.starts_with(&sockets_cw) && l.contains(&format!("endpoint=\"{ep}\"")) && l.contains("state=\"CLOSE_WAIT\"")),
+        body.lines().any(|l| l.starts_with(&sockets_cw)
+            && l.contains(&format!("endpoint=\"{ep}\""))
+            && l.contains("state=\"CLOSE_WAIT\"")),
         "{body}"
     );
     assert!(
-        body.lines().any(|l| l.starts_with("leakless_watch_verdict{") && l.contains("verdict=\"LEAK\"") && l.ends_with(" 1")),
+        body.lines()
+            .any(|l| l.starts_with("leakless_watch_verdict{")
+                && l.contains("verdict=\"LEAK\"")
+                && l.ends_with(" 1")),
         "{body}"
     );
     assert!(body.contains("# TYPE leakless_watch_samples_total counter"));
     // Bounded labels: with --top 1 only the top endpoint and "other" appear.
     for l in body.lines().filter(|l| l.contains("endpoint=\"")) {
-        assert!(l.contains(&format!("endpoint=\"{ep}\"")) || l.contains("endpoint=\"other\""), "{l}");
+        assert!(
+            l.contains(&format!("endpoint=\"{ep}\"")) || l.contains("endpoint=\"other\""),
+            "{l}"
+        );
     }
     let (head404, _) = http_get(&addr, "/");
     assert!(head404.starts_with("HTTP/1.1 404"), "{head404}");
@@ -75,7 +94,9 @@ fn prometheus_exposition_is_valid_and_labels_are_bounded() {
         .stderr(Stdio::piped())
         .spawn()
     {
-        Err(_) => eprintln!("SKIPPED promtool check: promtool is not installed (Debian package `prometheus`)"),
+        Err(_) => eprintln!(
+            "SKIPPED promtool check: promtool is not installed (Debian package `prometheus`)"
+        ),
         Ok(mut p) => {
             p.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
             let out = p.wait_with_output().unwrap();
@@ -93,8 +114,15 @@ fn prometheus_exposition_is_valid_and_labels_are_bounded() {
 fn once_prints_one_snapshot_without_verdicts() {
     let (server, role) = settled_healthy();
     let pid = role.pid().to_string();
-    let out = leakless().args(["watch", "--once", "--json", "--pid", &pid]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = leakless()
+        .args(["watch", "--once", "--json", "--pid", &pid])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "{text}");
@@ -102,40 +130,72 @@ fn once_prints_one_snapshot_without_verdicts() {
     assert_eq!(v["type"], "sample");
     assert_eq!(v["source"], "netlink sock_diag");
     let p = process(&v, role.pid()).unwrap();
-    assert!(p.get("verdict").is_none() && p.get("verdicts").is_none(), "{p:#}");
+    assert!(
+        p.get("verdict").is_none() && p.get("verdicts").is_none(),
+        "{p:#}"
+    );
     let ep = &p["endpoints"][0];
     assert_eq!(ep["endpoint"], server.addr.to_string());
     assert_eq!(ep["states"]["ESTABLISHED"], 4, "{p:#}");
     assert!(ep["max_idle_s"].as_f64().unwrap() < 5.0, "{ep:#}");
     assert!(v["cost"]["sockets"].as_u64().unwrap() >= 4);
 
-    let out = leakless().args(["watch", "--once", "--pid", &pid]).output().unwrap();
+    let out = leakless()
+        .args(["watch", "--once", "--pid", &pid])
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains(&server.addr.to_string()) && text.contains("ESTABLISHED 4"), "{text}");
+    assert!(
+        text.contains(&server.addr.to_string()) && text.contains("ESTABLISHED 4"),
+        "{text}"
+    );
 }
 
 #[test]
 fn command_mode_exits_with_the_commands_code() {
     let out = leakless()
-        .args(["watch", "--json", "--interval", "100ms", "--", "sh", "-c", "sleep 1; exit 7"])
+        .args([
+            "watch",
+            "--json",
+            "--interval",
+            "100ms",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1; exit 7",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["type"], "report");
     assert_eq!(last["exit_code"], 7);
-    assert!(text.lines().count() >= 3, "samples before the report: {text}");
+    assert!(
+        text.lines().count() >= 3,
+        "samples before the report: {text}"
+    );
 }
 
 #[test]
 fn bad_targets_are_errors() {
-    let out = leakless().args(["watch", "--once", "--pid", "999999999"]).output().unwrap();
+    let out = leakless()
+        .args(["watch", "--once", "--pid", "999999999"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no process"));
     let out = leakless().args(["watch", "--once"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "a target is required");
-    let out = leakless().args(["watch", "--interval", "soon", "--all"]).output().unwrap();
+    let out = leakless()
+        .args(["watch", "--interval", "soon", "--all"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -172,7 +232,10 @@ fn proc_fallback_still_sees_the_sockets_and_says_so() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["source"], "/proc/net/tcp");
-    assert!(v["warnings"][0].as_str().unwrap().contains("/proc/net/tcp"), "{v:#}");
+    assert!(
+        v["warnings"][0].as_str().unwrap().contains("/proc/net/tcp"),
+        "{v:#}"
+    );
     let p = process(&v, role.pid()).unwrap();
     assert_eq!(p["endpoints"][0]["endpoint"], server.addr.to_string());
     assert_eq!(p["endpoints"][0]["states"]["ESTABLISHED"], 4, "{p:#}");

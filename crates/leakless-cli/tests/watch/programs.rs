@@ -62,7 +62,9 @@ impl Server {
                             let _ = serve_conn(conn, cfg, &s);
                         });
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(5))
+                    }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
             }
@@ -101,7 +103,12 @@ fn serve_conn(conn: TcpStream, cfg: ServerCfg, stop: &AtomicBool) -> io::Result<
                         break;
                     }
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     // read_line may have buffered a partial line: keep it.
                     head.push_str(&line);
                 }
@@ -130,7 +137,10 @@ fn request(conn: &mut TcpStream) -> io::Result<usize> {
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if conn.read(&mut byte)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a response"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed before a response",
+            ));
         }
         head.push(byte[0]);
     }

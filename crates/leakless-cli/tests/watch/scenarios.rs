@@ -17,7 +17,13 @@ fn watch(pid: u32) -> Watch {
 }
 
 fn evidence(v: &serde_json::Value) -> String {
-    v["evidence"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect::<Vec<_>>().join("\n")
+    v["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -35,7 +41,10 @@ fn close_wait_leak_is_called_leak() {
     assert_eq!(v["state"], "CLOSE_WAIT");
     assert_eq!(v["endpoint"], server.addr.to_string());
     assert!(v["numbers"]["fin_unread"].as_f64().unwrap() > 0.0, "{v:#}");
-    assert!(v["numbers"]["fd_limit_eta_s"].as_f64().unwrap() > 0.0, "{v:#}");
+    assert!(
+        v["numbers"]["fd_limit_eta_s"].as_f64().unwrap() > 0.0,
+        "{v:#}"
+    );
     assert!(evidence(v).contains("never read the peer's FIN"), "{v:#}");
     assert!(evidence(v).contains("file descriptors in use"), "{v:#}");
 
@@ -52,7 +61,11 @@ fn close_wait_leak_is_called_leak() {
     w.interrupt();
     let report = w.report(Duration::from_secs(10));
     let r = verdicts_for(&report, role.pid());
-    assert!(r.iter().any(|v| v["verdict"] == "LEAK" && v["state"] == "CLOSE_WAIT"), "{report:#}");
+    assert!(
+        r.iter()
+            .any(|v| v["verdict"] == "LEAK" && v["state"] == "CLOSE_WAIT"),
+        "{report:#}"
+    );
 }
 
 #[test]
@@ -65,6 +78,10 @@ fn established_leak_is_called_leak() {
     let w = watch(role.pid());
     let (sample, seen) = w.until_verdict(role.pid(), "LEAK", 30.0);
     eprintln!("LEAK at {}s (before: {seen:?})", sample["t"]);
+    assert!(
+        seen.iter().all(|k| k == "OK"),
+        "growth without closes is neither churn nor a stale pool: {seen:?}"
+    );
     let v = &verdicts_for(&sample, role.pid())[0];
     assert_eq!(v["state"], "ESTABLISHED", "{v:#}");
     assert_eq!(v["endpoint"], server.addr.to_string());
@@ -87,8 +104,14 @@ fn churning_client_is_called_churn() {
     assert!(!seen.iter().any(|k| k == "LEAK"), "{seen:?}");
     let v = &verdicts_for(&sample, role.pid())[0];
     assert_eq!(v["endpoint"], server.addr.to_string());
-    assert!(v["numbers"]["connections_per_s"].as_f64().unwrap() >= 5.0, "{v:#}");
-    assert!(v["numbers"]["local_ports_in_range"].as_f64().unwrap() > 1000.0, "{v:#}");
+    assert!(
+        v["numbers"]["connections_per_s"].as_f64().unwrap() >= 5.0,
+        "{v:#}"
+    );
+    assert!(
+        v["numbers"]["local_ports_in_range"].as_f64().unwrap() > 1000.0,
+        "{v:#}"
+    );
     assert!(evidence(v).contains("ip_local_port_range"), "{v:#}");
     assert!(evidence(v).contains("TIME_WAIT pile"), "{v:#}");
 }
@@ -109,7 +132,10 @@ fn idle_pool_facing_short_keepalive_is_called_stale_pool() {
     let advice = v["advice"].as_str().unwrap();
     assert!(advice.contains("idle timeout"), "{advice}");
     if let Some(t) = v["numbers"]["suggested_idle_timeout_s"].as_f64() {
-        assert!(t < 0.4, "suggested {t}s is not below the server's 400ms: {v:#}");
+        assert!(
+            t < 0.4,
+            "suggested {t}s is not below the server's 400ms: {v:#}"
+        );
     }
 }
 
@@ -118,10 +144,20 @@ fn healthy_pooled_client_is_ok_throughout() {
     let server = Server::start(ServerCfg::default());
     let role = Role::spawn("healthy", server.addr);
     let pid = role.pid().to_string();
-    let w = Watch::start(&["--pid", &pid, "--interval", "200ms", "--json", "--for", "14s"]);
+    let w = Watch::start(&[
+        "--pid",
+        &pid,
+        "--interval",
+        "200ms",
+        "--json",
+        "--for",
+        "14s",
+    ]);
     let mut samples = 0;
     loop {
-        let v = w.next(Duration::from_secs(15)).expect("samples, then a report");
+        let v = w
+            .next(Duration::from_secs(15))
+            .expect("samples, then a report");
         if v["type"] == "report" {
             let r = verdicts_for(&v, role.pid());
             assert_eq!(r.len(), 1, "{v:#}");
