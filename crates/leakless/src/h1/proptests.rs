@@ -12,6 +12,9 @@ use proptest::{collection::vec, prelude::*, sample::select};
 
 use crate::fuzzing::{BodyFraming, End, Outcome, read_response};
 
+/// Header or trailer fields: name, value.
+type Fields = Vec<(String, Vec<u8>)>;
+
 #[derive(Clone, Debug)]
 enum Kind {
     /// Content-Length, written in one of several equivalent styles.
@@ -22,7 +25,7 @@ enum Kind {
         cuts: Vec<usize>,
         lines: Vec<(u8, &'static str)>,
         last_ext: &'static str,
-        trailers: Vec<(String, Vec<u8>)>,
+        trailers: Fields,
         te: u8,
     },
     /// Neither: the body runs to the close.
@@ -31,12 +34,12 @@ enum Kind {
 
 #[derive(Clone, Debug)]
 struct Resp {
-    interim: Vec<(u16, Vec<(String, Vec<u8>)>)>,
+    interim: Vec<(u16, Fields)>,
     http10: bool,
     head_method: bool,
     status: u16,
     reason: Option<String>,
-    fields: Vec<(String, Vec<u8>)>,
+    fields: Fields,
     connection: Vec<&'static str>,
     body: Vec<u8>,
     kind: Kind,
@@ -78,7 +81,7 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-fn fields(max: usize) -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+fn fields(max: usize) -> impl Strategy<Value = Fields> {
     vec((name(), value()), 0..max)
 }
 
