@@ -98,6 +98,8 @@ pub struct Sampler {
     /// (process, remote) pairs where another process, or one we cannot
     /// read, also holds connections: filled by `ingest`, read by `judge_all`.
     others: HashSet<(u32, SocketAddr)>,
+    /// Inodes of live sockets no watched process owned, last sample.
+    foreign_prev: HashSet<u64>,
     /// TIME_WAIT no process could be tied to, by remote (for --all).
     pub unattributed: Vec<(SocketAddr, u32)>,
     pub stats: Option<SampleStats>,
@@ -124,6 +126,7 @@ impl Sampler {
             fds_at: None,
             port_range: process::local_port_range(),
             others: HashSet::new(),
+            foreign_prev: HashSet::new(),
             unattributed: Vec::new(),
             stats: None,
             t: 0.0,
@@ -199,19 +202,32 @@ impl Sampler {
         let mut holders: HashMap<SocketAddr, Holder> = HashMap::new();
         let mut tw_by_remote: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
         let mut tw_by_port: HashMap<u16, Vec<u64>> = HashMap::new();
+        let mut foreign_now: HashSet<u64> = HashSet::new();
         for s in sockets.iter().filter(|s| s.state != TcpState::Listen) {
             let obs = to_obs(s);
             if s.inode != 0 {
                 let key = s.pid.and_then(|p| self.key_of(p));
-                let holder = key.map_or(Holder::Many, Holder::One);
-                holders
-                    .entry(s.remote)
-                    .and_modify(|h| {
-                        if *h != holder {
-                            *h = Holder::Many;
-                        }
-                    })
-                    .or_insert(holder);
+                let holder = match key {
+                    Some(k) => Some(Holder::One(k)),
+                    None => {
+                        foreign_now.insert(s.inode);
+                        // A socket of nobody we know counts as another
+                        // holder only if it was there last sample too: a
+                        // watched churner's own sockets often close before
+                        // /proc can be read, and must not hide its TIME_WAIT.
+                        self.foreign_prev.contains(&s.inode).then_some(Holder::Many)
+                    }
+                };
+                if let Some(holder) = holder {
+                    holders
+                        .entry(s.remote)
+                        .and_modify(|h| {
+                            if *h != holder {
+                                *h = Holder::Many;
+                            }
+                        })
+                        .or_insert(holder);
+                }
                 if let Some(key) = key {
                     let inbound = listen
                         .get(&key)
@@ -250,6 +266,7 @@ impl Sampler {
             }
         }
         self.tuples.retain(|_, o| t - o.last_seen <= TUPLE_MEMORY_S);
+        self.foreign_prev = foreign_now;
 
         let mut unattributed: Vec<(SocketAddr, u32)> = tw_by_remote
             .iter()
