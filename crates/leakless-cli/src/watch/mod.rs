@@ -32,7 +32,10 @@ use target::{ChildOutput, Target};
 
 /// Arguments of `leakless watch`.
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("target").required(true).args(["pid", "all", "command"])))]
+#[command(
+    group(ArgGroup::new("target").required(true).args(["pid", "all", "command"])),
+    override_usage = "leakless watch [OPTIONS] --pid PID\n       leakless watch [OPTIONS] --all\n       leakless watch [OPTIONS] -- CMD [ARGS]..."
+)]
 pub struct WatchArgs {
     /// Watch this process (its descendants' sockets count with it).
     #[arg(long, value_name = "PID")]

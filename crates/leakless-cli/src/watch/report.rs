@@ -137,15 +137,11 @@ pub fn process_table(p: &ProcessView, out: &mut String) {
 
 /// A verdict with its evidence, indented.
 pub fn verdict_text(v: &Verdict, out: &mut String) {
-    let _ = writeln!(
-        out,
-        "{} {}{}{}: {}",
-        v.verdict.name(),
-        v.pid.map_or(String::new(), |p| format!("pid {p} ")),
-        v.endpoint.as_deref().unwrap_or(""),
-        v.state.map_or(String::new(), |s| format!(" ({s})")),
-        v.summary
-    );
+    let mut subject = vec![v.verdict.name().to_string()];
+    subject.extend(v.pid.map(|p| format!("pid {p}")));
+    subject.extend(v.endpoint.clone());
+    subject.extend(v.state.map(|s| format!("({s})")));
+    let _ = writeln!(out, "{}: {}", subject.join(" "), v.summary);
     for e in &v.evidence {
         let _ = writeln!(out, "  - {e}");
     }

@@ -170,6 +170,11 @@ impl Sampler {
             if self.tree_at.is_none_or(|at| t - at >= TREE_REFRESH_S) {
                 self.tree = process::with_descendants(root);
                 self.tree_at = Some(t);
+                // A command started through a wrapper (a shell, pyenv's shim)
+                // changes its name when it execs: keep the name current.
+                if let (Some(p), Some(comm)) = (self.procs.get_mut(&root), process::comm(root)) {
+                    p.comm = comm;
+                }
                 self.table.set_owners(Owners::Pids(self.tree.clone()));
             }
         }
@@ -305,8 +310,7 @@ impl Sampler {
                     Endpoint::Remote(a) => tw_by_remote.get(a).unwrap_or(&empty),
                     Endpoint::Inbound(p) => tw_by_port.get(p).unwrap_or(&empty),
                 };
-                let fresh = series.last().is_none();
-                series.observe(t, &socks, tw, baseline || fresh);
+                series.observe(t, &socks, tw, baseline);
                 total += socks.len() as u32;
             }
             proc.endpoints.retain(|_, s| !s.empty_for(DROP_EMPTY_S));

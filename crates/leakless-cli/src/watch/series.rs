@@ -63,6 +63,9 @@ pub struct Point {
     /// 4-tuple or not: each is one connection this side closed.
     pub tw_new_attributed: u32,
     pub tw_new_unattributed: u32,
+    /// CLOSE_WAIT sockets in that state for at least [`CW_OLD_S`]: the ones a
+    /// pool did not recycle. A stale pool's turn over; a leak's pile up.
+    pub cw_old: u32,
     /// CLOSE_WAIT sockets whose Recv-Q still holds the FIN (never read EOF).
     pub cw_unread: u32,
     /// CLOSE_WAIT sockets that read EOF and were never closed.
@@ -90,6 +93,8 @@ impl Point {
 
 /// Age below which an ESTABLISHED socket is not judged "held".
 pub const OLD_S: f64 = 5.0;
+/// Time in CLOSE_WAIT after which a socket counts as persisting.
+pub const CW_OLD_S: f64 = 3.0;
 
 struct Track {
     first_seen: f64,
@@ -133,8 +138,11 @@ impl EndpointSeries {
     /// Adds one sample. `socks`: this endpoint's owned sockets and attributed
     /// TIME_WAIT; `tw_unattributed`: cookies of other TIME_WAIT sockets to it.
     /// `baseline`: the first sample of the watch, whose sockets are not
-    /// "opened" (they were there already).
+    /// "opened" (they were there already, so their age is a lower bound).
+    /// The first observation of a series never counts TIME_WAIT arrivals:
+    /// that pile may be older than the watch.
     pub fn observe(&mut self, t: f64, socks: &[Obs], tw_unattributed: &[u64], baseline: bool) {
+        let first_of_series = self.points.is_empty();
         let mut p = Point {
             t,
             tw_unattributed: tw_unattributed.len() as u32,
@@ -187,19 +195,28 @@ impl EndpointSeries {
                     }
                 }
                 TcpState::CloseWait => {
-                    if o.recv_q > 0 {
-                        p.cw_unread += 1;
-                    } else {
-                        p.cw_eof += 1;
-                    }
                     if track.cw_since.is_none() {
-                        track.cw_since = Some(t);
+                        // Found in CLOSE_WAIT when the watch started: it has
+                        // been there for an unknown time, so it is old now
+                        // (not "growing" 3 s later).
+                        track.cw_since = Some(if baseline { t - CW_OLD_S } else { t });
                         if let (Some(lo), Some(hi)) = (track.est_recv_idle, o.recv_idle_s) {
                             let ka = &mut self.keepalive;
                             ka.lo = Some(ka.lo.map_or(lo, |v: f64| v.max(lo)));
                             ka.hi = Some(ka.hi.map_or(hi, |v: f64| v.min(hi)));
                             ka.samples += 1;
                         }
+                    }
+                    if track
+                        .cw_since
+                        .is_some_and(|since| t - since >= CW_OLD_S - 1e-9)
+                    {
+                        p.cw_old += 1;
+                    }
+                    if o.recv_q > 0 {
+                        p.cw_unread += 1;
+                    } else {
+                        p.cw_eof += 1;
                     }
                 }
                 _ => {}
@@ -222,7 +239,7 @@ impl EndpointSeries {
         for since in ended.into_iter().flatten() {
             self.cw_ended.push_back(CwEnd { since, ended: t });
         }
-        if !baseline {
+        if !baseline && !first_of_series {
             let new = |c: &&u64| !self.tw_prev.contains(*c);
             p.tw_new_attributed = tw_attr.iter().filter(new).count() as u32;
             p.tw_new_unattributed = tw_unattributed.iter().filter(new).count() as u32;

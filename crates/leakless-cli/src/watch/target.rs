@@ -95,12 +95,24 @@ impl Target {
         }
     }
 
-    /// Ends a command we started: SIGTERM, then SIGKILL after `grace`.
-    /// Returns its exit code. A pid we were only given is left alone.
+    /// Ends a command we started, and the processes it started (they were
+    /// watched as part of it): SIGTERM, then SIGKILL after `grace`. Returns
+    /// its exit code. A pid we were only given is left alone.
     pub fn finish(&mut self, grace: Duration) -> Option<i32> {
         let Target::Command(c) = self else {
             return None;
         };
+        let descendants: Vec<u32> = process::with_descendants(c.id())
+            .into_iter()
+            .skip(1)
+            .collect();
+        for pid in &descendants {
+            // SAFETY: kill(2) with a pid read from /proc just now; at worst
+            // the process is already gone (ESRCH).
+            unsafe {
+                libc::kill(*pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
         if let Ok(Some(st)) = c.try_wait() {
             return Some(exit_code(st));
         }

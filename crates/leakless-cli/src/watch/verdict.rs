@@ -3,10 +3,11 @@
 //! the rules are tested on synthetic series as well as on real processes.
 //!
 //! Rules, checked in this order (the first that holds wins):
-//! 1. LEAK (CLOSE_WAIT): at least [`LEAK_MIN`] CLOSE_WAIT sockets, up by at
+//! 1. LEAK (CLOSE_WAIT): at least [`LEAK_MIN`] CLOSE_WAIT sockets, and those
+//!    that persist (in CLOSE_WAIT for 3 s and more, across samples) up by at
 //!    least [`LEAK_MIN_GROWTH`] over the window with a positive slope, rising
-//!    or flat in [`STEADY`] of the steps, and [`PERSIST`] of them still there
-//!    (closed ones would mean a slow pool, not a leak).
+//!    or flat in [`STEADY`] of the steps. Sockets that turn over (a stale
+//!    pool recycling) do not count.
 //! 2. LEAK (ESTABLISHED): ESTABLISHED up by [`LEAK_EST_GROWTH`] (and 20%)
 //!    just as steadily, closes at most [`EST_MAX_CLOSE_SHARE`] of opens, and
 //!    of the sockets older than 5 s, 80% sat idle for 80% of their life with
@@ -38,7 +39,6 @@ pub const MIN_POINTS: usize = 5;
 pub const LEAK_MIN: u32 = 5;
 pub const LEAK_MIN_GROWTH: u32 = 3;
 pub const STEADY: f64 = 0.7;
-pub const PERSIST: f64 = 0.9;
 pub const LEAK_EST_GROWTH: u32 = 5;
 pub const EST_MAX_CLOSE_SHARE: f64 = 0.1;
 pub const HELD_SHARE: f64 = 0.8;
@@ -155,10 +155,6 @@ pub fn judge(ep: &Endpoint, s: &EndpointSeries, ctx: &Ctx) -> Verdict {
     v
 }
 
-fn cw(p: &Point) -> f64 {
-    f64::from(p.get(TcpState::CloseWait))
-}
-
 fn est(p: &Point) -> f64 {
     f64::from(p.get(TcpState::Established))
 }
@@ -191,16 +187,19 @@ fn fd_projection(
 fn leak_close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     let (first, last) = (w.first()?, w.last()?);
     let now = last.get(TcpState::CloseWait);
-    let growth = now.saturating_sub(first.get(TcpState::CloseWait));
-    let slope = w.slope(cw);
-    let steady = w.rising_steps(cw);
-    let ended = w.cw_ended.len() as f64;
-    let persist = 1.0 - ended / (f64::from(now) + ended).max(1.0);
+    // Judged on the persisting ones (in CLOSE_WAIT for 3 s or more), so a
+    // stale pool's turnover beside a real leak neither hides nor fakes it.
+    let old = |p: &Point| f64::from(p.cw_old);
+    let persisting = last.cw_old;
+    let growth = persisting.saturating_sub(first.cw_old);
+    let slope = w.slope(old);
+    let steady = w.rising_steps(old);
+    let ended = w.cw_ended.len();
     if now < LEAK_MIN
+        || persisting < LEAK_MIN_GROWTH
         || growth < LEAK_MIN_GROWTH
         || slope <= 0.0
         || steady < STEADY
-        || persist < PERSIST
     {
         return None;
     }
@@ -209,19 +208,18 @@ fn leak_close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     numbers.insert("growth", f64::from(growth));
     numbers.insert("window_s", w.span());
     numbers.insert("slope_per_s", slope);
-    numbers.insert("persisting_share", persist);
+    numbers.insert("persisting", f64::from(persisting));
+    numbers.insert("closed_in_window", ended as f64);
     numbers.insert("fin_unread", f64::from(last.cw_unread));
     numbers.insert("eof_read_not_closed", f64::from(last.cw_eof));
     let mut evidence = vec![
         format!(
-            "{now} CLOSE_WAIT, up {growth} in {} ({slope:+.2}/s), rising or flat in {} of samples",
+            "{now} CLOSE_WAIT; {persisting} of them persist across samples (3 s and more), up {growth} in {} ({slope:+.2}/s), rising or flat in {} of samples",
             human(w.span()),
             pct(steady)
         ),
         format!(
-            "{} of them persist across samples ({} closed in the window): the peer closed and the program never did",
-            pct(persist),
-            ended
+            "the peer closed them and the program never did ({ended} other CLOSE_WAIT closed in the window)"
         ),
     ];
     if last.cw_unread > 0 {
@@ -232,7 +230,7 @@ fn leak_close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     }
     if last.cw_eof > 0 {
         evidence.push(format!(
-            "{} read EOF (Recv-Q 0) and were never closed",
+            "{} have nothing left to read (Recv-Q 0: the data and the FIN were consumed) and were never closed",
             last.cw_eof
         ));
     }
@@ -349,8 +347,14 @@ fn stale_pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
     numbers.insert("present_share", present);
     numbers.insert("turned_over", turned as f64);
     numbers.insert("window_s", w.span());
+    let growth = i64::from(now) - i64::from(w.first().map_or(0, |p| p.get(TcpState::CloseWait)));
+    let trend = if growth.abs() <= 2 {
+        "flat".to_string()
+    } else {
+        format!("{growth:+} over the window")
+    };
     let mut evidence = vec![format!(
-        "CLOSE_WAIT in {} of samples over {}, {now} now, at most {max}, not growing",
+        "CLOSE_WAIT in {} of samples over {}, {now} now, at most {max}, {trend}",
         pct(present),
         human(w.span())
     )];

@@ -63,10 +63,10 @@ fn close_wait_growth_that_persists_is_a_leak() {
             .any(|e| e.contains("never read the peer's FIN"))
     );
     assert!(last.numbers["fd_limit_eta_s"] > 0.0);
-    // Detected as soon as the window allows (5 samples, 4 s).
+    // Detected soon after the first sockets have persisted 3 s.
     let first = v.iter().position(|v| v.verdict == Kind::Leak).unwrap();
     assert!(
-        first as f64 * DT <= 5.0,
+        first as f64 * DT <= 8.0,
         "first LEAK at {}s",
         first as f64 * DT
     );
@@ -83,7 +83,11 @@ fn close_wait_after_eof_is_named() {
     });
     let last = v.last().unwrap();
     assert_eq!(last.verdict, Kind::Leak);
-    assert!(last.evidence.iter().any(|e| e.contains("read EOF")));
+    assert!(
+        last.evidence
+            .iter()
+            .any(|e| e.contains("nothing left to read"))
+    );
 }
 
 /// A client that opens a connection per request and holds every response.
@@ -243,4 +247,36 @@ fn inbound_close_wait() {
     }
     assert_eq!(judge(&inbound, &s, &ctx()).verdict, Kind::Ok);
     assert_eq!(judge(&ep(), &s, &ctx()).verdict, Kind::StalePool);
+}
+
+/// A stale pool recycling four connections beside a slow real leak (one
+/// more held CLOSE_WAIT every 1.5 s) is a LEAK: the turnover does not hide it.
+#[test]
+fn slow_leak_beside_a_stale_pool_is_a_leak() {
+    let (_, v) = run(150, |_, t| {
+        let cycle = (t / 1.5).floor() as u64;
+        let mut socks: Vec<Obs> = (0..4)
+            .map(|c| o(cycle * 10 + c, TcpState::CloseWait, 1, 1.0))
+            .collect();
+        socks.extend((0..cycle).map(|c| o(1_000 + c, TcpState::CloseWait, 1, 1.0)));
+        (socks, vec![])
+    });
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::Leak, "{last:#?}");
+}
+
+/// CLOSE_WAIT sockets that were all there before the watch began and stay
+/// flat are not a leak when they become "old" three seconds in.
+#[test]
+fn old_flat_close_wait_from_before_the_watch_is_not_a_leak() {
+    let (_, v) = run(100, |_, _| {
+        (
+            (0..12)
+                .map(|c| o(c, TcpState::CloseWait, 0, 100.0))
+                .collect(),
+            vec![],
+        )
+    });
+    assert!(v.iter().all(|v| v.verdict != Kind::Leak));
+    assert_eq!(v.last().unwrap().verdict, Kind::StalePool);
 }

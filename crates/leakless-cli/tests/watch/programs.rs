@@ -125,6 +125,10 @@ fn serve_conn(conn: TcpStream, cfg: ServerCfg, stop: &AtomicBool) -> io::Result<
         writer.write_all(&body)?;
         writer.flush()?;
         if cfg.close {
+            // Close a moment later, as servers do, so the FIN arrives on its
+            // own and not with the body (where the client's read of the body
+            // would consume it too).
+            thread::sleep(Duration::from_millis(20));
             return Ok(());
         }
     }
