@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::tls::Tls;
+
 /// How the server behaves. Plain data with public fields and builder-style
 /// shortcuts; swap it at run time with [`TestServer::set_config`].
 ///
@@ -44,6 +46,39 @@ pub struct Config {
     pub history: usize,
     /// Largest request head accepted; larger ones get `431` and a close.
     pub max_head_bytes: usize,
+    /// Serve TLS too (see [`Tls`]): connections that open with a TLS
+    /// handshake get it, others stay cleartext. `None`: cleartext only, and
+    /// a ClientHello is answered like any other garbage (400, close).
+    pub tls: Option<Tls>,
+    /// Serve HTTP/2 to a connection that opens with its preface (prior
+    /// knowledge, h2c), in cleartext or over TLS without ALPN `h2`. Off: the
+    /// preface is a bad HTTP/1.1 request (400, close), as on an HTTP/1.1-only
+    /// server. Over TLS, ALPN `h2` means HTTP/2 whatever this says.
+    pub h2_prior_knowledge: bool,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` for new connections; `None`:
+    /// no limit. Streams past it are refused by the h2 crate itself.
+    pub h2_max_concurrent_streams: Option<u32>,
+    /// HTTP/2: after this many streams on a connection, send GOAWAY
+    /// (graceful: the first GOAWAY says 2^31-1, the final one the last stream
+    /// accepted), serve the streams accepted so far, then close
+    /// ([`CloseReason::GoAway`]). Streams the client opened past the Nth
+    /// before it saw the GOAWAY are reset with `REFUSED_STREAM`,
+    /// unprocessed, so a client may retry them.
+    ///
+    /// [`CloseReason::GoAway`]: crate::CloseReason::GoAway
+    pub h2_goaway_after: Option<u64>,
+    /// HTTP/2: refuse the first N streams on each connection with
+    /// `RST_STREAM(REFUSED_STREAM)`, unprocessed and not counted as
+    /// requests.
+    pub h2_refuse_streams: u64,
+    /// HTTP/2: once N streams on a connection are answered in full, the
+    /// connection goes deaf: it reads nothing more, so PINGs, new streams and
+    /// WINDOW_UPDATEs go unanswered, while the socket stays open
+    /// ([`ConnState::Silent`]). A dead peer, for keep-alive ping tests. `0`:
+    /// right after the HTTP/2 handshake.
+    ///
+    /// [`ConnState::Silent`]: crate::ConnState::Silent
+    pub h2_silent_after: Option<u64>,
 }
 
 impl Default for Config {
@@ -58,6 +93,12 @@ impl Default for Config {
             conn_headers: true,
             history: 100_000,
             max_head_bytes: 64 * 1024,
+            tls: None,
+            h2_prior_knowledge: true,
+            h2_max_concurrent_streams: None,
+            h2_goaway_after: None,
+            h2_refuse_streams: 0,
+            h2_silent_after: None,
         }
     }
 }
@@ -113,6 +154,60 @@ impl Config {
     /// Sets [`Config::history`].
     pub fn history(mut self, n: usize) -> Self {
         self.history = n;
+        self
+    }
+
+    /// Turns TLS on with the default [`Tls`] settings (a valid certificate,
+    /// ALPN `h2` and `http/1.1`), or off.
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = on.then(Tls::default);
+        self
+    }
+
+    /// Turns TLS on with these settings.
+    pub fn tls_settings(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Turns TLS on (if it is not) and sets the protocols ALPN offers:
+    /// `["http/1.1"]`, `["h2"]`, or none.
+    pub fn alpn<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.tls = Some(self.tls.take().unwrap_or_default().alpn(protocols));
+        self
+    }
+
+    /// Sets [`Config::h2_prior_knowledge`].
+    pub fn h2_prior_knowledge(mut self, on: bool) -> Self {
+        self.h2_prior_knowledge = on;
+        self
+    }
+
+    /// Sets [`Config::h2_max_concurrent_streams`].
+    pub fn h2_max_concurrent_streams(mut self, n: u32) -> Self {
+        self.h2_max_concurrent_streams = Some(n);
+        self
+    }
+
+    /// Sets [`Config::h2_goaway_after`].
+    pub fn h2_goaway_after(mut self, streams: u64) -> Self {
+        self.h2_goaway_after = Some(streams);
+        self
+    }
+
+    /// Sets [`Config::h2_refuse_streams`].
+    pub fn h2_refuse_streams(mut self, streams: u64) -> Self {
+        self.h2_refuse_streams = streams;
+        self
+    }
+
+    /// Sets [`Config::h2_silent_after`].
+    pub fn h2_silent_after(mut self, streams: u64) -> Self {
+        self.h2_silent_after = Some(streams);
         self
     }
 
@@ -175,10 +270,16 @@ pub struct Reply {
     /// Misbehave instead of (or while) replying.
     pub fault: Option<Fault>,
     /// Send `Connection: close` and close after this response (with
-    /// [`Fault::Raw`]: close after the raw bytes).
+    /// [`Fault::Raw`]: close after the raw bytes). HTTP/2: send GOAWAY after
+    /// this stream and close once the connection's streams are done.
     pub close: bool,
     /// The body is the request's body instead of the `hello` pattern.
     pub echo: bool,
+    /// After this response the connection goes deaf: it reads nothing more
+    /// (requests, PINGs) and stays open ([`ConnState::Silent`]).
+    ///
+    /// [`ConnState::Silent`]: crate::ConnState::Silent
+    pub silence: bool,
 }
 
 impl Default for Reply {
@@ -193,6 +294,7 @@ impl Default for Reply {
             fault: None,
             close: false,
             echo: false,
+            silence: false,
         }
     }
 }
@@ -257,6 +359,12 @@ impl Reply {
         self.echo = true;
         self
     }
+
+    /// Sets [`Reply::silence`].
+    pub fn silence(mut self) -> Self {
+        self.silence = true;
+        self
+    }
 }
 
 /// How a response body's end is marked.
@@ -273,6 +381,15 @@ pub enum Framing {
 
 /// A per-request fault: the server reads the request, waits for the reply's
 /// latency, then does this instead of (or part of) replying.
+///
+/// On HTTP/2 a fault hits the stream, and the connection's other streams
+/// carry on, except where a variant says it hits the connection:
+/// [`Fault::Stall`] and the stalls hold the stream open,
+/// [`Fault::CloseAfterHeaders`] and [`Fault::CloseAfterBytes`] end it with
+/// `RST_STREAM(INTERNAL_ERROR)`, [`Fault::CloseWithoutResponse`] and
+/// [`Fault::ResetWithoutResponse`] close or reset the whole connection (no
+/// GOAWAY), and [`Fault::Raw`] is answered `501` (raw bytes would break the
+/// framing of every stream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -308,6 +425,11 @@ pub enum Fault {
     ///
     /// [`TestServer`]: crate::TestServer
     Panic,
+    /// HTTP/2: reset the stream with this error code (`RST_STREAM`) instead
+    /// of answering; 7 is `REFUSED_STREAM` (unprocessed, safe to retry), 2
+    /// `INTERNAL_ERROR`. HTTP/1.1 has no streams: the connection closes
+    /// without a response.
+    ResetStream(u32),
 }
 
 /// A connection-level fault, applied right after accept.
@@ -317,6 +439,9 @@ pub enum ConnFault {
     /// Accept, never answer; hold the socket until the client closes it or
     /// the server shuts down. Bytes the client sends are read and thrown
     /// away, which is how the client's close is seen and counted.
+    ///
+    /// With TLS this is the silent TLS peer, for handshake timeouts: the
+    /// ClientHello is read and never answered.
     AcceptAndStall,
     /// Accept and never read a byte, so the client's writes eventually
     /// block. The client's close is counted only if it sent nothing;

@@ -1,9 +1,7 @@
-//! One HTTP/1.1 connection, accept to close: the keep-alive loop, idle
-//! timeouts, close requests from the test, and the stalls faults ask for.
-//!
-//! The loop is generic over [`Io`] so a TLS stream can slot in later; an
-//! HTTP/2 connection would get its own module beside this one and share the
-//! ledger and the reply plan.
+//! One connection, accept to close: connection faults, telling TLS from
+//! cleartext and HTTP/2 from HTTP/1.1 by the first bytes, then handing the
+//! stream to `http1.rs` or `http2.rs`; and recording the close whatever
+//! happens, panics and aborts included.
 
 use std::any::Any;
 use std::future::Future;
@@ -12,66 +10,74 @@ use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
+use tokio_rustls::server::TlsStream;
 
-use crate::config::{ConnFault, Fault, Framing, Reply};
+use crate::config::ConnFault;
 use crate::ledger::Ledger;
-use crate::query;
-use crate::reply::{self, Outcome, Plan};
-use crate::request::{self, ReadError, Version};
-use crate::stats::{CloseReason, ConnState};
+use crate::pki::Pki;
+use crate::rewind::Rewind;
+use crate::stats::{CloseReason, ConnState, TlsInfo};
+use crate::tcp::{Gate, Tcp};
+use crate::{http1, http2};
 
-/// A byte stream the server can speak HTTP/1.1 on.
+/// A byte stream the server can speak HTTP on: the socket, or TLS over it.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {
     /// Make the coming close a reset (RST) rather than a FIN.
     fn reset_on_close(&self) -> io::Result<()>;
-
-    /// Resolves when the client has closed without sending anything; never
-    /// resolves if it sent bytes, which must stay unread.
-    fn closed_unread(&self) -> impl Future<Output = ()> + Send;
 }
 
-impl Io for TcpStream {
+impl Io for Tcp {
     fn reset_on_close(&self) -> io::Result<()> {
-        socket2::SockRef::from(self).set_linger(Some(Duration::ZERO))
+        Tcp::reset_on_close(self)
     }
+}
 
-    async fn closed_unread(&self) {
-        let mut byte = [0u8; 1];
-        match self.peek(&mut byte).await {
-            Ok(0) | Err(_) => {}
-            // Unread bytes hide a later FIN from peek; only shutdown ends it.
-            Ok(_) => std::future::pending().await,
-        }
+impl<S: Io> Io for Rewind<S> {
+    fn reset_on_close(&self) -> io::Result<()> {
+        self.inner().reset_on_close()
     }
+}
+
+impl<S: Io> Io for TlsStream<S> {
+    fn reset_on_close(&self) -> io::Result<()> {
+        self.get_ref().0.reset_on_close()
+    }
+}
+
+/// What a connection's task needs besides its socket.
+pub(crate) struct Ctx {
+    pub id: u64,
+    pub ledger: Arc<Ledger>,
+    pub notify: Arc<Notify>,
+    pub pki: Arc<Pki>,
 }
 
 /// Serves one accepted connection until it closes, then records the close.
-pub(crate) async fn serve<S: Io>(io: S, id: u64, ledger: Arc<Ledger>, notify: Arc<Notify>) {
+pub(crate) async fn serve(tcp: TcpStream, gate: Arc<Gate>, ctx: Ctx) {
     let mut conn = Conn {
-        io,
+        tcp: Some(Tcp::new(tcp, gate)),
         guard: Guard {
-            id,
-            ledger,
+            id: ctx.id,
+            ledger: ctx.ledger.clone(),
             done: false,
         },
     };
     let outcome = {
-        let serving = pin!(run(&mut conn.io, id, &conn.guard.ledger, &notify));
+        let serving = pin!(run(&mut conn.tcp, &ctx));
         CatchUnwind(serving).await
     };
-    let Conn { io, mut guard } = conn;
-    drop(io);
+    let Conn { tcp, mut guard } = conn;
+    drop(tcp);
     guard.done = true;
     match outcome {
-        Ok(reason) => guard.ledger.closed(id, reason),
+        Ok(reason) => guard.ledger.closed(ctx.id, reason),
         Err(panic) => {
-            guard.ledger.closed(id, CloseReason::Panicked);
+            guard.ledger.closed(ctx.id, CloseReason::Panicked);
             // On to the accept loop's JoinSet, which keeps it for Drop.
             std::panic::resume_unwind(panic);
         }
@@ -79,9 +85,11 @@ pub(crate) async fn serve<S: Io>(io: S, id: u64, ledger: Arc<Ledger>, notify: Ar
 }
 
 /// Field order matters: on an abort the socket drops first, so the close is
-/// never counted while the descriptor still exists.
-struct Conn<S> {
-    io: S,
+/// never counted while the descriptor still exists. The socket is an
+/// `Option` so TLS and HTTP/2 can take it by value; the future that took it
+/// is dropped before `conn`, which it borrows.
+struct Conn {
+    tcp: Option<Tcp>,
     guard: Guard,
 }
 
@@ -120,7 +128,7 @@ impl<F: Future> Future for CatchUnwind<'_, F> {
 }
 
 /// Races `fut` against a close request for the connection.
-async fn guarded<T>(
+pub(crate) async fn guarded<T>(
     notify: &Notify,
     ledger: &Ledger,
     id: u64,
@@ -133,131 +141,154 @@ async fn guarded<T>(
     }
 }
 
-async fn run<S: Io>(io: &mut S, id: u64, ledger: &Ledger, notify: &Notify) -> CloseReason {
+/// The first byte of a TLS handshake record (RFC 8446 §5.1): no HTTP/1.x
+/// method and not HTTP/2's preface starts with it.
+const TLS_HANDSHAKE: u8 = 0x16;
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+async fn run(slot: &mut Option<Tcp>, ctx: &Ctx) -> CloseReason {
+    let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);
+    let Some(tcp) = slot.as_mut() else {
+        unreachable!("the socket is taken only below")
+    };
     let mut buf = BytesMut::with_capacity(8 * 1024);
-    match ledger.config().conn_fault {
+    let cfg = ledger.config();
+    match cfg.conn_fault {
         Some(ConnFault::AcceptAndClose) => return CloseReason::Fault,
-        Some(ConnFault::AcceptAndStall) => return stall(io, &mut buf, id, ledger, notify).await,
+        Some(ConnFault::AcceptAndStall) => return stall(tcp, &mut buf, id, ledger, notify).await,
         Some(ConnFault::AcceptAndStallUnread) => {
             if let Some(reason) = ledger.enter(id, ConnState::Stalled) {
                 return reason;
             }
-            return match guarded(notify, ledger, id, io.closed_unread()).await {
+            return match guarded(notify, ledger, id, tcp.closed_unread()).await {
                 Ok(()) => CloseReason::Peer,
                 Err(reason) => reason,
             };
         }
         None => {}
     }
-    let mut served = 0u64;
-    let mut waiting = ConnState::New;
-    loop {
-        let cfg = ledger.config();
-        // Waiting for the first byte of the next request. Bytes already
-        // buffered (a pipelined request) skip the wait.
-        if buf.is_empty() {
-            if let Some(reason) = ledger.enter(id, waiting) {
-                return reason;
-            }
-            let idle_for = match waiting {
-                ConnState::Idle => cfg.keep_alive_timeout,
-                _ => None,
-            };
-            let timer = async {
-                match idle_for {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                read = io.read_buf(&mut buf) => match read {
-                    Ok(0) | Err(_) => return CloseReason::Peer,
-                    Ok(_) => {}
-                },
-                () = notify.notified() => return ledger.requested_close(id),
-                () = timer => return CloseReason::KeepAliveTimeout,
-            }
-        }
-        // The state change checks for a close requested while idle, so a
-        // request racing `close_idle_connections` is dropped, as on a real
-        // server that closes an idle connection just as a request arrives.
-        if let Some(reason) = ledger.enter(id, ConnState::Busy) {
+    if let Some(tls) = &cfg.tls {
+        if let Some(reason) = ledger.enter(id, ConnState::New) {
             return reason;
         }
-        waiting = ConnState::Idle;
-        let read = request::read(io, &mut buf, cfg.max_head_bytes);
-        let req = match guarded(notify, ledger, id, read).await {
-            Err(reason) => return reason,
-            Ok(Err(ReadError::Closed)) => return CloseReason::Peer,
-            Ok(Err(ReadError::Bad(status, why))) => {
-                ledger.bad_request();
-                let _ = io.write_all(&error_response(status, why, true)).await;
-                return CloseReason::BadRequest;
-            }
-            Ok(Ok(req)) => req,
-        };
-        served += 1;
-        let seq = ledger.request(id, &req.rec);
-
-        // Picked after the request is counted, so a test that changes the
-        // config once it sees the count gets the new behaviour next time.
-        let cfg = ledger.config();
-        let (path, query) = req.rec.path.split_once('?').unwrap_or((&req.rec.path, ""));
-        let mut reply = cfg.reply_for(path).clone();
-        if let Err(why) = query::apply(&mut reply, query) {
-            reply = Reply::default();
-            reply.fault = Some(Fault::Raw(error_response(400, &why, req.wants_close)));
-            reply.close = req.wants_close;
+        if let Err(reason) = fill(tcp, &mut buf, ctx).await {
+            return reason;
         }
-        let close = if req.wants_close {
-            Some(CloseReason::RequestClose)
-        } else if cfg.max_requests_per_conn.is_some_and(|max| served >= max) {
-            Some(CloseReason::MaxRequests)
-        } else if reply.close || reply.framing == Framing::UntilClose {
-            Some(CloseReason::ReplyClose)
-        } else {
-            None
-        };
-        let keep_alive = match (close, cfg.advertise_keep_alive, cfg.keep_alive_timeout) {
-            (None, true, Some(t)) => Some(match cfg.max_requests_per_conn {
-                Some(max) => format!("timeout={}, max={}", t.as_secs(), max - served),
-                None => format!("timeout={}", t.as_secs()),
-            }),
-            _ => None,
-        };
-        if !reply.latency.is_zero() {
-            let sleep = tokio::time::sleep(reply.latency);
-            if let Err(reason) = guarded(notify, ledger, id, sleep).await {
+        if buf[0] == TLS_HANDSHAKE {
+            let Some(tcp) = slot.take() else {
+                unreachable!("taken once")
+            };
+            let tcp = Rewind::new(buf.split().freeze(), tcp);
+            return serve_tls(tcp, tls, ctx).await;
+        }
+    }
+    let Some(tcp) = slot.take() else {
+        unreachable!("taken once")
+    };
+    speak(tcp, buf, false, ctx).await
+}
+
+/// Reads more bytes into `buf`, as a connection waiting for a client's
+/// first bytes: a close request or the client's close ends it.
+async fn fill<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut BytesMut,
+    ctx: &Ctx,
+) -> Result<(), CloseReason> {
+    match guarded(&ctx.notify, &ctx.ledger, ctx.id, io.read_buf(buf)).await {
+        Err(reason) => Err(reason),
+        Ok(Ok(0) | Err(_)) => Err(CloseReason::Peer),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+async fn serve_tls(tcp: Rewind<Tcp>, tls: &crate::tls::Tls, ctx: &Ctx) -> CloseReason {
+    let (id, ledger) = (ctx.id, &*ctx.ledger);
+    let config = match ctx.pki.server_config(tls) {
+        Ok(config) => config,
+        // A setting rustls rejects (a client root that is not a CA): the
+        // test's mistake, reported as a failed handshake.
+        Err(e) => {
+            ledger.tls_failed(id, format!("server config: {e}"));
+            return CloseReason::TlsHandshake;
+        }
+    };
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+    let stream = match guarded(&ctx.notify, ledger, id, accept).await {
+        Err(reason) => return reason,
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            // rustls' own errors come wrapped in io::Error; anything else is
+            // the socket: the client hung up mid-handshake.
+            let Some(tls_error) = e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
+            else {
+                return CloseReason::Peer;
+            };
+            ledger.tls_failed(id, tls_error.to_string());
+            return CloseReason::TlsHandshake;
+        }
+    };
+    let info = tls_info(stream.get_ref().1);
+    let h2 = info.alpn.as_deref() == Some("h2");
+    ledger.tls_done(id, info);
+    if h2 {
+        return http2::run(stream, BytesMut::new(), true, ctx).await;
+    }
+    speak(stream, BytesMut::new(), true, ctx).await
+}
+
+fn tls_info(conn: &rustls::ServerConnection) -> TlsInfo {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+        other => format!("{other:?}"),
+    };
+    TlsInfo {
+        version,
+        alpn: conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        sni: conn.server_name().map(str::to_owned),
+        resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        client_cert: conn
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|c| c.to_vec()),
+    }
+}
+
+/// Serves HTTP/2 if the client opens with its preface (and prior knowledge
+/// is on), HTTP/1.1 otherwise. `buf` holds bytes already read.
+async fn speak<S: Io + 'static>(mut io: S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
+    if ctx.ledger.config().h2_prior_knowledge {
+        // Read until the bytes either are the preface or cannot become it;
+        // an HTTP/1.1 request differs by its second byte at the latest.
+        loop {
+            let n = buf.len().min(PREFACE.len());
+            if buf[..n] != PREFACE[..n] {
+                break;
+            }
+            if n == PREFACE.len() {
+                return http2::run(io, buf, tls, ctx).await;
+            }
+            if buf.is_empty() {
+                if let Some(reason) = ctx.ledger.enter(ctx.id, ConnState::New) {
+                    return reason;
+                }
+            }
+            if let Err(reason) = fill(&mut io, &mut buf, ctx).await {
                 return reason;
             }
         }
-        let plan = Plan {
-            reply: &reply,
-            head_only: req.rec.method == "HEAD",
-            http10: req.rec.version == Version::Http10,
-            close,
-            keep_alive,
-            conn: cfg.conn_headers.then_some((id, seq)),
-            request_body: &req.rec.body,
-        };
-        match guarded(notify, ledger, id, reply::write(io, &plan)).await {
-            Err(reason) => return reason,
-            Ok(Outcome::Done) => {}
-            Ok(Outcome::Close(reason)) => return reason,
-            Ok(Outcome::WriteFailed) => {
-                ledger.write_failed(id);
-                return CloseReason::Peer;
-            }
-            Ok(Outcome::Stall) => return stall(io, &mut buf, id, ledger, notify).await,
-        }
     }
+    http1::run(&mut io, buf, tls, ctx).await
 }
 
 /// Holds the connection without answering until the client closes it or a
 /// close is requested. Whatever the client sends is read and dropped: that
 /// is how its close is seen.
-async fn stall<S: Io>(
+pub(crate) async fn stall<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut BytesMut,
     id: u64,
@@ -275,15 +306,4 @@ async fn stall<S: Io>(
             Ok(Ok(_)) => {}
         }
     }
-}
-
-/// A complete small response for errors the server itself reports.
-fn error_response(status: u16, why: &str, close: bool) -> Vec<u8> {
-    let connection = if close { "Connection: close\r\n" } else { "" };
-    format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{connection}\r\n{why}\n",
-        reply::reason(status),
-        why.len() + 1,
-    )
-    .into_bytes()
 }

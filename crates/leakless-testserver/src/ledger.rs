@@ -16,7 +16,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::request::RecordedRequest;
-use crate::stats::{CloseReason, ConnState, ConnStats, ServerStats};
+use crate::stats::{CloseReason, ConnState, ConnStats, ServerStats, TlsInfo};
+use crate::tcp::Gate;
 
 pub(crate) struct Ledger {
     inner: Mutex<Inner>,
@@ -46,6 +47,8 @@ struct Ctl {
     /// Woken when `close` is set: the task closes at its next await.
     notify: Arc<Notify>,
     close: Option<CloseReason>,
+    /// Shut to make the connection deaf or silent; see `tcp.rs`.
+    gate: Arc<Gate>,
 }
 
 impl Ledger {
@@ -88,9 +91,10 @@ impl Ledger {
         out
     }
 
-    /// Registers an accepted connection: its id and the handle its task
-    /// listens on. `None` once shutdown has begun.
-    pub(crate) fn accept(&self, peer: SocketAddr) -> Option<(u64, Arc<Notify>)> {
+    /// Registers an accepted connection: its id, the handle its task
+    /// listens on, and the gate its socket reads and writes through. `None`
+    /// once shutdown has begun.
+    pub(crate) fn accept(&self, peer: SocketAddr) -> Option<(u64, Arc<Notify>, Arc<Gate>)> {
         self.change(|s| {
             if s.shutting_down {
                 return None;
@@ -98,34 +102,142 @@ impl Ledger {
             s.next_id += 1;
             let id = s.next_id;
             let notify = Arc::new(Notify::new());
+            let gate = Arc::new(Gate::default());
             let ctl = Ctl {
                 notify: notify.clone(),
                 close: None,
+                gate: gate.clone(),
             };
             s.ctl.insert(id, ctl);
             s.stats.accepted += 1;
             s.stats.open += 1;
-            let conn = ConnStats {
-                peer,
-                requests: 0,
-                write_failures: 0,
-                state: ConnState::New,
-            };
-            s.stats.conns.insert(id, conn);
-            Some((id, notify))
+            s.stats.conns.insert(id, ConnStats::new(peer));
+            Some((id, notify, gate))
         })
     }
 
     /// Moves a connection to `state`, unless a close was requested, in which
-    /// case that reason is returned and the caller must close.
+    /// case that reason is returned and the caller must close. A silent
+    /// connection stays [`ConnState::Silent`] whatever its task does next.
     pub(crate) fn enter(&self, id: u64, state: ConnState) -> Option<CloseReason> {
         self.change(|s| {
-            if let Some(reason) = s.ctl.get(&id).and_then(|c| c.close) {
+            let ctl = s.ctl.get(&id)?;
+            if let Some(reason) = ctl.close {
                 return Some(reason);
             }
-            s.set_state(id, state);
+            if !ctl.gate.is_shut() {
+                s.set_state(id, state);
+            }
             None
         })
+    }
+
+    /// Makes a connection deaf (reads stop, a reply under way goes out).
+    pub(crate) fn deafen(&self, id: u64) {
+        self.change(|s| {
+            if let Some(ctl) = s.ctl.get(&id) {
+                ctl.gate.deafen();
+                s.set_state(id, ConnState::Silent);
+            }
+        });
+    }
+
+    /// Silences every open connection (reads and writes stop); returns how
+    /// many were not silent already.
+    pub(crate) fn silence_all(&self) -> usize {
+        self.change(|s| {
+            let mut n = 0;
+            let ids: Vec<u64> = s.ctl.keys().copied().collect();
+            for id in ids {
+                let ctl = &s.ctl[&id];
+                if ctl.close.is_some() {
+                    continue;
+                }
+                n += usize::from(!ctl.gate.is_shut());
+                ctl.gate.silence();
+                s.set_state(id, ConnState::Silent);
+            }
+            n
+        })
+    }
+
+    /// Makes the connection's close, whenever its socket drops, a reset.
+    pub(crate) fn reset_on_close(&self, id: u64) {
+        if let Some(ctl) = self.lock().ctl.get(&id) {
+            ctl.gate.reset_on_close();
+        }
+    }
+
+    /// Whether the connection's gate is shut (deaf or silent).
+    pub(crate) fn is_shut(&self, id: u64) -> bool {
+        self.lock().ctl.get(&id).is_some_and(|c| c.gate.is_shut())
+    }
+
+    pub(crate) fn tls_done(&self, id: u64, info: TlsInfo) {
+        self.change(|s| {
+            s.stats.tls_handshakes += 1;
+            s.stats.tls_resumed += u64::from(info.resumed);
+            if let Some(c) = s.stats.conns.get_mut(&id) {
+                c.tls = Some(info);
+            }
+        });
+    }
+
+    pub(crate) fn tls_failed(&self, id: u64, error: String) {
+        self.change(|s| {
+            s.stats.tls_failures += 1;
+            if let Some(c) = s.stats.conns.get_mut(&id) {
+                c.tls_error = Some(error);
+            }
+        });
+    }
+
+    pub(crate) fn h2_started(&self, id: u64) {
+        self.change(|s| {
+            s.stats.h2_conns += 1;
+            if let Some(c) = s.stats.conns.get_mut(&id) {
+                c.h2 = true;
+            }
+        });
+    }
+
+    /// Counts a stream the client opened, now being served.
+    pub(crate) fn stream_opened(&self, id: u64) {
+        self.change(|s| {
+            s.stats.h2_streams += 1;
+            if let Some(c) = s.stats.conns.get_mut(&id) {
+                c.streams += 1;
+                c.streams_open += 1;
+                c.streams_open_max = c.streams_open_max.max(c.streams_open);
+            }
+        });
+    }
+
+    /// A stream is no longer being served; `refused` if the server reset it
+    /// with REFUSED_STREAM unprocessed.
+    pub(crate) fn stream_closed(&self, id: u64, refused: bool) {
+        self.change(|s| {
+            s.stats.h2_streams_refused += u64::from(refused);
+            if let Some(c) = s.stats.conns.get_mut(&id) {
+                c.streams_open = c.streams_open.saturating_sub(1);
+            }
+        });
+    }
+
+    /// Frames of interest read off an HTTP/2 connection.
+    pub(crate) fn h2_frames(&self, id: u64, pings: u64, resets: u64) {
+        self.change(|s| {
+            s.stats.h2_pings += pings;
+            s.stats.h2_streams_reset += resets;
+            if let Some(c) = s.stats.conns.get_mut(&id) {
+                c.pings += pings;
+                c.streams_reset += resets;
+            }
+        });
+    }
+
+    pub(crate) fn goaway_sent(&self) {
+        self.change(|s| s.stats.h2_goaways += 1);
     }
 
     /// The reason a close was requested for `id` (after its notify fired).
@@ -268,7 +380,7 @@ impl Ledger {
         &self,
         timeout: Duration,
         pred: impl Fn(&ServerStats) -> bool,
-    ) -> Result<ServerStats, ServerStats> {
+    ) -> Result<ServerStats, Box<ServerStats>> {
         let deadline = Instant::now() + timeout;
         let mut s = self.lock();
         loop {
@@ -277,7 +389,7 @@ impl Ledger {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(s.stats.clone());
+                return Err(Box::new(s.stats.clone()));
             }
             s.blocked += 1;
             s = self

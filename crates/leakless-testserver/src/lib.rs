@@ -1,6 +1,6 @@
-//! A real loopback HTTP/1.1 server for leakless's tests, `leakless serve`
-//! and `leakless bench`, whose behaviour is data and whose accounting is
-//! exact.
+//! A real loopback HTTP/1.1 and HTTP/2 server, cleartext or TLS, for
+//! leakless's tests, `leakless serve` and `leakless bench`, whose behaviour
+//! is data and whose accounting is exact.
 //!
 //! ```
 //! use leakless_testserver::{Config, TestServer};
@@ -56,6 +56,8 @@
 //! | `fault` | see below | misbehave |
 //! | `after` | bytes | body bytes sent before `stall_body` / `truncate` strike |
 //! | `raw` | percent-encoded bytes | the exact response bytes; implies `fault=raw` |
+//! | `code` | HTTP/2 error code | the code for `fault=rst_stream` (default 2, `INTERNAL_ERROR`) |
+//! | `silence` | `1`/`0` | after this reply the connection goes deaf: reads nothing more (requests, PINGs), stays open |
 //!
 //! Faults: `none` (cancel a configured fault), `stall` (never answer),
 //! `stall_body` (head, `after` body bytes, then nothing), `endless` (a chunked
@@ -63,8 +65,46 @@
 //! `after` body bytes, then close), `close` (close without a response),
 //! `reset` (RST without a response), `raw` (write `raw`, keep the connection
 //! unless `close=1`), `panic` (the connection task panics; for testing this
-//! crate). Percent-decoding treats `+` as a space: write `%2B` for `+`.
+//! crate), `rst_stream` (HTTP/2: `RST_STREAM` with `code` instead of a
+//! reply), `refuse` (HTTP/2: `RST_STREAM(REFUSED_STREAM)`, unprocessed). On
+//! HTTP/2, `close=1` sends GOAWAY after the reply, and a fault hits only its
+//! stream except `close` and `reset`, which take the connection (see
+//! [`Fault`]). Percent-decoding treats `+` as a space: write `%2B` for `+`.
 //! Example, a malformed status line: `?raw=HTTP%2F1.1%20abc%0D%0A%0D%0A`.
+//!
+//! # TLS and HTTP/2
+//!
+//! One port serves them all, told apart by the first bytes: a TLS handshake
+//! record (with [`Config::tls`] on), HTTP/2's preface (prior knowledge, on
+//! unless [`Config::h2_prior_knowledge`] is off), else HTTP/1.1. Over TLS,
+//! ALPN picks `h2` or `http/1.1` ([`Tls::alpn`]).
+//!
+//! Certificates are made at start with rcgen: a CA per server
+//! ([`TestServer::ca_cert_der`], what clients trust), a leaf for
+//! `localhost`, `127.0.0.1` and `::1`, and the broken ones certificate-error
+//! tests need ([`ServerCert`]: expired, wrong name, self-signed). Client
+//! certificates ([`ClientAuth`]) come from [`TestServer::client_cert`].
+//! Sessions resume across connections ([`TlsInfo::resumed`]).
+//!
+//! ```
+//! use leakless_testserver::{Config, ServerCert, TestServer, Tls};
+//!
+//! let server = TestServer::start(Config::new().tls(true).h2_max_concurrent_streams(4));
+//! let trust = server.ca_cert_der(); // give it to the client's root store
+//! let url = server.https_url("/?size=1024"); // h2 or http/1.1 by ALPN
+//! # let _ = (trust, url);
+//! let expired = TestServer::start(Config::new().tls_settings(Tls::new().cert(ServerCert::Expired)));
+//! # drop(expired);
+//! ```
+//!
+//! HTTP/2 streams get the same replies as HTTP/1.1 requests (the query
+//! language included) and are served concurrently, with flow control both
+//! ways. The connection knobs are [`Config::h2_max_concurrent_streams`],
+//! [`Config::h2_goaway_after`] (graceful GOAWAY), [`Config::h2_refuse_streams`]
+//! (`REFUSED_STREAM`) and [`Config::h2_silent_after`]; a dead peer on demand
+//! is [`TestServer::silence_connections`]: the connection stops reading and
+//! writing (PINGs go unanswered) but stays open, and a client that gives up
+//! on it is still seen closing it.
 //!
 //! # Accounting
 //!
@@ -79,34 +119,48 @@
 //! ```text
 //! src/lib.rs      this overview; re-exports
 //! src/config.rs   Config, Reply, Framing, Fault, ConnFault: behaviour as data
+//! src/tls.rs      Tls, ServerCert, ClientAuth: TLS as data
 //! src/query.rs    the query-string overrides
 //! src/server.rs   TestServer: listener, thread and runtime, accept loop, Drop
-//! src/conn.rs     one HTTP/1.1 connection: keep-alive loop, idle timeout, stalls
+//! src/conn.rs     one connection: faults, TLS or not, h2 preface or not, close accounting
+//! src/tcp.rs      the socket behind a gate that makes it deaf or silent
+//! src/rewind.rs   a stream that replays the bytes read to tell protocols apart
+//! src/pki.rs      certificates (rcgen) and rustls configs; ClientCert
+//! src/http1.rs    one HTTP/1.1 connection: keep-alive loop, idle timeout, stalls
 //! src/request.rs  reading a request (httparse head, length/chunked body); RecordedRequest
 //! src/reply.rs    writing a reply or its fault, byte for byte
+//! src/http2.rs    one HTTP/2 connection (h2 crate): streams, GOAWAY, refusals, silence
+//! src/stream.rs   one HTTP/2 stream: request, reply or fault, flow control
+//! src/tap.rs      counting PING and RST_STREAM frames on their way into h2
 //! src/ledger.rs   the shared state behind stats, requests and close requests
-//! src/stats.rs    ServerStats, ConnStats, ConnState, CloseReason
+//! src/stats.rs    ServerStats, ConnStats, ConnState, CloseReason, TlsInfo
 //! src/wait.rs     waiting on the state: wait_until, wait_for, wait_blocking, wait_*
 //! ```
-//!
-//! HTTP/2 and TLS are not here yet: they would accept on the same listener in
-//! `server.rs` and hand a TLS stream to `conn.rs` (generic over its stream) or
-//! an h2 connection to a sibling module sharing the ledger.
 
 #![deny(missing_docs)]
 
 mod config;
 mod conn;
+mod http1;
+mod http2;
 mod ledger;
+mod pki;
 mod query;
 mod reply;
 mod request;
+mod rewind;
 mod server;
 mod stats;
+mod stream;
+mod tap;
+mod tcp;
+mod tls;
 mod wait;
 
 pub use config::{Config, ConnFault, Fault, Framing, Reply};
+pub use pki::ClientCert;
 pub use request::{RecordedRequest, Version};
 pub use server::TestServer;
-pub use stats::{CloseReason, ConnState, ConnStats, ServerStats};
+pub use stats::{CloseReason, ConnState, ConnStats, ServerStats, TlsInfo};
+pub use tls::{ClientAuth, ServerCert, Tls};
 pub use wait::{WAIT_LIMIT, WaitTimeout};

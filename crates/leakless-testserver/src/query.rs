@@ -13,6 +13,7 @@ pub(crate) fn apply(reply: &mut Reply, query: &str) -> Result<(), String> {
     let mut fault: Option<String> = None;
     let mut after: u64 = 0;
     let mut raw: Option<Vec<u8>> = None;
+    let mut code: u32 = 2;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = String::from_utf8_lossy(&decode(key)).into_owned();
@@ -46,6 +47,7 @@ pub(crate) fn apply(reply: &mut Reply, query: &str) -> Result<(), String> {
             "latency_ms" => reply.latency = Duration::from_millis(num(&key, &value)?),
             "close" => reply.close = flag(&key, &value)?,
             "echo" => reply.echo = flag(&key, &value)?,
+            "silence" => reply.silence = flag(&key, &value)?,
             "header" => {
                 let (n, v) = value
                     .split_once(':')
@@ -57,6 +59,7 @@ pub(crate) fn apply(reply: &mut Reply, query: &str) -> Result<(), String> {
             "fault" => fault = Some(value),
             "after" => after = num(&key, &value)?,
             "raw" => raw = Some(bytes),
+            "code" => code = num(&key, &value)?,
             _ => {}
         }
     }
@@ -77,6 +80,9 @@ pub(crate) fn apply(reply: &mut Reply, query: &str) -> Result<(), String> {
             "reset" => Some(Fault::ResetWithoutResponse),
             "raw" => Some(Fault::Raw(raw.ok_or("fault=raw needs raw=<bytes>")?)),
             "panic" => Some(Fault::Panic),
+            "rst_stream" => Some(Fault::ResetStream(code)),
+            // RFC 9113 §8.7: REFUSED_STREAM means unprocessed, safe to retry.
+            "refuse" => Some(Fault::ResetStream(7)),
             _ => return Err(format!("fault={name}: unknown fault")),
         };
     }
@@ -172,6 +178,12 @@ mod tests {
         assert_eq!(
             f("raw=HTTP%2F1.1"),
             Ok(Some(Fault::Raw(b"HTTP/1.1".to_vec())))
+        );
+        assert_eq!(f("fault=refuse"), Ok(Some(Fault::ResetStream(7))));
+        assert_eq!(f("fault=rst_stream"), Ok(Some(Fault::ResetStream(2))));
+        assert_eq!(
+            f("code=8&fault=rst_stream"),
+            Ok(Some(Fault::ResetStream(8)))
         );
         assert!(f("fault=bogus").is_err());
         assert!(f("fault=raw").is_err());

@@ -64,7 +64,10 @@ async fn write_inner<S: Io>(io: &mut S, plan: &Plan<'_>) -> io::Result<Outcome> 
     let (send, stall_after, finish) = match &reply.fault {
         None => (body.len(), false, true),
         Some(Fault::Stall) => return Ok(Outcome::Stall),
-        Some(Fault::CloseWithoutResponse) => return Ok(Outcome::Close(CloseReason::Fault)),
+        // No streams to reset on HTTP/1.1: the connection goes instead.
+        Some(Fault::CloseWithoutResponse | Fault::ResetStream(_)) => {
+            return Ok(Outcome::Close(CloseReason::Fault));
+        }
         Some(Fault::ResetWithoutResponse) => {
             // Best effort: without SO_LINGER the close is a FIN, still a close.
             let _ = io.reset_on_close();
@@ -211,11 +214,7 @@ impl Src<'_> {
     /// Up to `max` bytes starting at `off` (at least one if any are left).
     fn piece(&self, off: u64, max: u64) -> &[u8] {
         match self {
-            Src::Pattern(_) => {
-                let start = (off % 5) as usize;
-                let len = max.min(PIECE as u64) as usize;
-                &PATTERN[start..start + len]
-            }
+            Src::Pattern(_) => pattern(off, max),
             Src::Bytes(b) => {
                 let start = off as usize;
                 let len = max.min((b.len() - start) as u64) as usize;
@@ -225,8 +224,16 @@ impl Src<'_> {
     }
 }
 
+/// Up to `max` bytes (at most [`PIECE`]) of the `hello` pattern as it
+/// continues at body offset `off`.
+pub(crate) fn pattern(off: u64, max: u64) -> &'static [u8] {
+    let start = (off % 5) as usize;
+    let len = max.min(PIECE as u64) as usize;
+    &PATTERN[start..start + len]
+}
+
 /// The longest pattern slice handed out: any start in 0..5 still fits.
-const PIECE: usize = PATTERN.len() - 5;
+pub(crate) const PIECE: usize = PATTERN.len() - 5;
 /// `hello` repeated, so `PATTERN[off % 5..]` continues the body at `off`.
 static PATTERN: [u8; 65535] = {
     let mut p = [0u8; 65535];

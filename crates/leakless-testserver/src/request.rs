@@ -17,12 +17,18 @@ pub struct RecordedRequest {
     pub method: String,
     /// The request target as sent, query included (`/a?size=3`).
     pub path: String,
-    /// The HTTP version of the request line.
+    /// The HTTP version of the request line, or [`Version::Http2`].
     pub version: Version,
-    /// Header fields in order, names as sent (not lowercased).
+    /// Header fields in order, names as sent (not lowercased; HTTP/2 sends
+    /// them lowercase). HTTP/2's pseudo-headers are not among them: see
+    /// [`RecordedRequest::authority`] and [`RecordedRequest::path`].
     pub headers: Vec<(String, String)>,
     /// The body, de-chunked.
     pub body: Vec<u8>,
+    /// HTTP/2's `:authority`; `None` for HTTP/1.x (see its `Host` header).
+    pub authority: Option<String>,
+    /// Whether it arrived over TLS.
+    pub tls: bool,
 }
 
 impl RecordedRequest {
@@ -49,6 +55,8 @@ pub enum Version {
     Http10,
     /// HTTP/1.1
     Http11,
+    /// HTTP/2, over TLS (ALPN `h2`) or with prior knowledge.
+    Http2,
 }
 
 /// Why no request could be read.
@@ -108,7 +116,7 @@ where
     };
     let mut rec = rec;
     let wants_close = match rec.version {
-        Version::Http11 => has_token(&rec.headers, "connection", "close"),
+        Version::Http11 | Version::Http2 => has_token(&rec.headers, "connection", "close"),
         Version::Http10 => !has_token(&rec.headers, "connection", "keep-alive"),
     };
     if body != BodyLen::Empty
@@ -157,6 +165,8 @@ fn head(req: &httparse::Request<'_, '_>) -> Result<(RecordedRequest, BodyLen), R
         version,
         headers,
         body: Vec::new(),
+        authority: None,
+        tls: false,
     };
     let te: Vec<&str> = rec
         .headers

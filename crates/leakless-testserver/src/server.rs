@@ -15,12 +15,13 @@ use tokio::task::{JoinError, JoinSet};
 use crate::config::Config;
 use crate::conn;
 use crate::ledger::Ledger;
+use crate::pki::{ClientCert, Pki};
 use crate::request::RecordedRequest;
 use crate::stats::ServerStats;
 
-/// A real HTTP/1.1 server on loopback, running on its own thread and tokio
-/// runtime, so a test that pauses its own clock (`tokio::time::pause`) does
-/// not freeze it.
+/// A real HTTP/1.1 and HTTP/2 server on loopback, cleartext or TLS on one
+/// port, running on its own thread and tokio runtime, so a test that pauses
+/// its own clock (`tokio::time::pause`) does not freeze it.
 ///
 /// Dropping it closes every connection, stops the thread and joins it; if
 /// the server panicked (a connection task or the accept loop), the drop
@@ -28,6 +29,7 @@ use crate::stats::ServerStats;
 pub struct TestServer {
     addr: SocketAddr,
     pub(crate) ledger: Arc<Ledger>,
+    pki: Arc<Pki>,
     stop: Arc<Notify>,
     /// The server's runtime, for timers that must run on real time.
     pub(crate) runtime: runtime::Handle,
@@ -47,13 +49,17 @@ impl TestServer {
     pub fn start_on(addr: SocketAddr, config: Config) -> io::Result<TestServer> {
         let listener = listen(addr)?;
         let addr = listener.local_addr()?;
+        let pki = Arc::new(Pki::default());
+        if config.tls.is_some() {
+            pki.prepare();
+        }
         let ledger = Arc::new(Ledger::new(config));
         let stop = Arc::new(Notify::new());
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("testsrv:{}", addr.port()))
             .spawn({
-                let (ledger, stop) = (ledger.clone(), stop.clone());
+                let (ledger, stop, pki) = (ledger.clone(), stop.clone(), pki.clone());
                 move || {
                     let built = runtime::Builder::new_current_thread().enable_all().build();
                     let rt = match built {
@@ -69,7 +75,7 @@ impl TestServer {
                         Err(e) => return drop(tx.send(Err(e))),
                     };
                     let _ = tx.send(Ok(rt.handle().clone()));
-                    rt.block_on(accept_loop(listener, ledger, stop));
+                    rt.block_on(accept_loop(listener, ledger, pki, stop));
                 }
             })?;
         let runtime = rx
@@ -78,6 +84,7 @@ impl TestServer {
         Ok(TestServer {
             addr,
             ledger,
+            pki,
             stop,
             runtime,
             thread: Some(thread),
@@ -93,6 +100,46 @@ impl TestServer {
     pub fn url(&self, path: &str) -> String {
         let slash = if path.starts_with('/') { "" } else { "/" };
         format!("http://{}{slash}{path}", self.addr)
+    }
+
+    /// `https://ADDR/path`; the leading `/` is optional. Needs
+    /// [`Config::tls`]; the certificate also covers `localhost`, for clients
+    /// that resolve it to `127.0.0.1`.
+    pub fn https_url(&self, path: &str) -> String {
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        format!("https://{}{slash}{path}", self.addr)
+    }
+
+    /// The CA certificate (DER) that signs the server's certificates: what a
+    /// client trusts to talk to it. Made at start with TLS on, else on first
+    /// use; the same for the server's whole life.
+    pub fn ca_cert_der(&self) -> Vec<u8> {
+        self.pki.ca_der()
+    }
+
+    /// [`TestServer::ca_cert_der`] as PEM.
+    pub fn ca_cert_pem(&self) -> String {
+        self.pki.ca_pem()
+    }
+
+    /// A fresh client certificate for `name` (its CN, and DNS name when it
+    /// is one), signed by the server's CA, so the server trusts it under
+    /// [`ClientAuth::Required`]. Another server's certificates are
+    /// untrusted here: a ready-made wrong one.
+    ///
+    /// [`ClientAuth::Required`]: crate::ClientAuth::Required
+    pub fn client_cert(&self, name: &str) -> ClientCert {
+        self.pki.client_cert(name)
+    }
+
+    /// Every open connection goes silent at once: it reads nothing more
+    /// (requests, PINGs) and writes nothing more, yet stays open until the
+    /// client closes it (counted as [`CloseReason::Peer`]) or the server
+    /// does. A peer that died without a word. Returns how many went silent.
+    ///
+    /// [`CloseReason::Peer`]: crate::CloseReason::Peer
+    pub fn silence_connections(&self) -> usize {
+        self.ledger.silence_all()
     }
 
     /// The current configuration.
@@ -183,7 +230,7 @@ fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-async fn accept_loop(listener: TcpListener, ledger: Arc<Ledger>, stop: Arc<Notify>) {
+async fn accept_loop(listener: TcpListener, ledger: Arc<Ledger>, pki: Arc<Pki>, stop: Arc<Notify>) {
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
@@ -194,8 +241,9 @@ async fn accept_loop(listener: TcpListener, ledger: Arc<Ledger>, stop: Arc<Notif
                 Ok((stream, peer)) => {
                     // Replies are written whole; Nagle would only add delay.
                     let _ = stream.set_nodelay(true);
-                    if let Some((id, notify)) = ledger.accept(peer) {
-                        tasks.spawn(conn::serve(stream, id, ledger.clone(), notify));
+                    if let Some((id, notify, gate)) = ledger.accept(peer) {
+                        let ctx = conn::Ctx { id, ledger: ledger.clone(), notify, pki: pki.clone() };
+                        tasks.spawn(conn::serve(stream, gate, ctx));
                     }
                 }
                 // Out of descriptors and the like: keep the listener, retry.

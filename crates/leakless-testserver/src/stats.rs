@@ -40,8 +40,40 @@ pub struct ServerStats {
     /// Writes that failed because the client had gone (e.g. an endless body
     /// the client stopped reading and closed).
     pub write_failures: u64,
-    /// Requests that could not be parsed (answered with 400 or 431).
+    /// Requests that could not be parsed (answered with 400 or 431), and
+    /// HTTP/2 connections that broke the protocol.
     pub bad_requests: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// Of those, how many resumed an earlier session.
+    pub tls_resumed: u64,
+    /// TLS handshakes that failed (certificate rejected, no common ALPN
+    /// protocol, client certificate missing or untrusted, not TLS at all);
+    /// the error is in [`ConnStats::tls_error`].
+    pub tls_failures: u64,
+    /// Connections that spoke HTTP/2 (ALPN `h2` or the prior-knowledge
+    /// preface).
+    pub h2_conns: u64,
+    /// HTTP/2 streams the clients opened (accepted by the server, including
+    /// those it then refused). A stream's request is counted in
+    /// [`ServerStats::requests`] once its body has been read in full.
+    pub h2_streams: u64,
+    /// HTTP/2 streams the server answered with `RST_STREAM(REFUSED_STREAM)`
+    /// unprocessed ([`Config::h2_refuse_streams`], streams past
+    /// [`Config::h2_goaway_after`], `?fault=refuse`).
+    ///
+    /// [`Config::h2_refuse_streams`]: crate::Config::h2_refuse_streams
+    /// [`Config::h2_goaway_after`]: crate::Config::h2_goaway_after
+    pub h2_streams_refused: u64,
+    /// `RST_STREAM` frames the clients sent: streams they gave up on (a
+    /// dropped response body, a timeout).
+    pub h2_streams_reset: u64,
+    /// `PING` frames the clients sent (not counting acknowledgements of the
+    /// server's). Pings sent to a silent connection are not seen.
+    pub h2_pings: u64,
+    /// `GOAWAY` frames the server started sending (graceful or not): one per
+    /// connection it shut down.
+    pub h2_goaways: u64,
     /// Per connection, by connection id (1, 2, ... in accept order). Closed
     /// connections stay listed until [`Config::history`] pushes them out.
     ///
@@ -74,6 +106,62 @@ pub struct ConnStats {
     pub write_failures: u64,
     /// What the connection is doing now.
     pub state: ConnState,
+    /// The TLS session, once the handshake has completed.
+    pub tls: Option<TlsInfo>,
+    /// Why the TLS handshake failed, if it did.
+    pub tls_error: Option<String>,
+    /// Whether it speaks HTTP/2.
+    pub h2: bool,
+    /// HTTP/2 streams opened by the client on this connection.
+    pub streams: u64,
+    /// HTTP/2 streams being served now.
+    pub streams_open: u64,
+    /// The most HTTP/2 streams served at once on this connection: never
+    /// above [`Config::h2_max_concurrent_streams`] for a client that obeys
+    /// it.
+    ///
+    /// [`Config::h2_max_concurrent_streams`]: crate::Config::h2_max_concurrent_streams
+    pub streams_open_max: u64,
+    /// `RST_STREAM` frames the client sent on this connection.
+    pub streams_reset: u64,
+    /// `PING` frames the client sent on this connection.
+    pub pings: u64,
+}
+
+impl ConnStats {
+    pub(crate) fn new(peer: SocketAddr) -> Self {
+        ConnStats {
+            peer,
+            requests: 0,
+            write_failures: 0,
+            state: ConnState::New,
+            tls: None,
+            tls_error: None,
+            h2: false,
+            streams: 0,
+            streams_open: 0,
+            streams_open_max: 0,
+            streams_reset: 0,
+            pings: 0,
+        }
+    }
+}
+
+/// A completed TLS handshake, as the server saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// `"TLSv1.3"` or `"TLSv1.2"`.
+    pub version: String,
+    /// The protocol ALPN settled on, if any (`"h2"`, `"http/1.1"`).
+    pub alpn: Option<String>,
+    /// The server name the client asked for (SNI); clients send none for an
+    /// IP address.
+    pub sni: Option<String>,
+    /// Whether an earlier session was resumed.
+    pub resumed: bool,
+    /// The client's certificate (DER), if it sent one.
+    pub client_cert: Option<Vec<u8>>,
 }
 
 /// What a connection is doing.
@@ -93,6 +181,14 @@ pub enum ConnState {
     ///
     /// [`Fault::Stall`]: crate::Fault::Stall
     Stalled,
+    /// Gone silent: it reads nothing more (PINGs included) and writes
+    /// nothing new, but stays open until the client closes it or the
+    /// server does ([`TestServer::silence_connections`],
+    /// [`Config::h2_silent_after`], `?silence=1`).
+    ///
+    /// [`TestServer::silence_connections`]: crate::TestServer::silence_connections
+    /// [`Config::h2_silent_after`]: crate::Config::h2_silent_after
+    Silent,
     /// Closed, and why.
     Closed(CloseReason),
 }
@@ -134,6 +230,14 @@ pub enum CloseReason {
     BadRequest,
     /// The server is shutting down.
     Shutdown,
+    /// The TLS handshake failed (see [`ConnStats::tls_error`]); a client
+    /// that hangs up mid-handshake is [`CloseReason::Peer`] instead.
+    TlsHandshake,
+    /// HTTP/2: [`Config::h2_goaway_after`] reached; GOAWAY was sent and the
+    /// connection closed once its streams were done.
+    ///
+    /// [`Config::h2_goaway_after`]: crate::Config::h2_goaway_after
+    GoAway,
     /// The connection's task panicked.
     Panicked,
 }

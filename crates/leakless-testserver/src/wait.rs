@@ -100,7 +100,7 @@ impl TestServer {
             .wait_blocking(timeout, pred)
             .map_err(|stats| WaitTimeout {
                 waited: timeout,
-                stats: Box::new(stats),
+                stats,
             })
     }
 

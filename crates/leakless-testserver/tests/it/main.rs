@@ -2,9 +2,13 @@
 //! modules: each extra test binary is another link on a 2-core machine.
 
 mod client;
+mod h2client;
+mod tlsclient;
 
 mod body;
 mod faults;
+mod h2;
 mod keepalive;
 mod lifecycle;
 mod stats;
+mod tls;

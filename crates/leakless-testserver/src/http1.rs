@@ -1,0 +1,138 @@
+//! One HTTP/1.1 connection: the keep-alive loop, idle timeouts, close
+//! requests from the test, and the stalls faults ask for.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::{Fault, Framing, Reply};
+use crate::conn::{Ctx, Io, guarded, stall};
+use crate::query;
+use crate::reply::{self, Outcome, Plan};
+use crate::request::{self, ReadError, Version};
+use crate::stats::{CloseReason, ConnState};
+
+/// Serves HTTP/1.1 on `io` until the connection closes; `buf` holds bytes
+/// already read (the start of the first request).
+pub(crate) async fn run<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
+    let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);
+    let mut served = 0u64;
+    let mut waiting = ConnState::New;
+    loop {
+        let cfg = ledger.config();
+        // Waiting for the first byte of the next request. Bytes already
+        // buffered (a pipelined request) skip the wait.
+        if buf.is_empty() {
+            if let Some(reason) = ledger.enter(id, waiting) {
+                return reason;
+            }
+            let idle_for = match waiting {
+                ConnState::Idle => cfg.keep_alive_timeout,
+                _ => None,
+            };
+            let timer = async {
+                match idle_for {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                read = io.read_buf(&mut buf) => match read {
+                    Ok(0) | Err(_) => return CloseReason::Peer,
+                    Ok(_) => {}
+                },
+                () = notify.notified() => return ledger.requested_close(id),
+                () = timer => return CloseReason::KeepAliveTimeout,
+            }
+        }
+        // The state change checks for a close requested while idle, so a
+        // request racing `close_idle_connections` is dropped, as on a real
+        // server that closes an idle connection just as a request arrives.
+        if let Some(reason) = ledger.enter(id, ConnState::Busy) {
+            return reason;
+        }
+        waiting = ConnState::Idle;
+        let read = request::read(io, &mut buf, cfg.max_head_bytes);
+        let req = match guarded(notify, ledger, id, read).await {
+            Err(reason) => return reason,
+            Ok(Err(ReadError::Closed)) => return CloseReason::Peer,
+            Ok(Err(ReadError::Bad(status, why))) => {
+                ledger.bad_request();
+                let _ = io.write_all(&error_response(status, why, true)).await;
+                return CloseReason::BadRequest;
+            }
+            Ok(Ok(mut req)) => {
+                req.rec.tls = tls;
+                req
+            }
+        };
+        served += 1;
+        let seq = ledger.request(id, &req.rec);
+
+        // Picked after the request is counted, so a test that changes the
+        // config once it sees the count gets the new behaviour next time.
+        let cfg = ledger.config();
+        let (path, query) = req.rec.path.split_once('?').unwrap_or((&req.rec.path, ""));
+        let mut reply = cfg.reply_for(path).clone();
+        if let Err(why) = query::apply(&mut reply, query) {
+            reply = Reply::default();
+            reply.fault = Some(Fault::Raw(error_response(400, &why, req.wants_close)));
+            reply.close = req.wants_close;
+        }
+        let silence = reply.silence;
+        let close = if req.wants_close {
+            Some(CloseReason::RequestClose)
+        } else if cfg.max_requests_per_conn.is_some_and(|max| served >= max) {
+            Some(CloseReason::MaxRequests)
+        } else if reply.close || reply.framing == Framing::UntilClose {
+            Some(CloseReason::ReplyClose)
+        } else {
+            None
+        };
+        let keep_alive = match (close, cfg.advertise_keep_alive, cfg.keep_alive_timeout) {
+            (None, true, Some(t)) => Some(match cfg.max_requests_per_conn {
+                Some(max) => format!("timeout={}, max={}", t.as_secs(), max - served),
+                None => format!("timeout={}", t.as_secs()),
+            }),
+            _ => None,
+        };
+        if !reply.latency.is_zero() {
+            let sleep = tokio::time::sleep(reply.latency);
+            if let Err(reason) = guarded(notify, ledger, id, sleep).await {
+                return reason;
+            }
+        }
+        let plan = Plan {
+            reply: &reply,
+            head_only: req.rec.method == "HEAD",
+            http10: req.rec.version == Version::Http10,
+            close,
+            keep_alive,
+            conn: cfg.conn_headers.then_some((id, seq)),
+            request_body: &req.rec.body,
+        };
+        match guarded(notify, ledger, id, reply::write(io, &plan)).await {
+            Err(reason) => return reason,
+            // Deaf from now on: the next read waits for the client's close.
+            Ok(Outcome::Done) if silence => ledger.deafen(id),
+            Ok(Outcome::Done) => {}
+            Ok(Outcome::Close(reason)) => return reason,
+            Ok(Outcome::WriteFailed) => {
+                ledger.write_failed(id);
+                return CloseReason::Peer;
+            }
+            Ok(Outcome::Stall) => return stall(io, &mut buf, id, ledger, notify).await,
+        }
+    }
+}
+
+/// A complete small response for errors the server itself reports.
+fn error_response(status: u16, why: &str, close: bool) -> Vec<u8> {
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{connection}\r\n{why}\n",
+        reply::reason(status),
+        why.len() + 1,
+    )
+    .into_bytes()
+}

@@ -1,0 +1,159 @@
+//! [`Tap`]: reads HTTP/2 frame headers as they pass from the client to the
+//! h2 crate, to count what h2 handles without telling anyone: PINGs (it
+//! answers them itself) and RST_STREAMs on streams it already forgot.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::ledger::Ledger;
+
+const PREFACE_LEN: usize = 24;
+const HEADER_LEN: usize = 9;
+const RST_STREAM: u8 = 0x3;
+const PING: u8 = 0x6;
+const ACK: u8 = 0x1;
+
+pub(crate) struct Tap<S> {
+    io: S,
+    id: u64,
+    ledger: Arc<Ledger>,
+    /// Bytes of the client preface still to pass before the first frame.
+    preface_left: usize,
+    /// The frame header being gathered, and how much of it is in.
+    header: [u8; HEADER_LEN],
+    have: usize,
+    /// Payload bytes of the current frame still to pass.
+    skip: usize,
+}
+
+impl<S> Tap<S> {
+    pub(crate) fn new(io: S, id: u64, ledger: Arc<Ledger>) -> Self {
+        Tap {
+            io,
+            id,
+            ledger,
+            preface_left: PREFACE_LEN,
+            header: [0; HEADER_LEN],
+            have: 0,
+            skip: 0,
+        }
+    }
+
+    /// Walks the frame boundaries in `bytes`; returns (pings, resets) seen.
+    fn feed(&mut self, mut bytes: &[u8]) -> (u64, u64) {
+        let (mut pings, mut resets) = (0, 0);
+        let n = self.preface_left.min(bytes.len());
+        self.preface_left -= n;
+        bytes = &bytes[n..];
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len());
+                self.skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (HEADER_LEN - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have < HEADER_LEN {
+                break;
+            }
+            self.have = 0;
+            let h = self.header;
+            self.skip = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+            match h[3] {
+                PING if h[4] & ACK == 0 => pings += 1,
+                RST_STREAM => resets += 1,
+                _ => {}
+            }
+        }
+        (pings, resets)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        let (pings, resets) = this.feed(&buf.filled()[before..]);
+        if pings + resets > 0 {
+            this.ledger.h2_frames(this.id, pings, resets);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn frame(kind: u8, flags: u8, payload: usize) -> Vec<u8> {
+        let mut f = vec![(payload >> 16) as u8, (payload >> 8) as u8, payload as u8];
+        f.extend_from_slice(&[kind, flags, 0, 0, 0, 1]);
+        f.resize(HEADER_LEN + payload, 0xAA);
+        f
+    }
+
+    #[test]
+    fn counts_pings_and_resets_across_any_split() {
+        let mut wire = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        wire.extend(frame(0x4, 0, 12)); // SETTINGS
+        wire.extend(frame(PING, 0, 8));
+        wire.extend(frame(PING, ACK, 8)); // an ACK of ours: not counted
+        wire.extend(frame(0x0, 0, 70_000)); // DATA, longer than 64 KiB
+        wire.extend(frame(RST_STREAM, 0, 4));
+        wire.extend(frame(PING, 0, 8));
+        for split in [1, 2, 5, 9, 24, 100, wire.len()] {
+            let ledger = Arc::new(Ledger::new(Config::new()));
+            let mut tap = Tap::new((), 1, ledger);
+            let (mut pings, mut resets) = (0, 0);
+            for piece in wire.chunks(split) {
+                let (p, r) = tap.feed(piece);
+                pings += p;
+                resets += r;
+            }
+            assert_eq!((pings, resets), (2, 1), "split {split}");
+        }
+    }
+}

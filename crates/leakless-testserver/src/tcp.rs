@@ -1,0 +1,195 @@
+//! The accepted socket: [`Tcp`], a `TcpStream` behind a [`Gate`] that can
+//! make the connection go deaf or silent without closing it.
+//!
+//! Silence lives at the bottom of the stack, under TLS and HTTP/2, so one
+//! mechanism serves every protocol: whatever sits on top (rustls, the h2
+//! crate, the HTTP/1.1 loop) keeps running but sees no more bytes, and its
+//! writes never reach the wire. A dead peer, as a client sees it.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+
+/// How much of the connection still works (only ever moves towards
+/// silence), and how it will close.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    state: AtomicU8,
+    /// Close with a reset (RST): asked for by a fault on a protocol layer
+    /// (h2) that owns the socket by then, so it is done when the socket drops.
+    reset: AtomicBool,
+}
+
+const OPEN: u8 = 0;
+/// Reads stop; writes already under way go out.
+const DEAF: u8 = 1;
+/// Reads and writes stop.
+const SILENT: u8 = 2;
+
+impl Gate {
+    /// Stops reads: nothing the client sends is seen any more (PINGs, new
+    /// streams, requests), but a reply still being written goes out.
+    pub(crate) fn deafen(&self) {
+        self.state.fetch_max(DEAF, Ordering::Relaxed);
+    }
+
+    /// Stops reads and writes at once.
+    pub(crate) fn silence(&self) {
+        self.state.fetch_max(SILENT, Ordering::Relaxed);
+    }
+
+    /// Whether reads have stopped (deaf or silent).
+    pub(crate) fn is_shut(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != OPEN
+    }
+
+    fn writes_stopped(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == SILENT
+    }
+
+    /// Makes the socket's close a reset (RST) when it drops.
+    pub(crate) fn reset_on_close(&self) {
+        self.reset.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The accepted socket and the gate the ledger can shut.
+pub(crate) struct Tcp {
+    tcp: TcpStream,
+    gate: Arc<Gate>,
+}
+
+impl Tcp {
+    pub(crate) fn new(tcp: TcpStream, gate: Arc<Gate>) -> Self {
+        Tcp { tcp, gate }
+    }
+
+    /// Make the coming close a reset (RST) rather than a FIN.
+    pub(crate) fn reset_on_close(&self) -> io::Result<()> {
+        socket2::SockRef::from(&self.tcp).set_linger(Some(Duration::ZERO))
+    }
+
+    /// Resolves when the client has closed without sending anything; never
+    /// resolves if it sent bytes, which must stay unread.
+    pub(crate) async fn closed_unread(&self) {
+        let mut byte = [0u8; 1];
+        match self.tcp.peek(&mut byte).await {
+            Ok(0) | Err(_) => {}
+            // Unread bytes hide a later FIN from peek; only shutdown ends it.
+            Ok(_) => std::future::pending().await,
+        }
+    }
+
+    /// Ready once the client has closed (FIN) or reset the connection,
+    /// without reading a byte: the only thing a shut gate still notices, so
+    /// a client that gives up on a dead connection is counted as closing it.
+    ///
+    /// Edge-triggered readiness carries a read-closed flag (EPOLLRDHUP) even
+    /// when unread data sits in front of the FIN, which `peek` cannot see
+    /// past; plain data arrivals are acknowledged and waited out again.
+    fn poll_hangup(&self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if ready!(self.tcp.poll_read_ready(cx)).is_err() {
+                return Poll::Ready(());
+            }
+            let ready = std::pin::pin!(self.tcp.ready(Interest::READABLE));
+            match ready.poll(cx) {
+                Poll::Ready(Ok(r)) if !(r.is_read_closed() || r.is_error()) => {}
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => continue,
+            }
+            // Data, not a close: clear the readiness so the next poll waits
+            // for the next edge instead of spinning.
+            let _ = self.tcp.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
+    }
+
+    /// For a write while the gate is silent: pending for ever, or broken
+    /// once the client has gone.
+    fn poll_silent_write<T>(&self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        ready!(self.poll_hangup(cx));
+        Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+    }
+}
+
+impl Drop for Tcp {
+    fn drop(&mut self) {
+        if self.gate.reset.load(Ordering::Relaxed) {
+            // Best effort: without SO_LINGER the close is a FIN.
+            let _ = self.reset_on_close();
+        }
+    }
+}
+
+impl AsyncRead for Tcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.gate.is_shut() {
+            // An EOF once the client hangs up: whatever is on top then ends
+            // the connection as closed by the peer.
+            ready!(this.poll_hangup(cx));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.gate.writes_stopped() {
+            return this.poll_silent_write(cx);
+        }
+        Pin::new(&mut this.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.gate.writes_stopped() {
+            return this.poll_silent_write(cx);
+        }
+        Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.gate.writes_stopped() {
+            return this.poll_silent_write(cx);
+        }
+        Pin::new(&mut this.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // A silent peer sends no FIN either.
+        if this.gate.writes_stopped() {
+            return this.poll_silent_write(cx);
+        }
+        Pin::new(&mut this.tcp).poll_shutdown(cx)
+    }
+}
