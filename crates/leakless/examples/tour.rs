@@ -29,7 +29,9 @@ async fn main() -> Result<(), leakless::Error> {
     let mut tasks = Vec::new();
     for i in 0..400 {
         let (c, url) = (client.clone(), server.url("/"));
-        tasks.push(tokio::spawn(async move { c.get(url).send().await?.bytes().await }));
+        tasks.push(tokio::spawn(async move {
+            c.get(url).send().await?.bytes().await
+        }));
         if i % 64 == 63 {
             for t in tasks.drain(..) {
                 t.await.expect("task")?;
@@ -39,7 +41,11 @@ async fn main() -> Result<(), leakless::Error> {
     for t in tasks {
         t.await.expect("task")?;
     }
-    println!("  400 responses in {:?}; the server accepted {} connections", started.elapsed(), server.stats().accepted);
+    println!(
+        "  400 responses in {:?}; the server accepted {} connections",
+        started.elapsed(),
+        server.stats().accepted
+    );
     show("after the burst", &client.stats().total);
 
     println!("\n2. Bodies dropped unread: a small one is drained and reused, a big one is closed:");
@@ -77,7 +83,10 @@ async fn main() -> Result<(), leakless::Error> {
         client.get(server.url("/")).send().await?.bytes().await?;
     }
     let s = client.stats().total;
-    println!("  closed as not reusable: {}", s.closed_by.get(CloseReason::NotReusable));
+    println!(
+        "  closed as not reusable: {}",
+        s.closed_by.get(CloseReason::NotReusable)
+    );
 
     println!("\nThe pool's books, per close reason:");
     for (reason, n) in s.closed_by.iter().filter(|(_, n)| *n > 0) {

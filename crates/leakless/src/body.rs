@@ -55,6 +55,10 @@ impl Body {
         Body::from_body(StreamBody { stream })
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self.inner, Inner::Empty)
+    }
+
     pub(crate) fn is_replayable(&self) -> bool {
         !matches!(self.inner, Inner::Stream(_))
     }

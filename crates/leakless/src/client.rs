@@ -8,12 +8,13 @@ use tokio::time::Instant;
 use crate::{
     body::Body,
     config::{ClientBuilder, Config},
-    conn,
+    conn::{self, Dialed},
     error::Error,
     h1::{Outgoing, framing::Decision, head::Head},
+    h2::{self, H2Stream},
     incoming::Incoming,
     lease::Lease,
-    pool::{Checkout, HostKey, Pool},
+    pool::{Checkout, HostKey, Pool, StreamGuard},
     request::{Parts, RequestBuilder, parse_uri},
     response::Response,
     stats::{CloseReason, PoolStats},
@@ -48,7 +49,9 @@ impl Default for Client {
 impl Client {
     /// A client with every default (see [`ClientBuilder`]).
     pub fn new() -> Client {
-        Client::from_config(Config::default())
+        ClientBuilder::default()
+            .build()
+            .expect("the default settings are valid")
     }
 
     /// Starts configuring a client.
@@ -111,86 +114,149 @@ impl Client {
 
     pub(crate) async fn send(&self, mut parts: Parts) -> Result<Response, Error> {
         let key = HostKey::from_uri(&parts.uri)?;
-        let total = parts.timeout.or(self.inner.pool.config().timeout);
+        let cfg = self.inner.pool.config();
+        let total = parts.timeout.or(cfg.timeout);
         let deadline = total.map(|t| (Instant::now() + t, t));
         let exchange = self.exchange(&key, &mut parts);
-        let (head, decision, lease) = match deadline {
+        let exchanged = match deadline {
             None => exchange.await?,
             Some((at, t)) => match tokio::time::timeout_at(at, exchange).await {
                 Ok(res) => res?,
                 Err(_) => return Err(Error::timeout(Phase::Total, t).with_host(key.authority())),
             },
         };
-        Ok(Response::new(
-            head,
-            Incoming::new(lease, decision, deadline),
-        ))
+        Ok(match exchanged {
+            Exchanged::H1(head, decision, lease) => {
+                Response::new(head, Incoming::h1(lease, decision, deadline))
+            }
+            Exchanged::H2(res, guard) => {
+                let (head, recv) = res.into_parts();
+                let declared = head
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
+                let body = Incoming::h2(recv, guard, declared, cfg, key.authority(), deadline);
+                Response::new(
+                    Head {
+                        status: head.status,
+                        version: head.version,
+                        headers: head.headers,
+                    },
+                    body,
+                )
+            }
+        })
     }
 
-    /// Checkout, write, read the head; once more on a fresh connection when
-    /// a reused one failed before any response byte and replay is safe.
-    async fn exchange(
-        &self,
-        key: &HostKey,
-        parts: &mut Parts,
-    ) -> Result<(Head, Decision, Lease), Error> {
+    /// Checkout, send, read the head; once more on a fresh connection when
+    /// the first try provably did nothing, or failed on a reused connection
+    /// before any response byte and replay is safe (Go's rule).
+    async fn exchange(&self, key: &HostKey, parts: &mut Parts) -> Result<Exchanged, Error> {
         let pool = &self.inner.pool;
-        let cfg = pool.config();
         let replayable =
             parts.body.is_replayable() && is_replay_safe(&parts.method, &parts.headers);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut lease = match pool.checkout(key).await? {
-                Checkout::Reused(lease) => lease,
-                Checkout::Dial(slot) => conn::dial(slot, key).await?,
+            let (reused, outcome) = match pool.checkout(key).await? {
+                Checkout::Reused(lease) => (true, self.h1(lease, key, parts).await),
+                Checkout::Stream(stream) => (true, self.h2(stream, parts).await),
+                Checkout::Dial(slot) => match conn::dial(slot, key).await? {
+                    Dialed::H1(lease) => (false, self.h1(lease, key, parts).await),
+                    Dialed::H2(stream) => (false, self.h2(stream, parts).await),
+                },
             };
-            let out = Outgoing {
-                method: &parts.method,
-                uri: &parts.uri,
-                authority: key.authority(),
-                headers: &parts.headers,
-                close: cfg.disable_keep_alives,
+            let failure = match outcome {
+                Ok(done) => return Ok(done),
+                Err(failure) => failure,
             };
-            let sent = match lease
-                .conn
-                .write_request(&out, &mut parts.body, cfg.read_idle_timeout)
-                .await
-            {
-                Ok(()) => {
-                    lease
-                        .conn
-                        .read_head(&parts.method, cfg.response_header_timeout)
-                        .await
-                }
-                Err(failed) => Err(failed),
-            };
-            let failed = match sent {
-                Ok((head, decision)) => return Ok((head, decision, lease)),
-                Err(failed) => failed,
-            };
-            let reused = lease.is_reused();
-            lease.close(if failed.error.is_timeout() {
-                CloseReason::Timeout
-            } else {
-                CloseReason::Error
-            });
-            let stale = reused && failed.got_nothing && !failed.error.is_timeout();
-            if attempt == 1 && stale && (replayable || failed.wrote_nothing) {
+            let timed_out = failure.error.is_timeout();
+            let stale = reused && failure.got_nothing && replayable;
+            let untouched = failure.unprocessed && parts.body.is_replayable();
+            if attempt == 1 && !timed_out && (stale || untouched) {
                 pool.note_retry(key);
                 continue;
             }
-            let mut error = failed.error.with_host(key.authority());
-            if failed.got_nothing
-                && !failed.wrote_nothing
-                && !error.is_timeout()
-                && !error.is_protocol()
-            {
+            let mut error = failure.error.with_host(key.authority());
+            if failure.got_nothing && !failure.unprocessed && !timed_out && !error.is_protocol() {
                 error.set_maybe_sent(true);
             }
             return Err(error);
         }
     }
+
+    async fn h1(
+        &self,
+        mut lease: Lease,
+        key: &HostKey,
+        parts: &mut Parts,
+    ) -> Result<Exchanged, Failure> {
+        let cfg = self.inner.pool.config();
+        let out = Outgoing {
+            method: &parts.method,
+            uri: &parts.uri,
+            authority: key.authority(),
+            headers: &parts.headers,
+            close: cfg.disable_keep_alives,
+        };
+        let sent = match lease
+            .conn
+            .write_request(&out, &mut parts.body, cfg.read_idle_timeout)
+            .await
+        {
+            Ok(()) => {
+                lease
+                    .conn
+                    .read_head(&parts.method, cfg.response_header_timeout)
+                    .await
+            }
+            Err(failed) => Err(failed),
+        };
+        match sent {
+            Ok((head, decision)) => Ok(Exchanged::H1(head, decision, lease)),
+            Err(f) => {
+                lease.close(if f.error.is_timeout() {
+                    CloseReason::Timeout
+                } else {
+                    CloseReason::Error
+                });
+                Err(Failure {
+                    error: f.error,
+                    got_nothing: f.got_nothing,
+                    unprocessed: f.wrote_nothing,
+                })
+            }
+        }
+    }
+
+    async fn h2(&self, mut stream: H2Stream, parts: &mut Parts) -> Result<Exchanged, Failure> {
+        let cfg = self.inner.pool.config();
+        match h2::send(&mut stream, parts, cfg).await {
+            Ok(res) => Ok(Exchanged::H2(res, stream.guard)),
+            Err(f) => Err(Failure {
+                error: f.error,
+                got_nothing: true,
+                unprocessed: f.unprocessed,
+            }),
+        }
+    }
+}
+
+/// A response head with what holds its connection.
+enum Exchanged {
+    H1(Head, Decision, Lease),
+    H2(http::Response<::h2::RecvStream>, StreamGuard),
+}
+
+/// A failed try, with what the retry rule needs.
+struct Failure {
+    error: Error,
+    /// No byte of a response arrived.
+    got_nothing: bool,
+    /// The server provably did not process the request (nothing written,
+    /// REFUSED_STREAM, GOAWAY before it).
+    unprocessed: bool,
 }
 
 /// Go's rule: idempotent methods, or an idempotency key, may be replayed.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::{
     client::Client,
+    conn::{Certificate, Identity, Tls, TlsOptions},
     error::{Error, ErrorKind},
 };
 
@@ -25,6 +26,14 @@ pub(crate) struct Config {
     pub drain_limit: u64,
     pub drain_timeout: Duration,
     pub max_body_size: Option<u64>,
+    pub tls_handshake_timeout: Duration,
+    pub disable_http2: bool,
+    pub http2_prior_knowledge: bool,
+    pub http2_keep_alive_interval: Option<Duration>,
+    pub http2_keep_alive_timeout: Duration,
+    pub tls_options: TlsOptions,
+    /// Built from `tls_options` by `build`.
+    pub tls: Option<Tls>,
 }
 
 impl Config {
@@ -56,6 +65,13 @@ impl Default for Config {
             drain_limit: 64 * 1024,
             drain_timeout: Duration::from_millis(100),
             max_body_size: None,
+            tls_handshake_timeout: Duration::from_secs(10),
+            disable_http2: false,
+            http2_prior_knowledge: false,
+            http2_keep_alive_interval: Some(Duration::from_secs(30)),
+            http2_keep_alive_timeout: Duration::from_secs(10),
+            tls_options: TlsOptions::default(),
+            tls: None,
         }
     }
 }
@@ -184,8 +200,78 @@ impl ClientBuilder {
         self
     }
 
+    /// Go: `TLSHandshakeTimeout`. Default 10 s.
+    pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
+        self.config.tls_handshake_timeout = d;
+        self
+    }
+
+    /// Trusts `cert` as a root, besides the built-in roots.
+    pub fn add_root_certificate(mut self, cert: Certificate) -> Self {
+        self.config.tls_options.roots.push(cert);
+        self
+    }
+
+    /// Default true: trust the bundled Mozilla roots (webpki-roots).
+    pub fn tls_built_in_roots(mut self, yes: bool) -> Self {
+        self.config.tls_options.built_in_roots = yes;
+        self
+    }
+
+    /// Default false: also trust the platform's CA store.
+    pub fn tls_platform_roots(mut self, yes: bool) -> Self {
+        self.config.tls_options.platform_roots = yes;
+        self
+    }
+
+    /// A client certificate for servers that ask for one (mutual TLS).
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.config.tls_options.identity = Some(identity);
+        self
+    }
+
+    /// **Dangerous**: accept any server certificate, whoever issued it and
+    /// whatever name it carries. Anyone on the path can read and change
+    /// the traffic. For tests against self-signed servers only.
+    pub fn danger_accept_invalid_certs(mut self, yes: bool) -> Self {
+        self.config.tls_options.accept_invalid_certs = yes;
+        self
+    }
+
+    /// Go: `Transport.ForceAttemptHTTP2` negated, i.e. `DisableHTTP2`.
+    /// Default false. When true, TLS offers only `http/1.1` by ALPN.
+    pub fn disable_http2(mut self, yes: bool) -> Self {
+        self.config.disable_http2 = yes;
+        self
+    }
+
+    /// Speak HTTP/2 without TLS (h2c) to `http://` URLs, with prior
+    /// knowledge that the server does. Default off.
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.config.http2_prior_knowledge = true;
+        self
+    }
+
+    /// Go: `http2.Transport.ReadIdleTimeout`. Default 30 s. How often an
+    /// HTTP/2 connection is pinged to prove the peer is alive; `None` never.
+    pub fn http2_keep_alive_interval(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.http2_keep_alive_interval = d.into();
+        self
+    }
+
+    /// Go: `http2.Transport.PingTimeout`. Default 10 s. A ping unanswered
+    /// this long closes the connection; it is never handed out again.
+    pub fn http2_keep_alive_timeout(mut self, d: Duration) -> Self {
+        self.config.http2_keep_alive_timeout = d;
+        self
+    }
+
     /// Checks the settings and builds the client.
-    pub fn build(self) -> Result<Client, Error> {
+    pub fn build(mut self) -> Result<Client, Error> {
+        self.config.tls = Some(Tls::new(
+            &self.config.tls_options,
+            !self.config.disable_http2,
+        )?);
         let c = &self.config;
         let zero = |name: &str| {
             Err(Error::new(
@@ -203,6 +289,12 @@ impl ClientBuilder {
         }
         if c.read_idle_timeout.is_zero() {
             return zero("read_idle_timeout");
+        }
+        if c.tls_handshake_timeout.is_zero() {
+            return zero("tls_handshake_timeout");
+        }
+        if c.http2_keep_alive_timeout.is_zero() {
+            return zero("http2_keep_alive_timeout");
         }
         if c.pool_wait_timeout.is_zero() {
             return zero("pool_wait_timeout");

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     Request,
     /// The TCP connection could not be opened.
     Connect,
+    /// The TLS handshake failed (certificate, protocol); the message says why.
+    Tls,
     /// A phase ran out of time; see [`Error::phase`].
     Timeout,
     /// No connection slot became free within `pool_wait_timeout`.
@@ -172,6 +174,9 @@ impl Error {
                 "the server did not answer in time: check it, or raise {} if it is just slow",
                 phase.setting()
             ),
+            (ErrorKind::Tls, _) => {
+                "check the server's certificate, or trust its CA with add_root_certificate".into()
+            }
             (ErrorKind::Connect, _) => {
                 "check that the server is up and the host and port are right".into()
             }

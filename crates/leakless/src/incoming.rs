@@ -1,6 +1,7 @@
-//! The response body. It owns the connection's lease: reading to the end
-//! hands the connection back at that moment; dropping it early drains in the
-//! background or closes (see `drain`). Nothing else can hold a connection.
+//! The response body. It owns what holds the connection: the HTTP/1.1
+//! lease, or the HTTP/2 stream's guard. Reading to the end gives it back at
+//! that moment; dropping early drains (HTTP/1.1, see `drain`) or resets just
+//! that stream (HTTP/2). Nothing else can hold a connection.
 
 use std::{
     fmt,
@@ -15,24 +16,40 @@ use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::{
+    config::Config,
     drain,
     error::{Error, ErrorKind},
     h1::{
         decoder::{Decoder, Step},
         framing::Decision,
     },
+    h2,
     lease::Lease,
+    pool::StreamGuard,
     stats::CloseReason,
     timeout::Phase,
 };
+
+enum Source {
+    Done,
+    H1 {
+        lease: Lease,
+        decoder: Decoder,
+        keep_alive: bool,
+    },
+    H2 {
+        recv: ::h2::RecvStream,
+        guard: StreamGuard,
+        declared: Option<u64>,
+    },
+}
 
 /// A response body streaming from its connection. Implements
 /// [`http_body::Body`]; most callers use [`Response::bytes`](crate::Response::bytes)
 /// or [`Response::chunk`](crate::Response::chunk) instead.
 pub struct Incoming {
-    lease: Option<Lease>,
-    decoder: Decoder,
-    keep_alive: bool,
+    source: Source,
+    host: Option<String>,
     read_idle: Duration,
     idle_timer: Option<Pin<Box<Sleep>>>,
     progressed: bool,
@@ -43,27 +60,73 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    pub(crate) fn new(
-        lease: Lease,
-        decision: Decision,
+    fn with(
+        source: Source,
+        cfg: &Config,
+        host: &str,
         deadline: Option<(Instant, Duration)>,
     ) -> Incoming {
-        let cfg = lease.config();
-        let (read_idle, max_size) = (cfg.read_idle_timeout, cfg.max_body_size);
-        let mut body = Incoming {
-            lease: Some(lease),
-            decoder: Decoder::new(decision.framing),
-            keep_alive: decision.keep_alive,
-            read_idle,
+        Incoming {
+            source,
+            host: Some(host.to_owned()),
+            read_idle: cfg.read_idle_timeout,
             idle_timer: None,
             progressed: false,
             deadline,
             deadline_timer: None,
-            max_size,
+            max_size: cfg.max_body_size,
             received: 0,
-        };
-        if body.decoder.is_done() {
+        }
+    }
+
+    pub(crate) fn h1(
+        lease: Lease,
+        decision: Decision,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Incoming {
+        let decoder = Decoder::new(decision.framing);
+        let host = lease.key().authority().to_owned();
+        let cfg = lease.slot.shared.clone();
+        let mut body = Incoming::with(
+            Source::H1 {
+                lease,
+                decoder,
+                keep_alive: decision.keep_alive,
+            },
+            &cfg.config,
+            &host,
+            deadline,
+        );
+        if let Source::H1 { decoder, .. } = &body.source
+            && decoder.is_done()
+        {
             // No body: the connection goes back before the caller sees the head.
+            body.finish();
+        }
+        body
+    }
+
+    pub(crate) fn h2(
+        recv: ::h2::RecvStream,
+        guard: StreamGuard,
+        declared: Option<u64>,
+        cfg: &Config,
+        host: &str,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Incoming {
+        let mut body = Incoming::with(
+            Source::H2 {
+                recv,
+                guard,
+                declared,
+            },
+            cfg,
+            host,
+            deadline,
+        );
+        if let Source::H2 { recv, .. } = &body.source
+            && recv.is_end_stream()
+        {
             body.finish();
         }
         body
@@ -72,9 +135,8 @@ impl Incoming {
     /// An empty, already finished body.
     pub(crate) fn empty() -> Incoming {
         Incoming {
-            lease: None,
-            decoder: Decoder::new(crate::h1::framing::Framing::Empty),
-            keep_alive: false,
+            source: Source::Done,
+            host: None,
             read_idle: Duration::ZERO,
             idle_timer: None,
             progressed: false,
@@ -92,22 +154,28 @@ impl Incoming {
 
     /// Bytes still to come, when the response said (Content-Length).
     pub fn remaining(&self) -> Option<u64> {
-        self.decoder.remaining()
+        match &self.source {
+            Source::Done => Some(0),
+            Source::H1 { decoder, .. } => decoder.remaining(),
+            Source::H2 { declared, .. } => declared.map(|d| d.saturating_sub(self.received)),
+        }
     }
 
     /// The end was reached (or an error ended it) and the connection is gone.
     pub fn is_finished(&self) -> bool {
-        self.lease.is_none()
+        matches!(self.source, Source::Done)
     }
 
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
-        if self.lease.is_none() {
+        if matches!(self.source, Source::Done) {
             return Poll::Ready(None);
         }
         // A body that keeps arriving never gets to `poll_timers`: check the
         // total deadline per chunk, and spend tokio's cooperative budget so
         // a fast body yields like any socket read instead of starving the
-        // runtime (and every timer on it).
+        // runtime (and every timer on it). Tests:
+        // timeouts::total_deadline_interrupts_an_endless_body and
+        // timeouts::a_body_that_never_runs_dry_still_lets_other_timers_fire.
         if let Some((at, total)) = self.deadline
             && Instant::now() >= at
         {
@@ -115,64 +183,101 @@ impl Incoming {
             return Poll::Ready(Some(Err(self.fail(e, CloseReason::Timeout))));
         }
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-        let polled = self.poll_chunk_inner(cx);
+        let polled = self.poll_source(cx);
         if polled.is_ready() {
             coop.made_progress();
         }
         polled
     }
 
-    fn poll_chunk_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        let polled = match &mut self.source {
+            Source::Done => return Poll::Ready(None),
+            Source::H1 { .. } => self.poll_h1(cx),
+            Source::H2 { recv, .. } => loop {
+                match recv.poll_data(cx) {
+                    Poll::Ready(Some(Ok(data))) => {
+                        // Our window opens as the caller consumes.
+                        let _ = recv.flow_control().release_capacity(data.len());
+                        if data.is_empty() {
+                            continue;
+                        }
+                        break Poll::Ready(Some(Ok(data)));
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        break Poll::Ready(Some(Err((h2::body_error(e), CloseReason::Error))));
+                    }
+                    Poll::Ready(None) => break Poll::Ready(None),
+                    Poll::Pending => break Poll::Pending,
+                }
+            },
+        };
+        match polled {
+            Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(self.accept(data))),
+            Poll::Ready(Some(Err((e, reason)))) => Poll::Ready(Some(Err(self.fail(e, reason)))),
+            Poll::Ready(None) => {
+                self.finish();
+                Poll::Ready(None)
+            }
+            Poll::Pending => self.poll_timers(cx),
+        }
+    }
+
+    /// One HTTP/1.1 step: decode what is buffered, else read the socket.
+    fn poll_h1(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, (Error, CloseReason)>>> {
+        let Source::H1 { lease, decoder, .. } = &mut self.source else {
+            unreachable!("checked by the caller")
+        };
         loop {
-            let Some(lease) = self.lease.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match self.decoder.decode(lease.conn.rbuf()) {
-                Err(e) => return Poll::Ready(Some(Err(self.fail(e, CloseReason::Error)))),
-                Ok(Step::Data(data)) => {
-                    self.received += data.len() as u64;
-                    if let Some(max) = self.max_size
-                        && (self.received > max
-                            || self
-                                .decoder
-                                .remaining()
-                                .is_some_and(|r| self.received + r > max))
-                    {
-                        let e = Error::new(
-                            ErrorKind::BodyTooLarge,
-                            format!("response body over the {max}-byte limit"),
-                        );
-                        return Poll::Ready(Some(Err(self.fail(e, CloseReason::Error))));
-                    }
-                    self.progressed = true;
-                    if self.decoder.is_done() {
-                        self.finish();
-                    }
-                    return Poll::Ready(Some(Ok(data)));
-                }
-                Ok(Step::Done) => {
-                    self.finish();
-                    return Poll::Ready(None);
-                }
+            match decoder.decode(lease.conn.rbuf()) {
+                Err(e) => return Poll::Ready(Some(Err((e, CloseReason::Error)))),
+                Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(data))),
+                Ok(Step::Done) => return Poll::Ready(None),
                 Ok(Step::NeedMore) => {}
             }
             match lease.conn.poll_fill(cx) {
-                Poll::Ready(Ok(0)) => match self.decoder.eof() {
-                    Ok(()) => {
-                        self.finish();
-                        return Poll::Ready(None);
-                    }
-                    Err(e) => return Poll::Ready(Some(Err(self.fail(e, CloseReason::Error)))),
-                },
+                Poll::Ready(Ok(0)) => {
+                    return match decoder.eof() {
+                        Ok(()) => Poll::Ready(None),
+                        Err(e) => Poll::Ready(Some(Err((e, CloseReason::Error)))),
+                    };
+                }
                 Poll::Ready(Ok(_)) => self.progressed = true,
                 Poll::Ready(Err(e)) => {
                     let e = Error::new(ErrorKind::Io, "connection failed while reading the body")
                         .with_source(e);
-                    return Poll::Ready(Some(Err(self.fail(e, CloseReason::Error))));
+                    return Poll::Ready(Some(Err((e, CloseReason::Error))));
                 }
-                Poll::Pending => return self.poll_timers(cx),
+                Poll::Pending => return Poll::Pending,
             }
         }
+    }
+
+    /// Counts a chunk against `max_body_size`; ends the body when it was the last.
+    fn accept(&mut self, data: Bytes) -> Result<Bytes, Error> {
+        self.received += data.len() as u64;
+        if let Some(max) = self.max_size
+            && (self.received > max || self.remaining().is_some_and(|r| self.received + r > max))
+        {
+            let e = Error::new(
+                ErrorKind::BodyTooLarge,
+                format!("response body over the {max}-byte limit"),
+            );
+            return Err(self.fail(e, CloseReason::Error));
+        }
+        self.progressed = true;
+        let ended = match &self.source {
+            Source::H1 { decoder, .. } => decoder.is_done(),
+            Source::H2 { recv, .. } => recv.is_end_stream(),
+            Source::Done => false,
+        };
+        if ended {
+            self.finish();
+        }
+        Ok(data)
     }
 
     /// Nothing to read: arm the idle and total timers and see if one fired.
@@ -202,31 +307,43 @@ impl Incoming {
         Poll::Pending
     }
 
-    /// The body ended: the connection goes back now, or is closed when the
-    /// response ruled out reuse or left bytes behind.
+    /// The body ended: an HTTP/1.1 connection goes back now (or is closed
+    /// when the response ruled out reuse or left bytes behind); an HTTP/2
+    /// stream is given back.
     fn finish(&mut self) {
-        if let Some(mut lease) = self.lease.take() {
-            if self.keep_alive && lease.conn.rbuf().is_empty() {
-                lease.release();
-            } else {
-                lease.not_reusable();
+        match std::mem::replace(&mut self.source, Source::Done) {
+            Source::H1 {
+                mut lease,
+                keep_alive,
+                ..
+            } => {
+                if keep_alive && lease.conn.rbuf().is_empty() {
+                    lease.release();
+                } else {
+                    lease.not_reusable();
+                }
             }
+            Source::H2 { .. } | Source::Done => {}
         }
     }
 
     fn fail(&mut self, e: Error, reason: CloseReason) -> Error {
-        let lease = self.lease.take();
-        let host = lease.as_ref().map(|l| l.key().authority().to_owned());
-        if let Some(lease) = lease {
-            lease.close(reason);
+        match std::mem::replace(&mut self.source, Source::Done) {
+            Source::H1 { lease, .. } => lease.close(reason),
+            Source::H2 { guard, .. } => {
+                if reason == CloseReason::Timeout {
+                    guard.check();
+                }
+            }
+            Source::Done => {}
         }
         let e = if e.phase().is_none() {
             e.with_phase(Phase::BodyRead)
         } else {
             e
         };
-        match host {
-            Some(h) => e.with_host(&h),
+        match &self.host {
+            Some(h) => e.with_host(h),
             None => e,
         }
     }
@@ -234,13 +351,16 @@ impl Incoming {
 
 impl Drop for Incoming {
     fn drop(&mut self) {
-        if let Some(lease) = self.lease.take() {
-            let decoder = std::mem::replace(
-                &mut self.decoder,
-                Decoder::new(crate::h1::framing::Framing::Empty),
-            );
-            drain::on_drop(lease, decoder, self.keep_alive);
+        if let Source::H1 {
+            lease,
+            decoder,
+            keep_alive,
+        } = std::mem::replace(&mut self.source, Source::Done)
+        {
+            drain::on_drop(lease, decoder, keep_alive);
         }
+        // An HTTP/2 stream dropped early is reset by h2 (RST_STREAM CANCEL);
+        // only that stream, the connection carries on.
     }
 }
 
@@ -258,11 +378,11 @@ impl http_body::Body for Incoming {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.lease.is_none()
+        self.is_finished()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.decoder.remaining() {
+        match self.remaining() {
             Some(n) => SizeHint::with_exact(n),
             None => SizeHint::default(),
         }
@@ -272,9 +392,9 @@ impl http_body::Body for Incoming {
 impl fmt::Debug for Incoming {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Incoming")
-            .field("finished", &self.lease.is_none())
+            .field("finished", &self.is_finished())
             .field("received", &self.received)
-            .field("remaining", &self.decoder.remaining())
+            .field("remaining", &self.remaining())
             .finish()
     }
 }

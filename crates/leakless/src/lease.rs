@@ -119,10 +119,6 @@ impl Lease {
         self.slot.config()
     }
 
-    pub(crate) fn is_reused(&self) -> bool {
-        self.uses > 1
-    }
-
     /// Gives up the count under the pool's lock; the caller drops the socket
     /// after unlocking.
     pub(crate) fn disarm(mut self) -> H1Conn {

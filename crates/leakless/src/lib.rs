@@ -25,9 +25,10 @@
 //! | `config` | [`ClientBuilder`]: Go-named limits and timeouts, every default documented once |
 //! | `timeout` | [`Phase`]: where a request was when it failed |
 //! | `error` | [`Error`]: what, where (phase, host), what to do |
-//! | `pool/` | per-host counts and limits, LIFO idle lists, global LRU cap, FIFO waiters, the reaper |
+//! | `pool/` | per-host counts and limits, LIFO idle lists, shared HTTP/2 entries, global LRU cap, FIFO waiters, the reaper |
 //! | `lease` | `Slot` and `Lease`: the accounting guards whose `Drop` is the one way a count goes down |
-//! | `conn/` | dialing within `connect_timeout` |
+//! | `conn/` | dialing: TCP within `connect_timeout`, TLS (rustls) with ALPN, the `Transport` enum |
+//! | `h2` | HTTP/2 over the h2 crate: handshake, the driver task with keep-alive pings, streams |
 //! | `h1/` | our HTTP/1.1 engine: request encoding, head parsing (httparse), RFC 9112 body framing |
 //! | `body` | [`Body`]: request bodies (bytes, strings, streams) |
 //! | `incoming` | [`Incoming`]: the response body that owns the connection's lease |
@@ -49,6 +50,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod h1;
+mod h2;
 mod incoming;
 mod lease;
 mod pool;
@@ -61,6 +63,7 @@ pub use body::Body;
 pub use bytes::Bytes;
 pub use client::Client;
 pub use config::ClientBuilder;
+pub use conn::{Certificate, Identity};
 pub use error::{Error, ErrorKind, PoolState};
 pub use http::{HeaderMap, Method, StatusCode, Version, header};
 pub use incoming::Incoming;

@@ -29,10 +29,11 @@ impl PoolBench {
         let mut leases = Vec::new();
         for _ in 0..conns {
             match pool.checkout(&key).await.expect("room") {
-                Checkout::Dial(slot) => {
-                    leases.push(conn::dial(slot, &key).await.expect("connects"))
-                }
-                Checkout::Reused(_) => unreachable!("nothing is idle yet"),
+                Checkout::Dial(slot) => match conn::dial(slot, &key).await.expect("connects") {
+                    conn::Dialed::H1(lease) => leases.push(lease),
+                    conn::Dialed::H2(_) => unreachable!("plain http speaks HTTP/1.1"),
+                },
+                _ => unreachable!("nothing is idle yet"),
             }
         }
         leases.into_iter().for_each(|l| l.release());

@@ -116,6 +116,8 @@ pub struct HostStats {
     pub idle: usize,
     /// Requests waiting for a slot.
     pub waiting: usize,
+    /// HTTP/2 streams in flight (a busy HTTP/2 connection counts once in `busy`).
+    pub h2_streams: usize,
     /// Connections started (dials), ever.
     pub created: u64,
     /// Requests served by an already-open connection.
@@ -135,6 +137,7 @@ impl HostStats {
         self.busy += o.busy;
         self.idle += o.idle;
         self.waiting += o.waiting;
+        self.h2_streams += o.h2_streams;
         self.created += o.created;
         self.reused += o.reused;
         self.closed += o.closed;

@@ -13,7 +13,6 @@ use bytes::BytesMut;
 use http::Method;
 use tokio::{
     io::{AsyncWriteExt, Interest},
-    net::TcpStream,
     time::timeout,
 };
 
@@ -24,6 +23,7 @@ use super::{
 };
 use crate::{
     body::Body,
+    conn::Transport,
     error::{Error, ErrorKind},
     timeout::Phase,
 };
@@ -64,13 +64,13 @@ pub(crate) struct Outgoing<'a> {
 /// An open HTTP/1.1 connection.
 #[derive(Debug)]
 pub(crate) struct H1Conn {
-    io: TcpStream,
+    io: Transport,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
 }
 
 impl H1Conn {
-    pub fn new(io: TcpStream) -> H1Conn {
+    pub fn new(io: Transport) -> H1Conn {
         H1Conn {
             io,
             rbuf: BytesMut::new(),
@@ -88,10 +88,20 @@ impl H1Conn {
             if self.rbuf.capacity() - self.rbuf.len() < 1024 {
                 self.rbuf.reserve(READ_CHUNK);
             }
+            let tcp = match &mut self.io {
+                Transport::Tcp(tcp) => tcp,
+                tls => {
+                    return tokio_util::io::poll_read_buf(
+                        std::pin::Pin::new(tls),
+                        cx,
+                        &mut self.rbuf,
+                    );
+                }
+            };
             // try_read_buf makes no syscall unless the reactor saw readiness.
-            match self.io.try_read_buf(&mut self.rbuf) {
+            match tcp.try_read_buf(&mut self.rbuf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.io.poll_read_ready(cx))?;
+                    ready!(tcp.poll_read_ready(cx))?;
                 }
                 other => return Poll::Ready(other),
             }
@@ -104,9 +114,12 @@ impl H1Conn {
         if !self.rbuf.is_empty() {
             return Err(Unusable::Unsolicited);
         }
+        // For TLS too: any bytes on an idle TLS connection are a close_notify
+        // or garbage, never something to keep.
+        let tcp = self.io.tcp();
         let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-        let peek = || socket2::SockRef::from(&self.io).peek(&mut byte);
-        match self.io.try_io(Interest::READABLE, peek) {
+        let peek = || socket2::SockRef::from(tcp).peek(&mut byte);
+        match tcp.try_io(Interest::READABLE, peek) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Ok(0) | Err(_) => Err(Unusable::Closed),
             Ok(_) => Err(Unusable::Unsolicited),
@@ -220,7 +233,8 @@ impl H1Conn {
                 *wrote = true;
                 rest = &rest[n..];
             }
-            Ok::<_, io::Error>(())
+            // TLS buffers records; plain TCP has nothing to flush.
+            io.flush().await
         };
         match timeout(idle, write).await {
             Ok(Ok(())) => Ok(()),

@@ -4,20 +4,31 @@ use std::collections::VecDeque;
 
 use tokio::time::Instant;
 
-use super::waiter::Waiter;
+use super::{h2::H2Entry, waiter::Waiter};
 use crate::{
     lease::{Lease, SlotState},
     stats::{CloseReason, HostStats},
 };
 
+/// What a host was found to speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Proto {
+    Unknown,
+    H1,
+    H2,
+}
+
 #[derive(Debug)]
 pub(super) struct Host {
+    pub proto: Proto,
     pub dialing: usize,
     pub busy: usize,
     /// Most recently returned at the back (LIFO reuse), oldest at the front.
     pub idle: VecDeque<Lease>,
     /// Oldest first: served first-come, first-served.
     pub waiters: VecDeque<Waiter>,
+    /// Shared HTTP/2 connections, each one slot.
+    pub h2: Vec<H2Entry>,
     /// When a request last took or returned a connection (for the global LRU).
     pub last_used: Instant,
     pub stats: HostStats,
@@ -26,17 +37,19 @@ pub(super) struct Host {
 impl Host {
     pub fn new() -> Host {
         Host {
+            proto: Proto::Unknown,
             dialing: 0,
             busy: 0,
             idle: VecDeque::new(),
             waiters: VecDeque::new(),
+            h2: Vec::new(),
             last_used: Instant::now(),
             stats: HostStats::default(),
         }
     }
 
     pub fn open(&self) -> usize {
-        self.dialing + self.busy + self.idle.len()
+        self.dialing + self.busy + self.idle.len() + self.h2.len()
     }
 
     pub fn has_room(&self, limit: usize) -> bool {
@@ -60,9 +73,11 @@ impl Host {
 
     pub fn snapshot(&self) -> HostStats {
         let mut s = self.stats.clone();
+        let h2_busy = self.h2.iter().filter(|e| e.streams > 0).count();
         s.dialing = self.dialing;
-        s.busy = self.busy;
-        s.idle = self.idle.len();
+        s.busy = self.busy + h2_busy;
+        s.idle = self.idle.len() + self.h2.len() - h2_busy;
+        s.h2_streams = self.h2.iter().map(|e| e.streams).sum();
         s.open = self.open();
         s.waiting = self.waiters.len();
         s

@@ -25,9 +25,7 @@ impl HostKey {
             |what: &str| Error::new(ErrorKind::Request, format!("cannot send to {uri}: {what}"));
         let tls = match uri.scheme_str() {
             Some("http") => false,
-            Some("https") => {
-                return Err(bad("https is not supported yet; use an http:// URL"));
-            }
+            Some("https") => true,
             Some(other) => return Err(bad(&format!("unsupported scheme {other:?}"))),
             None => return Err(bad("the URL has no scheme (http://...)")),
         };
@@ -45,6 +43,10 @@ impl HostKey {
             port,
             authority: authority.into(),
         })))
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.0.tls
     }
 
     pub fn host(&self) -> &str {

@@ -4,6 +4,7 @@
 //! Every count changes under one mutex, in the same critical section as the
 //! change it describes; sockets are closed after the lock is released.
 
+mod h2;
 mod host;
 mod key;
 mod reaper;
@@ -19,24 +20,28 @@ use tokio::{
     time::Instant,
 };
 
+pub(crate) use h2::StreamGuard;
 pub(crate) use key::HostKey;
 
 use self::{
-    host::Host,
+    host::{Host, Proto},
     waiter::{Wait, Waiter},
 };
 use crate::{
     config::Config,
     error::{Error, PoolState},
     h1::{H1Conn, Unusable},
+    h2::H2Stream,
     lease::{Lease, Slot, SlotState},
     stats::{CloseReason, PoolStats},
 };
 
-/// What a checkout yields: a reused connection or the right to dial one.
+/// What a checkout yields: a reused HTTP/1.1 connection, a stream on a
+/// shared HTTP/2 connection, or the right to dial.
 #[derive(Debug)]
 pub(crate) enum Checkout {
     Reused(Lease),
+    Stream(H2Stream),
     Dial(Slot),
 }
 
@@ -49,13 +54,14 @@ pub(crate) struct Shared {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     hosts: HashMap<HostKey, Host>,
     idle_total: usize,
     /// The client was dropped: nothing goes idle any more.
     closed: bool,
     reaper_running: bool,
     next_waiter: u64,
+    next_conn: u64,
 }
 
 /// Sockets to close once the lock is released.
@@ -80,6 +86,7 @@ impl Pool {
             closed: false,
             reaper_running: false,
             next_waiter: 0,
+            next_conn: 0,
         };
         Pool {
             shared: Arc::new(Shared {
@@ -140,6 +147,19 @@ impl Pool {
                     host.record_close(CloseReason::ClientDropped);
                     doomed.push(lease.disarm());
                 }
+                // Shared connections close now if unused, else as their
+                // last stream ends.
+                let mut i = 0;
+                while i < host.h2.len() {
+                    host.h2[i].closing.get_or_insert(CloseReason::ClientDropped);
+                    if host.h2[i].streams == 0 {
+                        let e = host.h2.remove(i);
+                        host.record_close(CloseReason::ClientDropped);
+                        e.control.close.notify_one();
+                    } else {
+                        i += 1;
+                    }
+                }
             }
             doomed
         };
@@ -149,7 +169,7 @@ impl Pool {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere must not stop connections from being accounted.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -163,6 +183,9 @@ impl Shared {
             let now = Instant::now();
             let host = st.hosts.entry(key.clone()).or_insert_with(Host::new);
             host.last_used = now;
+            if let Some(stream) = self.take_stream(host, key) {
+                return Got::Ready(Checkout::Stream(stream));
+            }
             let mut found = None;
             while let Some(mut lease) = host.idle.pop_back() {
                 st.idle_total -= 1;
@@ -186,7 +209,7 @@ impl Shared {
             }
             if let Some(lease) = found {
                 Got::Ready(Checkout::Reused(lease))
-            } else if host.has_room(cfg.max_conns_per_host) {
+            } else if self.may_dial(host, key) {
                 host.dialing += 1;
                 host.stats.created += 1;
                 Got::Ready(Checkout::Dial(Slot::new(
@@ -248,7 +271,7 @@ impl Shared {
                             lease = back;
                             lease.uses -= 1;
                         }
-                        Err(Checkout::Dial(_)) => unreachable!("we sent a lease"),
+                        Err(_) => unreachable!("we sent a lease"),
                     }
                 }
                 if host.idle.len() < cfg.idle_per_host() {
@@ -291,9 +314,16 @@ impl Shared {
         }
     }
 
-    /// A slot freed up: give waiters the right to dial while there is room.
+    /// Something freed up: waiters get streams on shared connections, then
+    /// the right to dial while there is room.
     fn serve_waiters(self: &Arc<Self>, host: &mut Host, key: &HostKey) {
-        while !host.waiters.is_empty() && host.has_room(self.config.max_conns_per_host) {
+        while !host.waiters.is_empty() {
+            if h2::serve_with_stream(self, host, key) {
+                continue;
+            }
+            if !self.may_dial(host, key) {
+                break;
+            }
             let w = host.waiters.pop_front().expect("not empty");
             host.dialing += 1;
             host.stats.created += 1;
@@ -304,6 +334,22 @@ impl Shared {
                 host.stats.created -= 1;
             }
         }
+    }
+
+    /// Room under the cap, and no dial in flight that may bring an HTTP/2
+    /// connection able to carry this request too: never two dials racing
+    /// for a host's first (or next) shared connection.
+    fn may_dial(&self, host: &Host, key: &HostKey) -> bool {
+        if !host.has_room(self.config.max_conns_per_host) {
+            return false;
+        }
+        let may_be_h2 = match host.proto {
+            Proto::H1 => false,
+            Proto::H2 => true,
+            Proto::Unknown if key.is_tls() => !self.config.disable_http2,
+            Proto::Unknown => self.config.http2_prior_knowledge,
+        };
+        !(may_be_h2 && host.dialing > 0)
     }
 
     /// A slot's `Drop`: its count goes, the reason is recorded, and a waiter
@@ -320,7 +366,7 @@ impl Shared {
     }
 
     /// A dial finished: the slot moves from dialing to busy.
-    pub(crate) fn mark_busy(&self, key: &HostKey, from: SlotState) {
+    pub(crate) fn mark_busy(self: &Arc<Self>, key: &HostKey, from: SlotState) {
         let mut st = self.lock();
         let host = st
             .hosts
@@ -328,6 +374,10 @@ impl Shared {
             .expect("a slot's host stays in the map");
         host.leave(from);
         host.busy += 1;
+        if host.proto != Proto::H1 {
+            host.proto = Proto::H1;
+            self.serve_waiters(host, key);
+        }
     }
 
     /// Removes a waiter that gave up; false if it had already been served.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{Doomed, Shared, State, expiry};
+use crate::stats::CloseReason;
 
 impl Shared {
     /// Starts the reaper if idle connections may expire and none runs.
@@ -29,7 +30,7 @@ impl Shared {
         let cfg = &self.config;
         let mut guard = self.lock();
         let st = &mut *guard;
-        if st.closed || st.idle_total == 0 {
+        if st.closed {
             st.reaper_running = false;
             return None;
         }
@@ -53,8 +54,38 @@ impl Shared {
                 }
                 i += 1;
             }
+            // Unused shared connections expire the same way.
+            let mut i = 0;
+            while i < host.h2.len() {
+                let e = &mut host.h2[i];
+                if e.streams > 0 {
+                    i += 1;
+                    continue;
+                }
+                let idle_end = cfg.idle_conn_timeout.map(|t| e.idle_since + t);
+                let life_end = cfg.max_conn_lifetime.map(|t| e.created + t);
+                let reason = match (idle_end, life_end) {
+                    (_, Some(end)) if end <= now => Some(CloseReason::Lifetime),
+                    (Some(end), _) if end <= now => Some(CloseReason::IdleTimeout),
+                    _ => e.closing,
+                };
+                if let Some(reason) = reason {
+                    let e = host.h2.remove(i);
+                    host.record_close(reason);
+                    e.control.close.notify_one();
+                    continue;
+                }
+                for at in [idle_end, life_end].into_iter().flatten() {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+                i += 1;
+            }
         }
-        if st.idle_total == 0 {
+        let h2_idle = st
+            .hosts
+            .values()
+            .any(|h| h.h2.iter().any(|e| e.streams == 0));
+        if st.idle_total == 0 && !h2_idle {
             st.reaper_running = false;
             return None;
         }

@@ -54,6 +54,7 @@ impl Drop for Wait {
         if let Ok(checkout) = self.rx.try_recv() {
             match checkout {
                 Checkout::Reused(lease) => lease.release(),
+                Checkout::Stream(stream) => drop(stream),
                 Checkout::Dial(slot) => drop(slot),
             }
         }

@@ -361,12 +361,19 @@ async fn overload_never_holds_more_sockets_than_the_cap() {
         .build()
         .unwrap();
     let addr = server.addr();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    // The load runs until the kernel has been sampled enough (reading the
+    // socket table is slow when other tests left TIME_WAIT rows), or 10 s.
+    let enough = std::sync::Arc::new(AtomicBool::new(false));
     let sampler = std::thread::spawn({
-        let done = done.clone();
+        let (done, enough) = (done.clone(), enough.clone());
         move || {
             let (mut max, mut samples) = (0, 0);
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            while !done.load(Relaxed) {
+                if samples >= 20 {
+                    enough.store(true, Relaxed);
+                }
                 let live = kernel_sockets_to(addr)
                     .iter()
                     .filter(|(_, st)| *st == ESTABLISHED)
@@ -379,10 +386,11 @@ async fn overload_never_holds_more_sockets_than_the_cap() {
     });
     let tasks: Vec<_> = (0..CAP * 10)
         .map(|_| {
-            let (c, u) = (client.clone(), server.url("/"));
+            let (c, u, enough) = (client.clone(), server.url("/"), enough.clone());
+            let until = std::time::Instant::now() + Duration::from_secs(10);
             tokio::spawn(async move {
                 let mut outcomes = (0, 0);
-                for _ in 0..15 {
+                while !enough.load(Relaxed) && std::time::Instant::now() < until {
                     match c.get(u.clone()).send().await {
                         Ok(res) => {
                             res.bytes().await.unwrap();
@@ -402,7 +410,7 @@ async fn overload_never_holds_more_sockets_than_the_cap() {
     for t in tasks {
         ok += bounded(t).await.unwrap().0;
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    done.store(true, Relaxed);
     let (max, samples) = sampler.join().unwrap();
     assert!(samples >= 5, "the sampler ran {samples} times");
     assert!(

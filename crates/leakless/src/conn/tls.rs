@@ -1,0 +1,268 @@
+//! TLS settings: roots, client identity, ALPN, and the handshake within
+//! `tls_handshake_timeout`, with certificate errors that say why.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use rustls::{
+    ClientConfig, RootCertStore,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject},
+};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::transport::Transport;
+use crate::{
+    error::{Error, ErrorKind},
+    pool::HostKey,
+    timeout::Phase,
+};
+
+/// A trusted root certificate, added with
+/// [`ClientBuilder::add_root_certificate`](crate::ClientBuilder::add_root_certificate).
+#[derive(Clone, Debug)]
+pub struct Certificate(CertificateDer<'static>);
+
+impl Certificate {
+    /// From DER bytes.
+    pub fn from_der(der: impl Into<Vec<u8>>) -> Certificate {
+        Certificate(CertificateDer::from(der.into()))
+    }
+
+    /// Every certificate in a PEM bundle.
+    pub fn from_pem_bundle(pem: &[u8]) -> Result<Vec<Certificate>, Error> {
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem)
+            .map(|c| c.map(Certificate))
+            .collect();
+        match certs {
+            Ok(c) if !c.is_empty() => Ok(c),
+            Ok(_) => Err(Error::new(
+                ErrorKind::Builder,
+                "no certificate found in the PEM data",
+            )),
+            Err(e) => Err(Error::new(
+                ErrorKind::Builder,
+                format!("invalid PEM certificate: {e}"),
+            )),
+        }
+    }
+
+    /// The first certificate of a PEM file.
+    pub fn from_pem(pem: &[u8]) -> Result<Certificate, Error> {
+        Ok(Certificate::from_pem_bundle(pem)?.remove(0))
+    }
+}
+
+/// A client certificate chain and its private key, for mutual TLS.
+#[derive(Debug)]
+pub struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Identity {
+        Identity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+impl Identity {
+    /// From a PEM certificate chain (leaf first) and a PEM private key
+    /// (PKCS#8, PKCS#1 or SEC1).
+    pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Identity, Error> {
+        let chain = Certificate::from_pem_bundle(chain_pem)?
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| Error::new(ErrorKind::Builder, format!("invalid PEM private key: {e}")))?;
+        Ok(Identity { chain, key })
+    }
+}
+
+/// What the builder collected about TLS.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsOptions {
+    pub roots: Vec<Certificate>,
+    pub built_in_roots: bool,
+    pub platform_roots: bool,
+    pub identity: Option<Identity>,
+    pub accept_invalid_certs: bool,
+}
+
+impl Default for TlsOptions {
+    fn default() -> TlsOptions {
+        TlsOptions {
+            roots: Vec::new(),
+            built_in_roots: true,
+            platform_roots: false,
+            identity: None,
+            accept_invalid_certs: false,
+        }
+    }
+}
+
+/// The connector every TLS connection of a client shares, so sessions are
+/// resumed across reconnects (rustls keeps an in-memory session cache).
+#[derive(Clone)]
+pub(crate) struct Tls {
+    connector: TlsConnector,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+impl Tls {
+    pub fn new(opts: &TlsOptions, http2: bool) -> Result<Tls, Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::new(ErrorKind::Builder, format!("TLS setup failed: {e}")))?;
+        let builder = if opts.accept_invalid_certs {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAll(provider)))
+        } else {
+            let mut roots = RootCertStore::empty();
+            if opts.built_in_roots {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            }
+            if opts.platform_roots {
+                // Unreadable entries in the platform store are skipped, as browsers do.
+                let found = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(found.certs);
+            }
+            for cert in &opts.roots {
+                roots.add(cert.0.clone()).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Builder,
+                        format!("cannot use that root certificate: {e}"),
+                    )
+                })?;
+            }
+            builder.with_root_certificates(roots)
+        };
+        let mut config = match &opts.identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Builder,
+                        format!("cannot use that client certificate and key: {e}"),
+                    )
+                })?,
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = if http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
+        Ok(Tls {
+            connector: TlsConnector::from(Arc::new(config)),
+        })
+    }
+
+    /// The TLS handshake over `tcp`, within `limit`.
+    pub async fn handshake(
+        &self,
+        tcp: TcpStream,
+        key: &HostKey,
+        limit: Duration,
+    ) -> Result<Transport, Error> {
+        let name = ServerName::try_from(key.host().to_owned()).map_err(|_| {
+            Error::new(
+                ErrorKind::Request,
+                format!("{:?} is not a valid TLS server name", key.host()),
+            )
+        })?;
+        match tokio::time::timeout(limit, self.connector.connect(name, tcp)).await {
+            Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
+            Ok(Err(e)) => Err(handshake_error(e)
+                .with_phase(Phase::Tls)
+                .with_host(key.authority())),
+            Err(_) => Err(Error::timeout(Phase::Tls, limit).with_host(key.authority())),
+        }
+    }
+}
+
+/// Says which certificate problem it was, in words.
+fn handshake_error(e: std::io::Error) -> Error {
+    use rustls::CertificateError as C;
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let why = match tls {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired".to_owned(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "the server's certificate is not valid yet".to_owned(),
+            C::UnknownIssuer => {
+                "the server's certificate was issued by an unknown authority (add its CA with add_root_certificate)"
+                    .to_owned()
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the server's certificate is not valid for this host name".to_owned()
+            }
+            C::Revoked => "the server's certificate is revoked".to_owned(),
+            other => format!("the server's certificate is invalid ({other:?})"),
+        },
+        Some(other) => format!("TLS handshake failed: {other}"),
+        None => format!("TLS handshake failed: {e}"),
+    };
+    Error::new(ErrorKind::Tls, why)
+}
+
+/// `danger_accept_invalid_certs`: checks signatures, trusts any certificate.
+#[derive(Debug)]
+struct AcceptAll(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAll {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

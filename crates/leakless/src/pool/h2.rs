@@ -1,0 +1,225 @@
+//! HTTP/2 entries in the pool: one per connection (one slot), shared by
+//! streams up to the server's limit. A [`StreamGuard`] is a stream's claim;
+//! its drop gives the stream back, and the last stream of a closing
+//! connection takes the entry with it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use tokio::time::Instant;
+
+use super::{Checkout, HostKey, Shared, host::Host};
+use crate::{
+    h2::{Control, H2Stream},
+    lease::Slot,
+    stats::CloseReason,
+};
+
+/// A shared HTTP/2 connection as the pool sees it.
+#[derive(Debug)]
+pub(crate) struct H2Entry {
+    pub id: u64,
+    pub send: SendRequest<Bytes>,
+    /// Streams in flight.
+    pub streams: usize,
+    /// No new streams: GOAWAY, lifetime, or the client is gone.
+    pub closing: Option<CloseReason>,
+    pub created: Instant,
+    pub idle_since: Instant,
+    pub control: Arc<Control>,
+}
+
+impl H2Entry {
+    /// Room for one more stream under the server's MAX_CONCURRENT_STREAMS.
+    pub fn has_room(&self) -> bool {
+        self.closing.is_none() && self.streams < self.send.current_max_send_streams()
+    }
+}
+
+/// A stream's claim on its connection's entry.
+#[derive(Debug)]
+pub(crate) struct StreamGuard {
+    shared: Arc<Shared>,
+    key: HostKey,
+    conn: u64,
+    armed: bool,
+}
+
+impl StreamGuard {
+    /// Stops new streams on this connection (it said GOAWAY or failed).
+    pub fn mark_closing(&self, reason: CloseReason) {
+        let mut st = self.shared.lock();
+        if let Some(e) = st
+            .hosts
+            .get_mut(&self.key)
+            .and_then(|h| h.h2.iter_mut().find(|e| e.id == self.conn))
+        {
+            e.closing.get_or_insert(reason);
+        }
+    }
+
+    /// Asks the driver to ping now.
+    pub fn check(&self) {
+        let st = self.shared.lock();
+        if let Some(e) = st
+            .hosts
+            .get(&self.key)
+            .and_then(|h| h.h2.iter().find(|e| e.id == self.conn))
+        {
+            e.control.check.notify_one();
+        }
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.stream_done(&self.key, self.conn);
+        }
+    }
+}
+
+impl Shared {
+    /// Takes a stream on the fullest connection that still has room:
+    /// packing streams lets spare connections go idle and expire.
+    pub(super) fn take_stream(
+        self: &Arc<Self>,
+        host: &mut Host,
+        key: &HostKey,
+    ) -> Option<H2Stream> {
+        if let Some(max) = self.config.max_conn_lifetime {
+            let now = Instant::now();
+            for e in host
+                .h2
+                .iter_mut()
+                .filter(|e| now.duration_since(e.created) >= max)
+            {
+                e.closing.get_or_insert(CloseReason::Lifetime);
+            }
+        }
+        let entry = host
+            .h2
+            .iter_mut()
+            .filter(|e| e.has_room())
+            .max_by_key(|e| e.streams)?;
+        entry.streams += 1;
+        host.stats.reused += 1;
+        let guard = StreamGuard {
+            shared: self.clone(),
+            key: key.clone(),
+            conn: entry.id,
+            armed: true,
+        };
+        Some(H2Stream {
+            send: entry.send.clone(),
+            guard,
+        })
+    }
+
+    /// Undoes `take_stream` for a waiter that was gone.
+    pub(super) fn untake_stream(host: &mut Host, mut stream: H2Stream) {
+        stream.guard.armed = false;
+        if let Some(e) = host.h2.iter_mut().find(|e| e.id == stream.guard.conn) {
+            e.streams -= 1;
+        }
+        host.stats.reused -= 1;
+    }
+
+    /// A dial came back speaking h2: the slot becomes a pool entry, the
+    /// dialer gets the first stream and waiters the next ones.
+    pub(crate) fn add_h2(
+        self: &Arc<Self>,
+        mut slot: Slot,
+        send: SendRequest<Bytes>,
+    ) -> (H2Stream, u64, Arc<Control>) {
+        let key = slot.key.clone();
+        let control = Arc::new(Control::default());
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let id = st.next_conn;
+        st.next_conn += 1;
+        let host = st
+            .hosts
+            .get_mut(&key)
+            .expect("a slot's host stays in the map");
+        host.leave(slot.state);
+        slot.disarm();
+        host.proto = super::host::Proto::H2;
+        let now = Instant::now();
+        host.h2.push(H2Entry {
+            id,
+            send: send.clone(),
+            streams: 1,
+            closing: None,
+            created: now,
+            idle_since: now,
+            control: control.clone(),
+        });
+        let stream = H2Stream {
+            send,
+            guard: StreamGuard {
+                shared: self.clone(),
+                key: key.clone(),
+                conn: id,
+                armed: true,
+            },
+        };
+        self.serve_waiters(host, &key);
+        (stream, id, control)
+    }
+
+    /// A stream ended. The last stream of a closing connection closes it.
+    fn stream_done(self: &Arc<Self>, key: &HostKey, conn: u64) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let Some(host) = st.hosts.get_mut(key) else {
+            return;
+        };
+        let Some(i) = host.h2.iter().position(|e| e.id == conn) else {
+            return;
+        };
+        let entry = &mut host.h2[i];
+        entry.streams -= 1;
+        if entry.streams == 0 {
+            entry.idle_since = Instant::now();
+            if let Some(reason) = entry.closing {
+                let entry = host.h2.remove(i);
+                host.record_close(reason);
+                entry.control.close.notify_one();
+            } else {
+                self.ensure_reaper(st);
+            }
+        }
+        let host = st.hosts.get_mut(key).expect("still there");
+        self.serve_waiters(host, key);
+    }
+
+    /// The driver task ended: the connection is gone.
+    pub(crate) fn h2_gone(self: &Arc<Self>, key: &HostKey, conn: u64, reason: CloseReason) {
+        let mut st = self.lock();
+        let Some(host) = st.hosts.get_mut(key) else {
+            return;
+        };
+        if let Some(i) = host.h2.iter().position(|e| e.id == conn) {
+            let entry = host.h2.remove(i);
+            host.record_close(entry.closing.unwrap_or(reason));
+            self.serve_waiters(host, key);
+        }
+    }
+}
+
+/// Hands out streams to waiters first; tells the caller whether one was served.
+pub(super) fn serve_with_stream(shared: &Arc<Shared>, host: &mut Host, key: &HostKey) -> bool {
+    if host.waiters.is_empty() {
+        return false;
+    }
+    let Some(stream) = shared.take_stream(host, key) else {
+        return false;
+    };
+    let w = host.waiters.pop_front().expect("not empty");
+    if let Err(Checkout::Stream(stream)) = w.tx.send(Checkout::Stream(stream)) {
+        Shared::untake_stream(host, stream);
+    }
+    true
+}
