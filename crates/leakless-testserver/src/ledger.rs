@@ -201,7 +201,9 @@ impl Ledger {
         });
     }
 
-    /// Counts a stream the client opened, now being served.
+    /// Counts a stream the client opened, now being served. The connection
+    /// is busy from here, in the same change, so no snapshot shows a
+    /// stream open on an idle connection.
     pub(crate) fn stream_opened(&self, id: u64) {
         self.change(|s| {
             s.stats.h2_streams += 1;
@@ -210,17 +212,20 @@ impl Ledger {
                 c.streams_open += 1;
                 c.streams_open_max = c.streams_open_max.max(c.streams_open);
             }
+            s.h2_state(id);
         });
     }
 
     /// A stream is no longer being served; `refused` if the server reset it
-    /// with REFUSED_STREAM unprocessed.
+    /// with REFUSED_STREAM unprocessed. The last one makes the connection
+    /// idle in the same change.
     pub(crate) fn stream_closed(&self, id: u64, refused: bool) {
         self.change(|s| {
             s.stats.h2_streams_refused += u64::from(refused);
             if let Some(c) = s.stats.conns.get_mut(&id) {
                 c.streams_open = c.streams_open.saturating_sub(1);
             }
+            s.h2_state(id);
         });
     }
 
@@ -403,6 +408,26 @@ impl Ledger {
 }
 
 impl Inner {
+    /// An HTTP/2 connection is busy while it serves a stream, idle between
+    /// streams; silent, stalled or closing ones keep their state.
+    fn h2_state(&mut self, id: u64) {
+        let Some(c) = self.stats.conns.get(&id) else {
+            return;
+        };
+        let shut = self
+            .ctl
+            .get(&id)
+            .is_none_or(|c| c.close.is_some() || c.gate.is_shut());
+        let next = match (c.state, c.streams_open) {
+            (ConnState::New | ConnState::Idle, 1..) => ConnState::Busy,
+            (ConnState::Busy, 0) => ConnState::Idle,
+            _ => return,
+        };
+        if !shut {
+            self.set_state(id, next);
+        }
+    }
+
     /// Sets a connection's state, keeping the `idle` count in step.
     fn set_state(&mut self, id: u64, state: ConnState) {
         let Some(c) = self.stats.conns.get_mut(&id) else {

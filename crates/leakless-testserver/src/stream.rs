@@ -172,6 +172,11 @@ pub(crate) async fn serve(
     match reply.fault {
         None => done(&reply, false),
         Some(Fault::CloseAfterHeaders | Fault::CloseAfterBytes(_)) => {
+            // A reset drops the stream's frames still queued in h2, headers
+            // included. The connection's task, woken by the queued frames,
+            // runs before a yielding task resumes on this current-thread
+            // runtime, and hands them to the socket first.
+            tokio::task::yield_now().await;
             send.send_reset(CUT);
             Done::Abandoned
         }

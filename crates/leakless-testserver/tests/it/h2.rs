@@ -41,9 +41,10 @@ async fn prior_knowledge_on_the_cleartext_port() {
     assert_eq!(rec.authority.as_deref(), Some("localhost"));
     assert_eq!((rec.conn_id, rec.conn_seq, rec.tls), (1, 1, false));
 
+    // The client's connection ends once its last handle is gone.
     drop(c);
-    let s = server.wait_closed(1).await;
-    assert_eq!(s.closed_for(CloseReason::Peer), 1);
+    let s = server.wait_closed(2).await;
+    assert_eq!(s.closed_for(CloseReason::Peer), 2);
 }
 
 #[tokio::test]

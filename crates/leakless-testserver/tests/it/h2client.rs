@@ -77,6 +77,13 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// The head and the body's length: a 1 MiB body must not flood a failure.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} ({} body bytes)", self.head, self.body.len())
+    }
+}
+
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.head.headers.get(name).map(|v| v.to_str().unwrap())
@@ -103,7 +110,14 @@ impl Streams {
         let mut send = self.send.clone().ready().await?;
         let (resp, mut stream) = send.send_request(self.request(method, path), body.is_none())?;
         if let Some(body) = body {
-            send_all(&mut stream, body).await?;
+            if let Err(e) = send_all(&mut stream, body).await {
+                // The response (a reset, usually) says why better.
+                return Err(timeout(LIMIT, resp)
+                    .await
+                    .ok()
+                    .and_then(Result::err)
+                    .unwrap_or(e));
+            }
         }
         timeout(LIMIT, resp).await.expect("response timed out")
     }
