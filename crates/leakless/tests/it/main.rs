@@ -12,3 +12,4 @@ mod nginx;
 mod retry;
 mod reuse;
 mod timeouts;
+mod tls;

@@ -199,3 +199,11 @@ pub async fn quiescent(client: &leakless::Client) -> leakless::HostStats {
     })
     .await
 }
+
+/// A client that trusts `server`'s CA, built from `builder`.
+pub fn trusting(server: &TestServer, builder: leakless::ClientBuilder) -> leakless::Client {
+    builder
+        .add_root_certificate(leakless::Certificate::from_der(server.ca_cert_der()))
+        .build()
+        .unwrap()
+}
