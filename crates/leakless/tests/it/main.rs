@@ -7,6 +7,7 @@ mod bad_input;
 mod bodies;
 mod cancel;
 mod differential;
+mod h2;
 mod limits;
 mod nginx;
 mod retry;
