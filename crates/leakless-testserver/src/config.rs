@@ -56,7 +56,13 @@ pub struct Config {
     /// server. Over TLS, ALPN `h2` means HTTP/2 whatever this says.
     pub h2_prior_knowledge: bool,
     /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` for new connections; `None`:
-    /// no limit. Streams past it are refused by the h2 crate itself.
+    /// no limit. Streams past it are reset with `REFUSED_STREAM` by the h2
+    /// crate itself, before the server sees them (not in
+    /// [`ServerStats::h2_streams`] nor `h2_streams_refused`). That happens to
+    /// a client that opens streams before the server's SETTINGS arrive,
+    /// which RFC 9113 §5.1.2 allows and a client must survive.
+    ///
+    /// [`ServerStats::h2_streams`]: crate::ServerStats::h2_streams
     pub h2_max_concurrent_streams: Option<u32>,
     /// HTTP/2: after this many streams on a connection, send GOAWAY
     /// (graceful: the first GOAWAY says 2^31-1, the final one the last stream

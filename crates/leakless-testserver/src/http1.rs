@@ -1,6 +1,8 @@
 //! One HTTP/1.1 connection: the keep-alive loop, idle timeouts, close
 //! requests from the test, and the stalls faults ask for.
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -13,7 +15,23 @@ use crate::stats::{CloseReason, ConnState};
 
 /// Serves HTTP/1.1 on `io` until the connection closes; `buf` holds bytes
 /// already read (the start of the first request).
-pub(crate) async fn run<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
+pub(crate) async fn run<S: Io>(io: &mut S, buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
+    let reason = serve(io, buf, tls, ctx).await;
+    // A close the server chose is said properly: over TLS that is a
+    // close_notify, without which a client must treat a body delimited by
+    // the close as truncated. Faults and a client that left get no goodbye;
+    // a client that reads nothing does not hold the close up.
+    let polite = !matches!(reason, CloseReason::Peer | CloseReason::Fault);
+    if polite && !ctx.ledger.is_shut(ctx.id) {
+        let _ = tokio::time::timeout(GOODBYE, io.shutdown()).await;
+    }
+    reason
+}
+
+/// How long a polite close may take.
+const GOODBYE: Duration = Duration::from_millis(50);
+
+async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
     let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);
     let mut served = 0u64;
     let mut waiting = ConnState::New;

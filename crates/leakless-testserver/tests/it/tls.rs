@@ -250,3 +250,22 @@ async fn a_client_that_hangs_up_mid_handshake_is_the_peer() {
     let s = server.wait_closed(1).await;
     assert_eq!((s.closed_for(CloseReason::Peer), s.tls_failures), (1, 0));
 }
+
+#[tokio::test]
+async fn keep_alive_and_a_clean_close_over_tls() {
+    let server = TestServer::start(Config::new().tls(true));
+    let mut tls = connect(&server, config(&server, &["http/1.1"], None), "localhost")
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tls, b"GET /?size=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    // A body delimited by the close: complete only because the server says
+    // close_notify before it closes (get_close checks the end is clean).
+    let both = get_close(&mut tls, "/?framing=close&size=3").await;
+    assert!(both.contains("\r\n\r\nhe"), "{both}");
+    assert!(both.ends_with("\r\n\r\nhel"), "{both}");
+    let s = server.wait_closed(1).await;
+    assert_eq!((s.requests, s.conns[&1].requests), (2, 2));
+    assert_eq!(s.closed_for(CloseReason::RequestClose), 1);
+}
