@@ -43,8 +43,9 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
             if let Some(reason) = ledger.enter(id, waiting) {
                 return reason;
             }
+            // A silent connection never closes on its own: a dead peer does not.
             let idle_for = match waiting {
-                ConnState::Idle => cfg.keep_alive_timeout,
+                ConnState::Idle if !ledger.is_shut(id) => cfg.keep_alive_timeout,
                 _ => None,
             };
             let timer = async {

@@ -66,8 +66,9 @@ pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
             }
         }
         let cfg = ledger.config();
+        // A silent connection never closes on its own: a dead peer does not.
         let idle_for = match (now, closing) {
-            (ConnState::Idle, None) => cfg.keep_alive_timeout,
+            (ConnState::Idle, None) if !ledger.is_shut(id) => cfg.keep_alive_timeout,
             _ => None,
         };
         let timer = async {

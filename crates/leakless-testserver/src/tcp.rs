@@ -99,11 +99,15 @@ impl Tcp {
             if ready!(self.tcp.poll_read_ready(cx)).is_err() {
                 return Poll::Ready(());
             }
+            // Readiness is set, so this resolves at once, with its flags.
             let ready = std::pin::pin!(self.tcp.ready(Interest::READABLE));
-            match ready.poll(cx) {
-                Poll::Ready(Ok(r)) if !(r.is_read_closed() || r.is_error()) => {}
-                Poll::Ready(_) => return Poll::Ready(()),
-                Poll::Pending => continue,
+            let closed = match ready.poll(cx) {
+                Poll::Ready(Ok(r)) => r.is_read_closed() || r.is_error(),
+                Poll::Ready(Err(_)) => true,
+                Poll::Pending => false,
+            };
+            if closed {
+                return Poll::Ready(());
             }
             // Data, not a close: clear the readiness so the next poll waits
             // for the next edge instead of spinning.

@@ -153,6 +153,22 @@ async fn silent_after_n_streams_is_a_dead_peer() {
 }
 
 #[tokio::test]
+async fn a_silent_connection_outlives_the_keep_alive_timeout() {
+    let idle = Duration::from_millis(30);
+    let server = TestServer::start(Config::new().keep_alive_timeout(idle).h2_silent_after(1));
+    let c = h2c(&server).await;
+    c.get("/").await;
+    let mut h1 = Client::connect(&server).await;
+    h1.get("/?silence=1").await;
+    wait_silent(&server, 1).await;
+    wait_silent(&server, 2).await;
+    h1.expect_silence(QUIET).await;
+    let s = server.stats();
+    assert_eq!((s.open, s.h2_goaways), (2, 0));
+    hang_up(c);
+}
+
+#[tokio::test]
 async fn silent_after_zero_is_dead_from_the_start() {
     let server = TestServer::start(Config::new().h2_silent_after(0));
     let c = h2c(&server).await;
