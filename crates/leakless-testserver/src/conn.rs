@@ -260,7 +260,7 @@ fn tls_info(conn: &rustls::ServerConnection) -> TlsInfo {
 
 /// Serves HTTP/2 if the client opens with its preface (and prior knowledge
 /// is on), HTTP/1.1 otherwise. `buf` holds bytes already read.
-async fn speak<S: Io + 'static>(mut io: S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
+async fn speak<S: Io>(mut io: S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
     if ctx.ledger.config().h2_prior_knowledge {
         // Read until the bytes either are the preface or cannot become it;
         // an HTTP/1.1 request differs by its second byte at the latest.
