@@ -47,6 +47,9 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
         let peer = Rc::new(match which.as_str() {
+            "leakless" if h2c => Peer::Leakless(
+                leakless::Client::builder().http2_prior_knowledge().max_conns_per_host(1).build().unwrap(),
+            ),
             "leakless" => Peer::Leakless(leakless::Client::builder().max_conns_per_host(conc.max(1)).build().unwrap()),
             "reqwest" => {
                 let b = reqwest::Client::builder();
