@@ -13,9 +13,20 @@
 //!   (unplaced inode with a uid the process runs as -> re-readlink its
 //!   non-socket fds);
 //! - a socket passed to a process by SCM_RIGHTS or inherited by fork while we
-//!   thought it foreign: caught by the full recheck every [`FULL_RECHECK`].
+//!   thought it foreign, or, in a process with a large fd table, opened
+//!   while another fd closed (same count, none of its known sockets closed):
+//!   caught by the full recheck every [`FULL_RECHECK`].
+//!
+//! Whether a process can own a new inode is decided cheaply first: the
+//! socket's uid must be the process's, and, for processes with more than
+//! [`SMALL_FD_TABLE`] fds, its fd set must have changed (`stat("/proc/PID/fd")`
+//! gives the fd count on Linux 6.2+, or a socket of it closed). Only then is
+//! its fd directory listed. So a process holding 10k sockets is not listed
+//! every time some other process on the host opens a socket.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -35,7 +46,13 @@ pub enum Owners {
 }
 
 /// Forget the foreign set and re-verify every cached fd this often.
-pub const FULL_RECHECK: Duration = Duration::from_secs(30);
+pub const FULL_RECHECK: Duration = Duration::from_secs(10);
+
+/// Processes with at most this many fds are listed whenever an unknown
+/// socket could be theirs: cheap, and exact for a process that closes one
+/// socket and opens another between samples (same fd count). Above it, the
+/// count and closed-socket checks decide, and the full recheck catches the rest.
+pub const SMALL_FD_TABLE: u64 = 1024;
 
 /// Counters of the work the last resolve did, for `--json`'s sample stats.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,6 +65,11 @@ pub struct ScanStats {
 
 #[derive(Default)]
 struct ProcFds {
+    /// Open fds at the last listing, as `stat("/proc/PID/fd").st_size`
+    /// reports them (Linux 6.2+); `None` where the kernel reports 0.
+    count: Option<u64>,
+    /// One of its sockets closed since the last listing.
+    lost: bool,
     /// fd number -> TCP socket inode; 0 when the fd is anything else (a
     /// file, a pipe, a UDP or unix socket), so those are not read again.
     fds: HashMap<u32, u64>,
@@ -113,20 +135,32 @@ impl OwnerMap {
             .filter(|s| s.inode != 0)
             .map(|s| (s.inode, s.uid))
             .collect();
-        self.owner.retain(|inode, _| live.contains_key(inode));
+        // A socket of ours that closed freed an fd a new socket may reuse.
+        let procs = &mut self.procs;
+        self.owner.retain(|inode, pid| {
+            let alive = live.contains_key(inode);
+            if !alive {
+                if let Some(p) = procs.get_mut(pid) {
+                    p.lost = true;
+                }
+            }
+            alive
+        });
         self.foreign.retain(|inode| live.contains_key(inode));
 
-        let full_due = self.last_full.is_none_or(|t| t.elapsed() >= FULL_RECHECK);
-        let unknown_any = live
-            .keys()
-            .any(|i| !self.owner.contains_key(i) && !self.foreign.contains(i));
+        let full = self.last_full.is_none_or(|t| t.elapsed() >= FULL_RECHECK);
+        if full {
+            self.foreign.clear();
+            self.last_full = Some(Instant::now());
+        }
+        let unknown: Vec<(u64, u32)> = live
+            .iter()
+            .filter(|(i, _)| !self.owner.contains_key(*i) && !self.foreign.contains(*i))
+            .map(|(i, u)| (*i, *u))
+            .collect();
         let new_pids = matches!(&self.scope, Owners::Pids(p) if p.iter().any(|pid| !self.procs.contains_key(pid)));
-        if full_due || unknown_any || new_pids {
-            if full_due {
-                self.foreign.clear();
-                self.last_full = Some(Instant::now());
-            }
-            self.scan(&live, full_due);
+        if full || !unknown.is_empty() || new_pids {
+            self.scan(&live, &unknown, full);
         }
         for s in sockets.iter_mut() {
             if s.inode != 0 {
@@ -143,30 +177,54 @@ impl OwnerMap {
         }
     }
 
-    fn scan(&mut self, live: &HashMap<u64, u32>, full: bool) {
+    /// Finds the owners of `unknown` inodes. A process's fd directory is
+    /// listed only when it could hold one: it is new to us, or a full recheck
+    /// is due, or it runs as the uid of an unknown socket and its fd set
+    /// changed (count, from one stat(2), or one of its sockets closed).
+    fn scan(&mut self, live: &HashMap<u64, u32>, unknown: &[(u64, u32)], full: bool) {
         let pids = self.candidates();
         let present: HashSet<u32> = pids.iter().copied().collect();
         self.procs.retain(|pid, _| present.contains(pid));
         self.owner.retain(|_, pid| present.contains(pid));
+        let uids: HashSet<u32> = unknown.iter().map(|(_, u)| *u).collect();
+        let mut scanned = Vec::new();
         for &pid in &pids {
-            self.scan_pid(pid, live, full, false);
+            let size = fd_dir_size(pid);
+            let must = match self.procs.get(&pid) {
+                None => true,
+                Some(p) => {
+                    let changed = p.lost
+                        || size.is_none()
+                        || size != p.count
+                        || size.is_some_and(|n| n <= SMALL_FD_TABLE);
+                    full || (uids.contains(&p.uid) && changed)
+                }
+            };
+            if must {
+                self.scan_pid(pid, live, full, false);
+                if let Some(p) = self.procs.get_mut(&pid) {
+                    p.count = size;
+                    p.lost = false;
+                    scanned.push(pid);
+                }
+            }
         }
         // Second pass: an inode still unplaced whose uid matches a process
         // may sit on an fd we cached as "not a socket" before it was reused.
-        let unplaced_uids: HashSet<u32> = live
+        let unplaced_uids: HashSet<u32> = unknown
             .iter()
-            .filter(|(i, _)| !self.owner.contains_key(*i))
+            .filter(|(i, _)| !self.owner.contains_key(i))
             .map(|(_, uid)| *uid)
             .collect();
         if !full && !unplaced_uids.is_empty() {
-            for &pid in &pids {
+            for &pid in &scanned {
                 let uid = self.procs.get(&pid).map(|p| p.uid);
                 if uid.is_some_and(|u| unplaced_uids.contains(&u)) {
                     self.scan_pid(pid, live, false, true);
                 }
             }
         }
-        for inode in live.keys() {
+        for (inode, _) in unknown {
             if !self.owner.contains_key(inode) {
                 self.foreign.insert(*inode);
             }
@@ -228,6 +286,16 @@ impl OwnerMap {
             }
         }
     }
+}
+
+/// The number of open fds from one stat(2) of `/proc/PID/fd` (Linux 6.2
+/// and later report it as the directory's size); `None` on older kernels,
+/// which report 0.
+pub fn fd_dir_size(pid: u32) -> Option<u64> {
+    fs::metadata(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|m| m.len())
+        .filter(|n| *n > 0)
 }
 
 /// `socket:[12345]` -> 12345.

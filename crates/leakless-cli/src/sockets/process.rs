@@ -31,8 +31,12 @@ pub fn uid(pid: u32) -> Option<u32> {
     fs::metadata(format!("/proc/{pid}")).ok().map(|m| m.uid())
 }
 
-/// Open file descriptors: entries of `/proc/PID/fd`.
+/// Open file descriptors: one stat(2) where the kernel reports the count as
+/// the size of `/proc/PID/fd` (6.2+), else the directory's entries.
 pub fn fd_count(pid: u32) -> Option<u32> {
+    if let Some(n) = super::owners::fd_dir_size(pid) {
+        return Some(n as u32);
+    }
     fs::read_dir(format!("/proc/{pid}/fd"))
         .ok()
         .map(|d| d.count() as u32)

@@ -1,7 +1,9 @@
 //! The sampler: one socket-table sample per tick, split per process and
 //! endpoint into series, TIME_WAIT attributed, verdicts judged.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -100,8 +102,10 @@ pub struct Sampler {
     others: HashSet<(u32, SocketAddr)>,
     /// Inodes of live sockets no watched process owned, last sample.
     foreign_prev: HashSet<u64>,
-    /// TIME_WAIT no process could be tied to, by remote (for --all).
-    pub unattributed: Vec<(SocketAddr, u32)>,
+    /// TIME_WAIT no process could be tied to: how many on the host, and
+    /// (in --all) the remotes with the most.
+    pub unattributed_total: u32,
+    pub unattributed_top: Vec<(SocketAddr, u32)>,
     pub stats: Option<SampleStats>,
     pub t: f64,
 }
@@ -127,7 +131,8 @@ impl Sampler {
             port_range: process::local_port_range(),
             others: HashSet::new(),
             foreign_prev: HashSet::new(),
-            unattributed: Vec::new(),
+            unattributed_total: 0,
+            unattributed_top: Vec::new(),
             stats: None,
             t: 0.0,
         }
@@ -203,58 +208,81 @@ impl Sampler {
                 listen.entry(key).or_default().insert(s.local.port());
             }
         }
+        // Pass 1: the sockets of watched processes.
         let mut per: HashMap<u32, HashMap<Endpoint, Vec<Obs>>> = HashMap::new();
         let mut holders: HashMap<SocketAddr, Holder> = HashMap::new();
+        for s in sockets
+            .iter()
+            .filter(|s| s.state != TcpState::Listen && s.inode != 0)
+        {
+            let Some(key) = s.pid.and_then(|p| self.key_of(p)) else {
+                continue;
+            };
+            let inbound = listen
+                .get(&key)
+                .is_some_and(|l| l.contains(&s.local.port()));
+            let endpoint = if inbound {
+                Endpoint::Inbound(s.local.port())
+            } else {
+                Endpoint::Remote(s.remote)
+            };
+            per.entry(key)
+                .or_default()
+                .entry(endpoint)
+                .or_default()
+                .push(to_obs(s));
+            let owner = TupleOwner {
+                key,
+                endpoint,
+                last_seen: t,
+            };
+            self.tuples.insert(s.tuple(), owner);
+            holders
+                .entry(s.remote)
+                .and_modify(|h| {
+                    if *h != Holder::One(key) {
+                        *h = Holder::Many;
+                    }
+                })
+                .or_insert(Holder::One(key));
+        }
+        // The remotes and inbound ports watched processes have or had: only
+        // other sockets there matter below (on a busy host, most don't).
+        let mut remotes: HashSet<SocketAddr> = holders.keys().copied().collect();
+        let mut ports: HashSet<u16> = HashSet::new();
+        for p in self.procs.values() {
+            for ep in p.endpoints.keys() {
+                match ep {
+                    Endpoint::Remote(a) => remotes.insert(*a),
+                    Endpoint::Inbound(port) => ports.insert(*port),
+                };
+            }
+        }
+        for l in listen.values() {
+            ports.extend(l.iter().copied());
+        }
+
+        // Pass 2: everything else: TIME_WAIT and orphans (attributed by
+        // 4-tuple, else unattributed), and other processes' sockets to the
+        // same remotes.
+        let all = self.mode == Mode::All;
         let mut tw_by_remote: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
         let mut tw_by_port: HashMap<u16, Vec<u64>> = HashMap::new();
+        let mut unattributed: HashMap<SocketAddr, u32> = HashMap::new();
+        let mut unattributed_total = 0;
         let mut foreign_now: HashSet<u64> = HashSet::new();
         for s in sockets.iter().filter(|s| s.state != TcpState::Listen) {
-            let obs = to_obs(s);
             if s.inode != 0 {
-                let key = s.pid.and_then(|p| self.key_of(p));
-                let holder = match key {
-                    Some(k) => Some(Holder::One(k)),
-                    None => {
-                        foreign_now.insert(s.inode);
-                        // A socket of nobody we know counts as another
-                        // holder only if it was there last sample too: a
-                        // watched churner's own sockets often close before
-                        // /proc can be read, and must not hide its TIME_WAIT.
-                        self.foreign_prev.contains(&s.inode).then_some(Holder::Many)
-                    }
-                };
-                if let Some(holder) = holder {
-                    holders
-                        .entry(s.remote)
-                        .and_modify(|h| {
-                            if *h != holder {
-                                *h = Holder::Many;
-                            }
-                        })
-                        .or_insert(holder);
+                if s.pid.and_then(|p| self.key_of(p)).is_some() || !remotes.contains(&s.remote) {
+                    continue;
                 }
-                if let Some(key) = key {
-                    let inbound = listen
-                        .get(&key)
-                        .is_some_and(|l| l.contains(&s.local.port()));
-                    let endpoint = if inbound {
-                        Endpoint::Inbound(s.local.port())
-                    } else {
-                        Endpoint::Remote(s.remote)
-                    };
-                    per.entry(key)
-                        .or_default()
-                        .entry(endpoint)
-                        .or_default()
-                        .push(obs);
-                    self.tuples.insert(
-                        s.tuple(),
-                        TupleOwner {
-                            key,
-                            endpoint,
-                            last_seen: t,
-                        },
-                    );
+                foreign_now.insert(s.inode);
+                // A socket of nobody we know counts as another holder only
+                // if it was there last sample too: a watched churner's own
+                // sockets often close before /proc can be read, and must
+                // not hide its TIME_WAIT.
+                if self.foreign_prev.contains(&s.inode) {
+                    holders.insert(s.remote, Holder::Many);
                 }
             } else if let Some(owner) = self.tuples.get_mut(&s.tuple()) {
                 // TIME_WAIT or an orphan the program closed: the 4-tuple was
@@ -264,21 +292,28 @@ impl Sampler {
                     .or_default()
                     .entry(owner.endpoint)
                     .or_default()
-                    .push(obs);
+                    .push(to_obs(s));
             } else if s.state == TcpState::TimeWait {
-                tw_by_remote.entry(s.remote).or_default().push(s.cookie);
-                tw_by_port.entry(s.local.port()).or_default().push(s.cookie);
+                unattributed_total += 1;
+                if all {
+                    *unattributed.entry(s.remote).or_default() += 1;
+                }
+                if remotes.contains(&s.remote) {
+                    tw_by_remote.entry(s.remote).or_default().push(s.cookie);
+                }
+                if ports.contains(&s.local.port()) {
+                    tw_by_port.entry(s.local.port()).or_default().push(s.cookie);
+                }
             }
         }
         self.tuples.retain(|_, o| t - o.last_seen <= TUPLE_MEMORY_S);
         self.foreign_prev = foreign_now;
 
-        let mut unattributed: Vec<(SocketAddr, u32)> = tw_by_remote
-            .iter()
-            .map(|(a, v)| (*a, v.len() as u32))
-            .collect();
-        unattributed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        self.unattributed = unattributed;
+        let mut top: Vec<(SocketAddr, u32)> = unattributed.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(5);
+        self.unattributed_top = top;
+        self.unattributed_total = unattributed_total;
 
         self.others.clear();
         let mut keys: HashSet<u32> = per

@@ -4,7 +4,9 @@
 //! The series is fed plain observations ([`Obs`]) so the verdict rules can be
 //! tested from synthetic data exactly as from the kernel's.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet, HashSetExt};
 use std::fmt;
 use std::net::SocketAddr;
 

@@ -136,11 +136,10 @@ impl Snapshot {
             source: s.source().name(),
             warnings: s.warnings(),
             processes,
-            unattributed_time_wait: s.unattributed.iter().map(|(_, n)| n).sum(),
+            unattributed_time_wait: s.unattributed_total,
             unattributed_top: s
-                .unattributed
+                .unattributed_top
                 .iter()
-                .take(5)
                 .map(|(a, n)| Unattributed {
                     remote: a.to_string(),
                     time_wait: *n,
