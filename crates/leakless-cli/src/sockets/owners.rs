@@ -63,6 +63,12 @@ pub struct ScanStats {
     pub readlinks: u32,
 }
 
+#[derive(Clone, Copy)]
+struct Owned {
+    pid: u32,
+    generation: u64,
+}
+
 #[derive(Default)]
 struct ProcFds {
     /// Open fds at the last listing, as `stat("/proc/PID/fd").st_size`
@@ -80,8 +86,11 @@ struct ProcFds {
 pub struct OwnerMap {
     scope: Owners,
     procs: HashMap<u32, ProcFds>,
-    owner: HashMap<u64, u32>,
-    foreign: HashSet<u64>,
+    /// inode -> owner, stamped with the last sample that saw it.
+    owner: HashMap<u64, Owned>,
+    /// inodes no process in scope owns -> last sample that saw them.
+    foreign: HashMap<u64, u64>,
+    generation: u64,
     last_full: Option<Instant>,
     /// Pids whose fds we may not read (another user's, without privilege).
     denied: BTreeSet<u32>,
@@ -94,7 +103,8 @@ impl OwnerMap {
             scope,
             procs: HashMap::new(),
             owner: HashMap::new(),
-            foreign: HashSet::new(),
+            foreign: HashMap::new(),
+            generation: 0,
             last_full: None,
             denied: BTreeSet::new(),
             stats: ScanStats::default(),
@@ -108,7 +118,7 @@ impl OwnerMap {
             if let Owners::Pids(p) = &scope {
                 let keep: HashSet<u32> = p.iter().copied().collect();
                 self.procs.retain(|pid, _| keep.contains(pid));
-                self.owner.retain(|_, pid| keep.contains(pid));
+                self.owner.retain(|_, o| keep.contains(&o.pid));
             }
             // A new process may own sockets we had called foreign.
             self.foreign.clear();
@@ -130,41 +140,50 @@ impl OwnerMap {
         if self.scope == Owners::None {
             return;
         }
-        let live: HashMap<u64, u32> = sockets
-            .iter()
-            .filter(|s| s.inode != 0)
-            .map(|s| (s.inode, s.uid))
-            .collect();
-        // A socket of ours that closed freed an fd a new socket may reuse.
-        let procs = &mut self.procs;
-        self.owner.retain(|inode, pid| {
-            let alive = live.contains_key(inode);
-            if !alive {
-                if let Some(p) = procs.get_mut(pid) {
-                    p.lost = true;
-                }
-            }
-            alive
-        });
-        self.foreign.retain(|inode| live.contains_key(inode));
-
         let full = self.last_full.is_none_or(|t| t.elapsed() >= FULL_RECHECK);
         if full {
             self.foreign.clear();
             self.last_full = Some(Instant::now());
         }
-        let unknown: Vec<(u64, u32)> = live
-            .iter()
-            .filter(|(i, _)| !self.owner.contains_key(*i) && !self.foreign.contains(*i))
-            .map(|(i, u)| (*i, *u))
-            .collect();
+        // One pass: mark what is still alive (a generation stamp, cheaper
+        // than building a set of 10k+ inodes every sample), fill known owners,
+        // collect the unknown.
+        self.generation += 1;
+        let generation = self.generation;
+        let mut unknown: Vec<(u64, u32)> = Vec::new();
+        for s in sockets.iter_mut().filter(|s| s.inode != 0) {
+            if let Some(o) = self.owner.get_mut(&s.inode) {
+                o.generation = generation;
+                s.pid = Some(o.pid);
+            } else if let Some(g) = self.foreign.get_mut(&s.inode) {
+                *g = generation;
+            } else {
+                unknown.push((s.inode, s.uid));
+            }
+        }
+        // A socket of ours that closed freed an fd a new socket may reuse.
+        let procs = &mut self.procs;
+        self.owner.retain(|_, o| {
+            let alive = o.generation == generation;
+            if !alive {
+                if let Some(p) = procs.get_mut(&o.pid) {
+                    p.lost = true;
+                }
+            }
+            alive
+        });
+        self.foreign.retain(|_, g| *g == generation);
+
         let new_pids = matches!(&self.scope, Owners::Pids(p) if p.iter().any(|pid| !self.procs.contains_key(pid)));
         if full || !unknown.is_empty() || new_pids {
+            let live: HashMap<u64, u32> = sockets
+                .iter()
+                .filter(|s| s.inode != 0)
+                .map(|s| (s.inode, s.uid))
+                .collect();
             self.scan(&live, &unknown, full);
-        }
-        for s in sockets.iter_mut() {
-            if s.inode != 0 {
-                s.pid = self.owner.get(&s.inode).copied();
+            for s in sockets.iter_mut().filter(|s| s.inode != 0) {
+                s.pid = self.owner.get(&s.inode).map(|o| o.pid);
             }
         }
     }
@@ -185,7 +204,7 @@ impl OwnerMap {
         let pids = self.candidates();
         let present: HashSet<u32> = pids.iter().copied().collect();
         self.procs.retain(|pid, _| present.contains(pid));
-        self.owner.retain(|_, pid| present.contains(pid));
+        self.owner.retain(|_, o| present.contains(&o.pid));
         let uids: HashSet<u32> = unknown.iter().map(|(_, u)| *u).collect();
         let mut scanned = Vec::new();
         for &pid in &pids {
@@ -226,7 +245,7 @@ impl OwnerMap {
         }
         for (inode, _) in unknown {
             if !self.owner.contains_key(inode) {
-                self.foreign.insert(*inode);
+                self.foreign.insert(*inode, self.generation);
             }
         }
     }
@@ -281,7 +300,8 @@ impl OwnerMap {
         proc.fds.retain(|fd, _| seen.contains(fd));
         for &inode in proc.fds.values() {
             if inode != 0 {
-                self.owner.insert(inode, pid);
+                let generation = self.generation;
+                self.owner.insert(inode, Owned { pid, generation });
                 self.foreign.remove(&inode);
             }
         }

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use foldhash::{HashMap, HashSet, HashSetExt};
+use foldhash::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -99,6 +99,8 @@ pub const OLD_S: f64 = 5.0;
 pub const CW_OLD_S: f64 = 3.0;
 
 struct Track {
+    /// The last sample that saw it (gone when stale).
+    generation: u64,
     first_seen: f64,
     /// Present in the first sample: its real age is unknown (at least this).
     from_start: bool,
@@ -130,6 +132,7 @@ pub struct EndpointSeries {
     tracks: HashMap<u64, Track>,
     tw_prev: HashSet<u64>,
     cw_ended: VecDeque<CwEnd>,
+    generation: u64,
     pub keepalive: KeepAlive,
     /// Whether any observation carried tcp_info.
     pub has_times: bool,
@@ -150,7 +153,8 @@ impl EndpointSeries {
             tw_unattributed: tw_unattributed.len() as u32,
             ..Point::default()
         };
-        let mut seen: HashSet<u64> = HashSet::with_capacity(socks.len());
+        self.generation += 1;
+        let generation = self.generation;
         let mut tw_attr: Vec<u64> = Vec::new();
         let mut oldest = t;
         let mut oldest_from_start = false;
@@ -163,18 +167,19 @@ impl EndpointSeries {
             if o.idle_s.is_some() {
                 self.has_times = true;
             }
-            seen.insert(o.cookie);
             let track = self.tracks.entry(o.cookie).or_insert_with(|| {
                 if !baseline {
                     p.opens += 1;
                 }
                 Track {
+                    generation,
                     first_seen: t,
                     from_start: baseline,
                     cw_since: None,
                     est_recv_idle: None,
                 }
             });
+            track.generation = generation;
             if track.first_seen < oldest {
                 oldest = track.first_seen;
                 oldest_from_start = track.from_start;
@@ -230,8 +235,8 @@ impl EndpointSeries {
         p.oldest_age_s = t - oldest;
         self.oldest_from_start = oldest_from_start;
         let mut ended = Vec::new();
-        self.tracks.retain(|cookie, tr| {
-            if seen.contains(cookie) {
+        self.tracks.retain(|_, tr| {
+            if tr.generation == generation {
                 return true;
             }
             ended.push(tr.cw_since);

@@ -94,7 +94,7 @@ fn established_leak_is_called_leak() {
 #[test]
 fn churning_client_is_called_churn() {
     let server = Server::start(ServerCfg {
-        delay: Duration::from_millis(15),
+        delay: Duration::from_millis(30),
         ..ServerCfg::default()
     });
     let role = Role::spawn("churn", server.addr);
