@@ -1,12 +1,17 @@
 //! `Client`: the request path, checkout → send → lease into the body.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use http::{Method, Uri};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::{
     body::Body,
+    census::Census,
     config::{ClientBuilder, Config},
     conn::{self, Dialed},
     error::Error,
@@ -19,6 +24,7 @@ use crate::{
     response::Response,
     stats::{CloseReason, PoolStats},
     timeout::Phase,
+    trace::{Life, RequestInfo, Tracer},
 };
 
 /// An HTTP client with a connection pool. Cheap to clone: clones share one
@@ -32,6 +38,8 @@ pub struct Client {
 #[derive(Debug)]
 struct ClientRef {
     pool: Pool,
+    next_request: AtomicU64,
+    _census: Census,
 }
 
 impl Drop for ClientRef {
@@ -63,11 +71,14 @@ impl Client {
         Client {
             inner: Arc::new(ClientRef {
                 pool: Pool::new(config),
+                next_request: AtomicU64::new(0),
+                _census: Census::enter(),
             }),
         }
     }
 
     /// A GET request.
+    #[track_caller]
     pub fn get<U>(&self, url: U) -> RequestBuilder
     where
         U: TryInto<Uri>,
@@ -77,6 +88,7 @@ impl Client {
     }
 
     /// A POST request.
+    #[track_caller]
     pub fn post<U>(&self, url: U) -> RequestBuilder
     where
         U: TryInto<Uri>,
@@ -86,6 +98,7 @@ impl Client {
     }
 
     /// A request with any method.
+    #[track_caller]
     pub fn request<U>(&self, method: Method, url: U) -> RequestBuilder
     where
         U: TryInto<Uri>,
@@ -95,7 +108,12 @@ impl Client {
     }
 
     /// Sends an `http::Request`.
-    pub async fn execute<B: Into<Body>>(&self, req: http::Request<B>) -> Result<Response, Error> {
+    #[track_caller]
+    pub fn execute<B: Into<Body>>(
+        &self,
+        req: http::Request<B>,
+    ) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
+        let site = std::panic::Location::caller();
         let (head, body) = req.into_parts();
         let parts = Parts {
             method: head.method,
@@ -103,8 +121,16 @@ impl Client {
             headers: head.headers,
             body: body.into(),
             timeout: None,
+            site,
         };
-        self.send(parts).await
+        let client = self.clone();
+        async move { client.send(parts).await }
+    }
+
+    /// Every response (or lease) that holds a connection now, oldest first,
+    /// with its age and the call site that sent it.
+    pub fn outstanding(&self) -> Vec<crate::leak::Outstanding> {
+        self.inner.pool.outstanding()
     }
 
     /// A snapshot of the pool's connections and counters.
@@ -115,19 +141,54 @@ impl Client {
     pub(crate) async fn send(&self, mut parts: Parts) -> Result<Response, Error> {
         let key = HostKey::from_uri(&parts.uri)?;
         let cfg = self.inner.pool.config();
+        let started = Instant::now();
         let total = parts.timeout.or(cfg.timeout);
-        let deadline = total.map(|t| (Instant::now() + t, t));
-        let exchange = self.exchange(&key, &mut parts);
-        let exchanged = match deadline {
-            None => exchange.await?,
+        let deadline = total.map(|t| (started + t, t));
+        let tracer = Tracer::new(cfg.observer.as_ref(), || RequestInfo {
+            id: self.inner.next_request.fetch_add(1, Ordering::Relaxed),
+            method: parts.method.clone(),
+            host: key.authority().to_owned(),
+            call_site: parts.site,
+        });
+        let span = tracing::info_span!(
+            "request",
+            method = %parts.method,
+            host = %key.authority(),
+            status = tracing::field::Empty,
+            version = tracing::field::Empty,
+            reused = tracing::field::Empty,
+            retries = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let mut life = Life {
+            tracer,
+            span,
+            started,
+        };
+        let exchange = self
+            .exchange(&key, &mut parts, &mut life.tracer)
+            .instrument(life.span.clone());
+        let outcome = match deadline {
+            None => exchange.await,
             Some((at, t)) => match tokio::time::timeout_at(at, exchange).await {
-                Ok(res) => res?,
-                Err(_) => return Err(Error::timeout(Phase::Total, t).with_host(key.authority())),
+                Ok(res) => res,
+                Err(_) => Err(Error::timeout(Phase::Total, t).with_host(key.authority())),
             },
         };
-        Ok(match exchanged {
+        let exchanged = match outcome {
+            Ok(exchanged) => exchanged,
+            Err(e) => {
+                if !life.span.is_disabled() {
+                    let _enter = life.span.enter();
+                    tracing::debug!(error = %e, "request failed");
+                }
+                return Err(e);
+            }
+        };
+        let (head, body) = match exchanged {
             Exchanged::H1(head, decision, lease) => {
-                Response::new(head, Incoming::h1(lease, decision, deadline))
+                life.span.record("reused", lease.uses > 1);
+                (head, Incoming::h1(lease, decision, deadline, life))
             }
             Exchanged::H2(res, guard) => {
                 let (head, recv) = res.into_parts();
@@ -136,39 +197,63 @@ impl Client {
                     .get(http::header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse().ok());
-                let body = Incoming::h2(recv, guard, declared, cfg, key.authority(), deadline);
-                Response::new(
-                    Head {
-                        status: head.status,
-                        version: head.version,
-                        headers: head.headers,
-                    },
-                    body,
+                let head = Head {
+                    status: head.status,
+                    version: head.version,
+                    headers: head.headers,
+                };
+                (
+                    head,
+                    Incoming::h2(recv, guard, declared, cfg, key.authority(), deadline, life),
                 )
             }
-        })
+        };
+        Ok(Response::new(head, body))
     }
 
     /// Checkout, send, read the head; once more on a fresh connection when
     /// the first try provably did nothing, or failed on a reused connection
     /// before any response byte and replay is safe (Go's rule).
-    async fn exchange(&self, key: &HostKey, parts: &mut Parts) -> Result<Exchanged, Error> {
+    async fn exchange(
+        &self,
+        key: &HostKey,
+        parts: &mut Parts,
+        tracer: &mut Tracer,
+    ) -> Result<Exchanged, Error> {
         let pool = &self.inner.pool;
         let replayable =
             parts.body.is_replayable() && is_replay_safe(&parts.method, &parts.headers);
+        let span = tracing::Span::current();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (reused, outcome) = match pool.checkout(key).await? {
-                Checkout::Reused(lease) => (true, self.h1(lease, key, parts).await),
-                Checkout::Stream(stream) => (true, self.h2(stream, parts).await),
-                Checkout::Dial(slot) => match conn::dial(slot, key).await? {
-                    Dialed::H1(lease) => (false, self.h1(lease, key, parts).await),
-                    Dialed::H2(stream) => (false, self.h2(stream, parts).await),
+            tracer.get_conn();
+            let checkout = match pool.checkout(key, parts.site).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracer.get_conn_failed(&e);
+                    return Err(e);
+                }
+            };
+            let (reused, outcome) = match checkout {
+                Checkout::Reused(lease) => (true, self.h1(lease, key, parts, tracer).await),
+                Checkout::Stream(stream) => (true, self.h2(stream, parts, tracer).await),
+                Checkout::Dial(slot) => match conn::dial(slot, key, tracer).await {
+                    Ok(Dialed::H1(lease)) => (false, self.h1(lease, key, parts, tracer).await),
+                    Ok(Dialed::H2(stream)) => (false, self.h2(stream, parts, tracer).await),
+                    Err(e) => {
+                        tracer.get_conn_failed(&e);
+                        return Err(e);
+                    }
                 },
             };
             let failure = match outcome {
-                Ok(done) => return Ok(done),
+                Ok(done) => {
+                    if !span.is_disabled() {
+                        span.record("retries", attempt - 1);
+                    }
+                    return Ok(done);
+                }
                 Err(failure) => failure,
             };
             let timed_out = failure.error.is_timeout();
@@ -176,6 +261,14 @@ impl Client {
             let untouched = failure.unprocessed && parts.body.is_replayable();
             if attempt == 1 && !timed_out && (stale || untouched) {
                 pool.note_retry(key);
+                if tracer.is_on() {
+                    tracer.retry(if untouched {
+                        "the server did not process it (nothing written, REFUSED_STREAM or GOAWAY)"
+                    } else {
+                        "a reused connection failed before any response byte, and the request is replayable"
+                    });
+                }
+                tracing::debug!(host = %key, error = %failure.error, "retrying on a new connection");
                 continue;
             }
             let mut error = failure.error.with_host(key.authority());
@@ -191,8 +284,17 @@ impl Client {
         mut lease: Lease,
         key: &HostKey,
         parts: &mut Parts,
+        tracer: &mut Tracer,
     ) -> Result<Exchanged, Failure> {
         let cfg = self.inner.pool.config();
+        if tracer.is_on() {
+            tracer.got_conn(
+                lease.uses > 1,
+                lease.idle_for,
+                lease.conn.local_addr(),
+                http::Version::HTTP_11,
+            );
+        }
         let out = Outgoing {
             method: &parts.method,
             uri: &parts.uri,
@@ -200,27 +302,37 @@ impl Client {
             headers: &parts.headers,
             close: cfg.disable_keep_alives,
         };
-        let sent = match lease
+        let written = lease
             .conn
             .write_request(&out, &mut parts.body, cfg.read_idle_timeout)
-            .await
-        {
+            .await;
+        tracer.wrote_request(written.as_ref().err().map(|f| &f.error));
+        let sent = match written {
             Ok(()) => {
-                lease
+                let wrote = Instant::now();
+                let head = lease
                     .conn
                     .read_head(&parts.method, cfg.response_header_timeout)
-                    .await
+                    .await;
+                if head.is_ok() {
+                    let after = wrote.elapsed();
+                    lease.set_ttfb(after);
+                    tracer.first_byte(after);
+                }
+                head
             }
             Err(failed) => Err(failed),
         };
         match sent {
             Ok((head, decision)) => Ok(Exchanged::H1(head, decision, lease)),
             Err(f) => {
-                lease.close(if f.error.is_timeout() {
+                let reason = if f.error.is_timeout() {
                     CloseReason::Timeout
                 } else {
                     CloseReason::Error
-                });
+                };
+                lease.close(reason);
+                tracer.conn_closed(reason);
                 Err(Failure {
                     error: f.error,
                     got_nothing: f.got_nothing,
@@ -230,15 +342,32 @@ impl Client {
         }
     }
 
-    async fn h2(&self, mut stream: H2Stream, parts: &mut Parts) -> Result<Exchanged, Failure> {
+    async fn h2(
+        &self,
+        mut stream: H2Stream,
+        parts: &mut Parts,
+        tracer: &mut Tracer,
+    ) -> Result<Exchanged, Failure> {
         let cfg = self.inner.pool.config();
+        if tracer.is_on() {
+            tracer.got_conn(!stream.fresh, stream.idle_for, None, http::Version::HTTP_2);
+        }
         match h2::send(&mut stream, parts, cfg).await {
-            Ok(res) => Ok(Exchanged::H2(res, stream.guard)),
-            Err(f) => Err(Failure {
-                error: f.error,
-                got_nothing: true,
-                unprocessed: f.unprocessed,
-            }),
+            Ok(res) => {
+                tracer.wrote_request(None);
+                tracer.first_byte(stream.guard.ttfb.unwrap_or_default());
+                Ok(Exchanged::H2(res, stream.guard))
+            }
+            Err(f) => {
+                tracer.wrote_request(Some(&f.error));
+                // The stream is reset; the shared connection carries on.
+                tracer.conn_returned();
+                Err(Failure {
+                    error: f.error,
+                    got_nothing: true,
+                    unprocessed: f.unprocessed,
+                })
+            }
         }
     }
 }

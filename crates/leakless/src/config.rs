@@ -31,6 +31,8 @@ pub(crate) struct Config {
     pub http2_prior_knowledge: bool,
     pub http2_keep_alive_interval: Option<Duration>,
     pub http2_keep_alive_timeout: Duration,
+    pub leak_threshold: Option<Duration>,
+    pub observer: Option<std::sync::Arc<dyn crate::trace::Observer>>,
     pub tls_options: TlsOptions,
     /// Built from `tls_options` by `build`.
     pub tls: Option<Tls>,
@@ -70,6 +72,8 @@ impl Default for Config {
             http2_prior_knowledge: false,
             http2_keep_alive_interval: Some(Duration::from_secs(30)),
             http2_keep_alive_timeout: Duration::from_secs(10),
+            leak_threshold: None,
+            observer: None,
             tls_options: TlsOptions::default(),
             tls: None,
         }
@@ -263,6 +267,24 @@ impl ClientBuilder {
     /// this long closes the connection; it is never handed out again.
     pub fn http2_keep_alive_timeout(mut self, d: Duration) -> Self {
         self.config.http2_keep_alive_timeout = d;
+        self
+    }
+
+    /// Default off. A response (or lease) that holds its connection longer
+    /// than this is reported once at WARN with the call site that sent the
+    /// request, its host and age, and again at INFO when it is released
+    /// (HikariCP's `leakDetectionThreshold`). [`Client::outstanding`] lists
+    /// what is held at any time, with or without a threshold.
+    pub fn leak_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.leak_threshold = d.into();
+        self
+    }
+
+    /// Receives every request's events (connection got, written, first
+    /// byte, body done, returned or closed, retries...). Off by default;
+    /// with none set the events cost one branch each.
+    pub fn observer(mut self, observer: impl crate::trace::Observer) -> Self {
+        self.config.observer = Some(std::sync::Arc::new(observer));
         self
     }
 

@@ -5,26 +5,38 @@ use crate::{
     h1::decoder::{Decoder, Step},
     lease::Lease,
     stats::CloseReason,
+    trace::Life,
 };
 
 /// Called by the body's `Drop` with the unread rest of the response.
-pub(crate) fn on_drop(lease: Lease, decoder: Decoder, keep_alive: bool) {
+pub(crate) fn on_drop(lease: Lease, decoder: Decoder, keep_alive: bool, life: Option<Life>) {
     if !keep_alive {
-        return lease.not_reusable();
+        let reason = lease.not_reusable();
+        return closed(life, reason);
     }
     let limit = lease.config().drain_limit;
     if limit == 0 || decoder.remaining().is_some_and(|r| r > limit) {
-        return lease.close(CloseReason::DrainFailed);
+        lease.close(CloseReason::DrainFailed);
+        return closed(life, CloseReason::DrainFailed);
     }
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => {
-            rt.spawn(drain(lease, decoder, limit));
+            rt.spawn(drain(lease, decoder, limit, life));
         }
-        Err(_) => lease.close(CloseReason::DrainFailed),
+        Err(_) => {
+            lease.close(CloseReason::DrainFailed);
+            closed(life, CloseReason::DrainFailed);
+        }
     }
 }
 
-async fn drain(mut lease: Lease, mut decoder: Decoder, limit: u64) {
+fn closed(mut life: Option<Life>, reason: CloseReason) {
+    if let Some(life) = &mut life {
+        life.tracer.conn_closed(reason);
+    }
+}
+
+async fn drain(mut lease: Lease, mut decoder: Decoder, limit: u64, mut life: Option<Life>) {
     let within = lease.config().drain_timeout;
     let read = async {
         let mut seen = 0u64;
@@ -47,8 +59,13 @@ async fn drain(mut lease: Lease, mut decoder: Decoder, limit: u64) {
             }
         }
     };
-    match tokio::time::timeout(within, read).await {
-        Ok(true) => lease.release(),
-        _ => lease.close(CloseReason::DrainFailed),
+    if matches!(tokio::time::timeout(within, read).await, Ok(true)) {
+        lease.release();
+        if let Some(life) = &mut life {
+            life.tracer.conn_returned();
+        }
+    } else {
+        lease.close(CloseReason::DrainFailed);
+        closed(life, CloseReason::DrainFailed);
     }
 }

@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Protocol,
     /// The response body is larger than `max_body_size`.
     BodyTooLarge,
+    /// The request or body was dropped before it completed (only seen by
+    /// an [`Observer`](crate::Observer)).
+    Canceled,
 }
 
 /// The pool's state when a pool-wait timed out (HikariCP reports the same).

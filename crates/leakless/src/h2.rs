@@ -43,6 +43,10 @@ pub(crate) struct Control {
 pub(crate) struct H2Stream {
     pub send: SendRequest<Bytes>,
     pub guard: StreamGuard,
+    /// The first stream of a connection just dialed.
+    pub fresh: bool,
+    /// How long the connection had no stream before this one.
+    pub idle_for: Option<Duration>,
 }
 
 /// A request that failed on a stream, with what the retry rule needs.
@@ -163,7 +167,10 @@ pub(crate) async fn send(
             });
         }
     }
-    await_head(response, cfg.response_header_timeout, &stream.guard).await
+    let wrote = tokio::time::Instant::now();
+    let head = await_head(response, cfg.response_header_timeout, &stream.guard).await?;
+    stream.guard.ttfb = Some(wrote.elapsed());
+    Ok(head)
 }
 
 async fn await_head(

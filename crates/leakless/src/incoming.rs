@@ -28,6 +28,7 @@ use crate::{
     pool::StreamGuard,
     stats::CloseReason,
     timeout::Phase,
+    trace::Life,
 };
 
 enum Source {
@@ -57,6 +58,8 @@ pub struct Incoming {
     deadline_timer: Option<Pin<Box<Sleep>>>,
     max_size: Option<u64>,
     received: u64,
+    /// The observer's tracer and the span, until the body ends.
+    life: Option<Life>,
 }
 
 impl Incoming {
@@ -65,6 +68,7 @@ impl Incoming {
         cfg: &Config,
         host: &str,
         deadline: Option<(Instant, Duration)>,
+        life: Life,
     ) -> Incoming {
         Incoming {
             source,
@@ -76,6 +80,7 @@ impl Incoming {
             deadline_timer: None,
             max_size: cfg.max_body_size,
             received: 0,
+            life: Some(life),
         }
     }
 
@@ -83,20 +88,17 @@ impl Incoming {
         lease: Lease,
         decision: Decision,
         deadline: Option<(Instant, Duration)>,
+        life: Life,
     ) -> Incoming {
         let decoder = Decoder::new(decision.framing);
         let host = lease.key().authority().to_owned();
-        let cfg = lease.slot.shared.clone();
-        let mut body = Incoming::with(
-            Source::H1 {
-                lease,
-                decoder,
-                keep_alive: decision.keep_alive,
-            },
-            &cfg.config,
-            &host,
-            deadline,
-        );
+        let shared = lease.slot.shared.clone();
+        let source = Source::H1 {
+            lease,
+            decoder,
+            keep_alive: decision.keep_alive,
+        };
+        let mut body = Incoming::with(source, &shared.config, &host, deadline, life);
         if let Source::H1 { decoder, .. } = &body.source
             && decoder.is_done()
         {
@@ -106,6 +108,7 @@ impl Incoming {
         body
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn h2(
         recv: ::h2::RecvStream,
         guard: StreamGuard,
@@ -113,6 +116,7 @@ impl Incoming {
         cfg: &Config,
         host: &str,
         deadline: Option<(Instant, Duration)>,
+        life: Life,
     ) -> Incoming {
         let mut body = Incoming::with(
             Source::H2 {
@@ -123,6 +127,7 @@ impl Incoming {
             cfg,
             host,
             deadline,
+            life,
         );
         if let Source::H2 { recv, .. } = &body.source
             && recv.is_end_stream()
@@ -144,6 +149,7 @@ impl Incoming {
             deadline_timer: None,
             max_size: None,
             received: 0,
+            life: None,
         }
     }
 
@@ -259,6 +265,9 @@ impl Incoming {
     /// Counts a chunk against `max_body_size`; ends the body when it was the last.
     fn accept(&mut self, data: Bytes) -> Result<Bytes, Error> {
         self.received += data.len() as u64;
+        if let Some(life) = &mut self.life {
+            life.tracer.body_bytes(data.len());
+        }
         if let Some(max) = self.max_size
             && (self.received > max || self.remaining().is_some_and(|r| self.received + r > max))
         {
@@ -311,6 +320,8 @@ impl Incoming {
     /// when the response ruled out reuse or left bytes behind); an HTTP/2
     /// stream is given back.
     fn finish(&mut self) {
+        let mut life = self.life.take();
+        let tracer = life.as_mut().map(|l| &mut l.tracer);
         match std::mem::replace(&mut self.source, Source::Done) {
             Source::H1 {
                 mut lease,
@@ -319,48 +330,97 @@ impl Incoming {
             } => {
                 if keep_alive && lease.conn.rbuf().is_empty() {
                     lease.release();
+                    if let Some(t) = tracer {
+                        t.body_done(None);
+                        t.conn_returned();
+                    }
                 } else {
-                    lease.not_reusable();
+                    let reason = lease.not_reusable();
+                    if let Some(t) = tracer {
+                        t.body_done(None);
+                        t.conn_closed(reason);
+                    }
                 }
             }
-            Source::H2 { .. } | Source::Done => {}
-        }
-    }
-
-    fn fail(&mut self, e: Error, reason: CloseReason) -> Error {
-        match std::mem::replace(&mut self.source, Source::Done) {
-            Source::H1 { lease, .. } => lease.close(reason),
-            Source::H2 { guard, .. } => {
-                if reason == CloseReason::Timeout {
-                    guard.check();
+            Source::H2 { .. } => {
+                if let Some(t) = tracer {
+                    t.body_done(None);
+                    t.conn_returned();
                 }
             }
             Source::Done => {}
         }
+        if let Some(life) = &mut life {
+            life.end(None);
+        }
+    }
+
+    fn fail(&mut self, e: Error, reason: CloseReason) -> Error {
         let e = if e.phase().is_none() {
             e.with_phase(Phase::BodyRead)
         } else {
             e
         };
-        match &self.host {
+        let e = match &self.host {
             Some(h) => e.with_host(h),
             None => e,
+        };
+        let mut life = self.life.take();
+        if let Some(life) = &mut life {
+            life.tracer.body_done(Some(&e));
         }
+        match std::mem::replace(&mut self.source, Source::Done) {
+            Source::H1 { lease, .. } => {
+                lease.close(reason);
+                if let Some(life) = &mut life {
+                    life.tracer.conn_closed(reason);
+                }
+            }
+            Source::H2 { guard, .. } => {
+                if reason == CloseReason::Timeout {
+                    guard.check();
+                }
+                if let Some(life) = &mut life {
+                    life.tracer.conn_returned();
+                }
+            }
+            Source::Done => {}
+        }
+        if let Some(life) = &mut life {
+            life.end(Some(&e));
+        }
+        e
     }
 }
 
 impl Drop for Incoming {
     fn drop(&mut self) {
-        if let Source::H1 {
-            lease,
-            decoder,
-            keep_alive,
-        } = std::mem::replace(&mut self.source, Source::Done)
+        let mut life = self.life.take();
+        if let Some(life) = &mut life
+            && !matches!(self.source, Source::Done)
         {
-            drain::on_drop(lease, decoder, keep_alive);
+            let dropped = Error::new(
+                ErrorKind::Canceled,
+                "the response was dropped before its end",
+            );
+            life.tracer.body_done(Some(&dropped));
+            life.end(Some(&dropped));
         }
-        // An HTTP/2 stream dropped early is reset by h2 (RST_STREAM CANCEL);
-        // only that stream, the connection carries on.
+        match std::mem::replace(&mut self.source, Source::Done) {
+            Source::H1 {
+                lease,
+                decoder,
+                keep_alive,
+            } => drain::on_drop(lease, decoder, keep_alive, life),
+            // An HTTP/2 stream dropped early is reset by h2 (RST_STREAM
+            // CANCEL): only that stream, the connection carries on.
+            Source::H2 { .. } => {
+                if let Some(life) = &mut life {
+                    life.tracer.conn_returned();
+                }
+            }
+            Source::Done => {}
+        }
     }
 }
 

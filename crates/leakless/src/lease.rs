@@ -7,7 +7,14 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::{config::Config, h1::H1Conn, pool::HostKey, pool::Shared, stats::CloseReason};
+use std::time::Duration;
+
+use crate::{
+    config::Config,
+    h1::H1Conn,
+    pool::{DialTimes, HostKey, Shared},
+    stats::CloseReason,
+};
 
 /// Where a slot's connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +31,10 @@ pub(crate) struct Slot {
     pub(crate) key: HostKey,
     pub(crate) state: SlotState,
     pub(crate) reason: CloseReason,
+    /// The request's entry in its host's registry of outstanding claims.
+    pub(crate) track: Option<usize>,
+    /// The current request's time to first byte, counted when it lets go.
+    pub(crate) ttfb: Option<Duration>,
     armed: bool,
 }
 
@@ -35,6 +46,8 @@ impl Slot {
             key,
             state,
             reason: CloseReason::Canceled,
+            track: None,
+            ttfb: None,
             armed: true,
         }
     }
@@ -54,8 +67,8 @@ impl Slot {
     }
 
     /// The dial succeeded: the slot now holds a busy connection.
-    pub(crate) fn connected(mut self, conn: H1Conn) -> Lease {
-        self.shared.mark_busy(&self.key, self.state);
+    pub(crate) fn connected(mut self, conn: H1Conn, times: DialTimes) -> Lease {
+        self.shared.mark_busy(&self.key, self.state, times);
         self.state = SlotState::Busy;
         let now = Instant::now();
         Lease {
@@ -63,6 +76,7 @@ impl Slot {
             slot: self,
             created: now,
             idle_since: now,
+            idle_for: None,
             uses: 1,
         }
     }
@@ -71,7 +85,8 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         if self.armed {
-            self.shared.release(&self.key, self.state, self.reason);
+            let shared = self.shared.clone();
+            shared.release(self);
         }
     }
 }
@@ -84,6 +99,8 @@ pub(crate) struct Lease {
     pub(crate) slot: Slot,
     pub(crate) created: Instant,
     pub(crate) idle_since: Instant,
+    /// How long it sat idle before this request took it (for observers).
+    pub(crate) idle_for: Option<Duration>,
     /// Requests this connection has carried, the current one included.
     pub(crate) uses: u32,
 }
@@ -102,13 +119,19 @@ impl Lease {
 
     /// Why a connection the response ruled out for reuse is closed: our
     /// own `disable_keep_alives` asked for that, else the server did.
-    pub(crate) fn not_reusable(self) {
+    pub(crate) fn not_reusable(self) -> CloseReason {
         let reason = if self.config().disable_keep_alives {
             CloseReason::KeepAlivesDisabled
         } else {
             CloseReason::NotReusable
         };
         self.close(reason);
+        reason
+    }
+
+    /// The server answered this long after the request was written.
+    pub(crate) fn set_ttfb(&mut self, d: Duration) {
+        self.slot.ttfb = Some(d);
     }
 
     pub(crate) fn key(&self) -> &HostKey {

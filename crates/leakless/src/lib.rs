@@ -34,13 +34,17 @@
 //! | `incoming` | [`Incoming`]: the response body that owns the connection's lease |
 //! | `drain` | what an early-dropped body does: bounded background drain, or close |
 //! | `response` | [`Response`] |
-//! | `stats` | [`PoolStats`]: connections per state, counters, close reasons |
+//! | `stats` | [`PoolStats`]: connections per state, counters, close reasons, latency histograms |
+//! | `trace` | [`Observer`] and its [`Event`]s; the per-request tracer and `tracing` span |
+//! | `census` | counts clients to warn once when a process builds one per request |
+//! | `leak` | outstanding leases with their call sites; the `leak_threshold` scanner |
 #![deny(missing_docs)]
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 mod body;
+mod census;
 mod client;
 mod config;
 mod conn;
@@ -52,12 +56,14 @@ pub mod fuzzing;
 mod h1;
 mod h2;
 mod incoming;
+mod leak;
 mod lease;
 mod pool;
 mod request;
 mod response;
 mod stats;
 mod timeout;
+mod trace;
 
 pub use body::Body;
 pub use bytes::Bytes;
@@ -67,7 +73,9 @@ pub use conn::{Certificate, Identity};
 pub use error::{Error, ErrorKind, PoolState};
 pub use http::{HeaderMap, Method, StatusCode, Version, header};
 pub use incoming::Incoming;
+pub use leak::Outstanding;
 pub use request::RequestBuilder;
 pub use response::Response;
-pub use stats::{CloseReason, ClosedBy, HostStats, PoolStats};
+pub use stats::{CloseReason, ClosedBy, Histogram, HostStats, LATENCY_BUCKETS, PoolStats};
 pub use timeout::Phase;
+pub use trace::{Event, Observer, RequestInfo};

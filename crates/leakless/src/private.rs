@@ -28,11 +28,20 @@ impl PoolBench {
             HostKey::from_uri(&format!("http://{addr}/").parse().expect("valid")).expect("valid");
         let mut leases = Vec::new();
         for _ in 0..conns {
-            match pool.checkout(&key).await.expect("room") {
-                Checkout::Dial(slot) => match conn::dial(slot, &key).await.expect("connects") {
-                    conn::Dialed::H1(lease) => leases.push(lease),
-                    conn::Dialed::H2(_) => unreachable!("plain http speaks HTTP/1.1"),
-                },
+            match pool
+                .checkout(&key, std::panic::Location::caller())
+                .await
+                .expect("room")
+            {
+                Checkout::Dial(slot) => {
+                    match conn::dial(slot, &key, &mut crate::trace::Tracer::default())
+                        .await
+                        .expect("connects")
+                    {
+                        conn::Dialed::H1(lease) => leases.push(lease),
+                        conn::Dialed::H2(_) => unreachable!("plain http speaks HTTP/1.1"),
+                    }
+                }
                 _ => unreachable!("nothing is idle yet"),
             }
         }

@@ -28,16 +28,21 @@ pub(crate) struct Parts {
     pub headers: HeaderMap,
     pub body: Body,
     pub timeout: Option<Duration>,
+    /// Where `send` was called: named in leak reports.
+    pub site: &'static std::panic::Location<'static>,
 }
 
 impl RequestBuilder {
+    #[track_caller]
     pub(crate) fn new(client: Client, method: Method, uri: Result<Uri, Error>) -> RequestBuilder {
+        let site = std::panic::Location::caller();
         let parts = uri.map(|uri| Parts {
             method,
             uri,
             headers: HeaderMap::new(),
             body: Body::empty(),
             timeout: None,
+            site,
         });
         RequestBuilder { client, parts }
     }
@@ -95,8 +100,13 @@ impl RequestBuilder {
     /// waiter behind.
     #[track_caller]
     pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
+        let site = std::panic::Location::caller();
         let RequestBuilder { client, parts } = self;
-        async move { client.send(parts?).await }
+        async move {
+            let mut parts = parts?;
+            parts.site = site;
+            client.send(parts).await
+        }
     }
 }
 

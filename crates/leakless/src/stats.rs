@@ -1,6 +1,79 @@
 //! What the pool holds and has done: a plain snapshot, per host and in total.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
+
+/// Upper bounds (seconds) of the latency histograms' buckets; a last
+/// bucket catches everything above.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// A latency histogram with fixed buckets ([`LATENCY_BUCKETS`]): constant
+/// size, cheap to record under the pool's lock, and what Prometheus wants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Histogram {
+    counts: [u64; 17],
+    sum_nanos: u64,
+}
+
+impl Histogram {
+    pub(crate) fn record(&mut self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.counts[i] += 1;
+        self.sum_nanos = self.sum_nanos.saturating_add(d.as_nanos() as u64);
+    }
+
+    /// Observations recorded.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Their sum.
+    pub fn sum(&self) -> Duration {
+        Duration::from_nanos(self.sum_nanos)
+    }
+
+    /// `(upper bound in seconds, observations at or below it)`, cumulative,
+    /// ending with `f64::INFINITY`.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        let mut acc = 0;
+        let bounds = LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]);
+        bounds
+            .zip(self.counts)
+            .map(|(b, n)| {
+                acc += n;
+                (b, acc)
+            })
+            .collect()
+    }
+
+    /// The bucket bound under which a `q` (0..=1) share of observations fall.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let want = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
+        let (bound, _) = self.buckets().into_iter().find(|&(_, n)| n >= want)?;
+        Some(if bound.is_finite() {
+            Duration::from_secs_f64(bound)
+        } else {
+            Duration::MAX
+        })
+    }
+
+    fn merge(&mut self, o: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts) {
+            *a += b;
+        }
+        self.sum_nanos = self.sum_nanos.saturating_add(o.sum_nanos);
+    }
+}
 
 /// Why a connection was closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,6 +201,16 @@ pub struct HostStats {
     pub retries: u64,
     /// `closed`, by reason.
     pub closed_by: ClosedBy,
+    /// Responses reported as held past `leak_threshold`.
+    pub leaks_reported: u64,
+    /// Time each checkout waited for a connection (0 when one was free).
+    pub pool_wait: Histogram,
+    /// TCP connect time of new connections.
+    pub connect_time: Histogram,
+    /// TLS handshake time of new connections.
+    pub tls_time: Histogram,
+    /// From the request written to the response head: the server's time to answer.
+    pub time_to_first_byte: Histogram,
 }
 
 impl HostStats {
@@ -143,6 +226,11 @@ impl HostStats {
         self.closed += o.closed;
         self.retries += o.retries;
         self.closed_by.merge(&o.closed_by);
+        self.leaks_reported += o.leaks_reported;
+        self.pool_wait.merge(&o.pool_wait);
+        self.connect_time.merge(&o.connect_time);
+        self.tls_time.merge(&o.tls_time);
+        self.time_to_first_byte.merge(&o.time_to_first_byte);
     }
 }
 

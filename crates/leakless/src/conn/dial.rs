@@ -1,7 +1,10 @@
 //! Resolving and connecting within `connect_timeout`, the TLS handshake
 //! within `tls_handshake_timeout`, and what ALPN (or prior knowledge) chose.
 
-use std::{io, net::IpAddr};
+use std::{
+    io,
+    net::{IpAddr, SocketAddr},
+};
 
 use tokio::net::TcpStream;
 
@@ -11,9 +14,10 @@ use crate::{
     h1::H1Conn,
     h2::{self, H2Stream},
     lease::{Lease, Slot},
-    pool::HostKey,
+    pool::{DialTimes, HostKey},
     stats::CloseReason,
     timeout::Phase,
+    trace::Tracer,
 };
 
 /// A finished dial: an HTTP/1.1 connection of our own, or the first stream
@@ -25,13 +29,17 @@ pub(crate) enum Dialed {
 }
 
 /// Dials for `slot`; on failure the slot is released with the reason.
-pub(crate) async fn dial(mut slot: Slot, key: &HostKey) -> Result<Dialed, Error> {
-    match open(&slot, key).await {
-        Ok(Opened::H1(io)) => Ok(Dialed::H1(slot.connected(H1Conn::new(io)))),
-        Ok(Opened::H2(parts)) => {
+pub(crate) async fn dial(
+    mut slot: Slot,
+    key: &HostKey,
+    tracer: &mut Tracer,
+) -> Result<Dialed, Error> {
+    match open(&slot, key, tracer).await {
+        Ok((Opened::H1(io), times)) => Ok(Dialed::H1(slot.connected(H1Conn::new(io), times))),
+        Ok((Opened::H2(parts), times)) => {
             let (send, conn, pings) = *parts;
             let shared = slot.shared.clone();
-            let (stream, id, control) = shared.add_h2(slot, send);
+            let (stream, id, control) = shared.add_h2(slot, send, times);
             h2::spawn_driver(conn, pings, shared, key.clone(), id, control);
             Ok(Dialed::H2(stream))
         }
@@ -41,7 +49,9 @@ pub(crate) async fn dial(mut slot: Slot, key: &HostKey) -> Result<Dialed, Error>
             } else {
                 CloseReason::Error
             });
-            Err(e.with_host(key.authority()))
+            let e = e.with_host(key.authority());
+            tracer.dial_failed(&e);
+            Err(e)
         }
     }
 }
@@ -58,10 +68,15 @@ type H2Parts = (
     ::h2::PingPong,
 );
 
-async fn open(slot: &Slot, key: &HostKey) -> Result<Opened, Error> {
+async fn open(
+    slot: &Slot,
+    key: &HostKey,
+    tracer: &mut Tracer,
+) -> Result<(Opened, DialTimes), Error> {
     let cfg = slot.config();
     let limit = cfg.connect_timeout;
-    let tcp = match tokio::time::timeout(limit, connect(key)).await {
+    let started = tokio::time::Instant::now();
+    let tcp = match tokio::time::timeout(limit, connect(key, tracer)).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => {
             return Err(Error::new(ErrorKind::Connect, "could not connect")
@@ -72,9 +87,18 @@ async fn open(slot: &Slot, key: &HostKey) -> Result<Opened, Error> {
     };
     // Requests are written whole; Nagle would only add latency.
     let _ = tcp.set_nodelay(true);
+    let mut times = DialTimes {
+        connect: started.elapsed(),
+        tls: None,
+    };
     let io = if key.is_tls() {
         let tls = cfg.tls.as_ref().expect("build() sets up TLS");
-        tls.handshake(tcp, key, cfg.tls_handshake_timeout).await?
+        let started = tokio::time::Instant::now();
+        tracer.tls_start();
+        let io = tls.handshake(tcp, key, cfg.tls_handshake_timeout).await?;
+        tracer.tls_done(None);
+        times.tls = Some(started.elapsed());
+        io
     } else {
         Transport::Tcp(tcp)
     };
@@ -84,18 +108,23 @@ async fn open(slot: &Slot, key: &HostKey) -> Result<Opened, Error> {
     };
     if speak_h2 {
         let (send, conn, pings) = h2::handshake(io, limit).await?;
-        return Ok(Opened::H2(Box::new((send, conn, pings))));
+        return Ok((Opened::H2(Box::new((send, conn, pings))), times));
     }
-    Ok(Opened::H1(io))
+    Ok((Opened::H1(io), times))
 }
 
-async fn connect(key: &HostKey) -> io::Result<TcpStream> {
+async fn connect(key: &HostKey, tracer: &mut Tracer) -> io::Result<TcpStream> {
     if let Ok(ip) = key.host().parse::<IpAddr>() {
-        return TcpStream::connect((ip, key.port())).await;
+        return connect_to((ip, key.port()).into(), tracer).await;
     }
+    tracer.dns_start(key.host());
+    let found: io::Result<Vec<SocketAddr>> = tokio::net::lookup_host((key.host(), key.port()))
+        .await
+        .map(Iterator::collect);
+    tracer.dns_done(found.as_deref().unwrap_or(&[]), found.as_ref().err());
     let mut last = None;
-    for addr in tokio::net::lookup_host((key.host(), key.port())).await? {
-        match TcpStream::connect(addr).await {
+    for addr in found? {
+        match connect_to(addr, tracer).await {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }
@@ -103,4 +132,11 @@ async fn connect(key: &HostKey) -> io::Result<TcpStream> {
     Err(last.unwrap_or_else(|| {
         io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address")
     }))
+}
+
+async fn connect_to(addr: SocketAddr, tracer: &mut Tracer) -> io::Result<TcpStream> {
+    tracer.connect_start(addr);
+    let res = TcpStream::connect(addr).await;
+    tracer.connect_done(addr, res.as_ref().err());
+    res
 }

@@ -82,6 +82,11 @@ impl H1Conn {
         &mut self.rbuf
     }
 
+    /// Our end of the socket.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.io.tcp().local_addr().ok()
+    }
+
     /// Reads whatever the socket has into the read buffer; `Ok(0)` is EOF.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         loop {

@@ -3,13 +3,13 @@
 //! its drop gives the stream back, and the last stream of a closing
 //! connection takes the entry with it.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::time::Instant;
 
-use super::{Checkout, HostKey, Shared, host::Host};
+use super::{Checkout, DialTimes, HostKey, Shared, Site, host::Host};
 use crate::{
     h2::{Control, H2Stream},
     lease::Slot,
@@ -43,6 +43,10 @@ pub(crate) struct StreamGuard {
     shared: Arc<Shared>,
     key: HostKey,
     conn: u64,
+    /// The request's entry in its host's registry of outstanding claims.
+    track: Option<usize>,
+    /// The server's time to answer, counted when the stream ends.
+    pub(crate) ttfb: Option<Duration>,
     armed: bool,
 }
 
@@ -75,7 +79,8 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         if self.armed {
-            self.shared.stream_done(&self.key, self.conn);
+            self.shared
+                .stream_done(&self.key, self.conn, self.track.take(), self.ttfb.take());
         }
     }
 }
@@ -87,9 +92,10 @@ impl Shared {
         self: &Arc<Self>,
         host: &mut Host,
         key: &HostKey,
+        site: Site,
+        now: Instant,
     ) -> Option<H2Stream> {
         if let Some(max) = self.config.max_conn_lifetime {
-            let now = Instant::now();
             for e in host
                 .h2
                 .iter_mut()
@@ -103,25 +109,35 @@ impl Shared {
             .iter_mut()
             .filter(|e| e.has_room())
             .max_by_key(|e| e.streams)?;
+        let idle_for = (entry.streams == 0).then(|| now.duration_since(entry.idle_since));
         entry.streams += 1;
+        let (conn, send) = (entry.id, entry.send.clone());
         host.stats.reused += 1;
+        let track = Some(host.outstanding.track(site, now));
         let guard = StreamGuard {
             shared: self.clone(),
             key: key.clone(),
-            conn: entry.id,
+            conn,
+            track,
+            ttfb: None,
             armed: true,
         };
         Some(H2Stream {
-            send: entry.send.clone(),
+            send,
             guard,
+            fresh: false,
+            idle_for,
         })
     }
 
     /// Undoes `take_stream` for a waiter that was gone.
-    pub(super) fn untake_stream(host: &mut Host, mut stream: H2Stream) {
+    pub(super) fn untake_stream(host: &mut Host, key: &HostKey, mut stream: H2Stream) {
         stream.guard.armed = false;
         if let Some(e) = host.h2.iter_mut().find(|e| e.id == stream.guard.conn) {
             e.streams -= 1;
+        }
+        if let Some(track) = stream.guard.track.take() {
+            host.outstanding.untrack(track, key);
         }
         host.stats.reused -= 1;
     }
@@ -132,6 +148,7 @@ impl Shared {
         self: &Arc<Self>,
         mut slot: Slot,
         send: SendRequest<Bytes>,
+        times: DialTimes,
     ) -> (H2Stream, u64, Arc<Control>) {
         let key = slot.key.clone();
         let control = Arc::new(Control::default());
@@ -144,6 +161,7 @@ impl Shared {
             .get_mut(&key)
             .expect("a slot's host stays in the map");
         host.leave(slot.state);
+        host.record_dial(times);
         slot.disarm();
         host.proto = super::host::Proto::H2;
         let now = Instant::now();
@@ -156,26 +174,44 @@ impl Shared {
             idle_since: now,
             control: control.clone(),
         });
+        // The dialer's claim moves from its slot to its stream.
+        let guard = StreamGuard {
+            shared: self.clone(),
+            key: key.clone(),
+            conn: id,
+            track: slot.track.take(),
+            ttfb: None,
+            armed: true,
+        };
         let stream = H2Stream {
             send,
-            guard: StreamGuard {
-                shared: self.clone(),
-                key: key.clone(),
-                conn: id,
-                armed: true,
-            },
+            guard,
+            fresh: true,
+            idle_for: None,
         };
         self.serve_waiters(host, &key);
         (stream, id, control)
     }
 
     /// A stream ended. The last stream of a closing connection closes it.
-    fn stream_done(self: &Arc<Self>, key: &HostKey, conn: u64) {
+    fn stream_done(
+        self: &Arc<Self>,
+        key: &HostKey,
+        conn: u64,
+        track: Option<usize>,
+        ttfb: Option<Duration>,
+    ) {
         let mut guard = self.lock();
         let st = &mut *guard;
         let Some(host) = st.hosts.get_mut(key) else {
             return;
         };
+        if let Some(track) = track {
+            host.outstanding.untrack(track, key);
+        }
+        if let Some(ttfb) = ttfb {
+            host.stats.time_to_first_byte.record(ttfb);
+        }
         let Some(i) = host.h2.iter().position(|e| e.id == conn) else {
             return;
         };
@@ -209,17 +245,25 @@ impl Shared {
     }
 }
 
-/// Hands out streams to waiters first; tells the caller whether one was served.
-pub(super) fn serve_with_stream(shared: &Arc<Shared>, host: &mut Host, key: &HostKey) -> bool {
-    if host.waiters.is_empty() {
+/// Hands out a stream to the oldest waiter; tells the caller whether one was served.
+pub(super) fn serve_with_stream(
+    shared: &Arc<Shared>,
+    host: &mut Host,
+    key: &HostKey,
+    now: Instant,
+) -> bool {
+    let Some(front) = host.waiters.front() else {
         return false;
-    }
-    let Some(stream) = shared.take_stream(host, key) else {
+    };
+    let site = front.site;
+    let Some(stream) = shared.take_stream(host, key, site, now) else {
         return false;
     };
     let w = host.waiters.pop_front().expect("not empty");
-    if let Err(Checkout::Stream(stream)) = w.tx.send(Checkout::Stream(stream)) {
-        Shared::untake_stream(host, stream);
+    match w.tx.send(Checkout::Stream(stream)) {
+        Ok(()) => host.stats.pool_wait.record(now.duration_since(w.since)),
+        Err(Checkout::Stream(stream)) => Shared::untake_stream(host, key, stream),
+        Err(_) => unreachable!("we sent a stream"),
     }
     true
 }

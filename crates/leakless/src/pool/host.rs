@@ -4,9 +4,10 @@ use std::collections::VecDeque;
 
 use tokio::time::Instant;
 
-use super::{h2::H2Entry, waiter::Waiter};
+use super::{DialTimes, HostKey, h2::H2Entry, waiter::Waiter};
 use crate::{
-    lease::{Lease, SlotState},
+    leak::Registry,
+    lease::{Lease, Slot, SlotState},
     stats::{CloseReason, HostStats},
 };
 
@@ -29,6 +30,8 @@ pub(super) struct Host {
     pub waiters: VecDeque<Waiter>,
     /// Shared HTTP/2 connections, each one slot.
     pub h2: Vec<H2Entry>,
+    /// Who holds this host's connections, since when, from where.
+    pub outstanding: Registry,
     /// When a request last took or returned a connection (for the global LRU).
     pub last_used: Instant,
     pub stats: HostStats,
@@ -43,6 +46,7 @@ impl Host {
             idle: VecDeque::new(),
             waiters: VecDeque::new(),
             h2: Vec::new(),
+            outstanding: Registry::default(),
             last_used: Instant::now(),
             stats: HostStats::default(),
         }
@@ -63,6 +67,24 @@ impl Host {
             SlotState::Dialing => self.dialing -= 1,
             SlotState::Busy => self.busy -= 1,
             SlotState::Idle => {}
+        }
+    }
+
+    /// A request is done with the slot: forget its claim, count its
+    /// time to first byte.
+    pub fn finish_claim(&mut self, slot: &mut Slot, key: &HostKey) {
+        if let Some(track) = slot.track.take() {
+            self.outstanding.untrack(track, key);
+        }
+        if let Some(ttfb) = slot.ttfb.take() {
+            self.stats.time_to_first_byte.record(ttfb);
+        }
+    }
+
+    pub fn record_dial(&mut self, times: DialTimes) {
+        self.stats.connect_time.record(times.connect);
+        if let Some(tls) = times.tls {
+            self.stats.tls_time.record(tls);
         }
     }
 

@@ -1,8 +1,11 @@
 //! The pool: per-host counts and limits, LIFO idle lists with a global LRU
-//! cap, FIFO waiters with direct hand-off, and the idle reaper.
+//! cap, shared HTTP/2 entries, FIFO waiters with direct hand-off, the idle
+//! reaper, and the registry of who holds what.
 //!
 //! Every count changes under one mutex, in the same critical section as the
-//! change it describes; sockets are closed after the lock is released.
+//! change it describes; sockets are closed after the lock is released. The
+//! histograms and the leak registry ride along in those same sections, so
+//! observability costs no extra lock.
 
 mod h2;
 mod host;
@@ -12,7 +15,9 @@ mod waiter;
 
 use std::{
     collections::HashMap,
+    panic::Location,
     sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
 };
 
 use tokio::{
@@ -32,9 +37,13 @@ use crate::{
     error::{Error, PoolState},
     h1::{H1Conn, Unusable},
     h2::H2Stream,
+    leak::Outstanding,
     lease::{Lease, Slot, SlotState},
     stats::{CloseReason, PoolStats},
 };
+
+/// The call site a request was sent from.
+pub(crate) type Site = &'static Location<'static>;
 
 /// What a checkout yields: a reused HTTP/1.1 connection, a stream on a
 /// shared HTTP/2 connection, or the right to dial.
@@ -45,7 +54,14 @@ pub(crate) enum Checkout {
     Dial(Slot),
 }
 
-/// State shared by the client, every lease and the reaper.
+/// How a connection was set up, for the histograms.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DialTimes {
+    pub connect: Duration,
+    pub tls: Option<Duration>,
+}
+
+/// State shared by the client, every lease and the background tasks.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Config,
@@ -60,6 +76,7 @@ pub(crate) struct State {
     /// The client was dropped: nothing goes idle any more.
     closed: bool,
     reaper_running: bool,
+    leak_scanner: bool,
     next_waiter: u64,
     next_conn: u64,
 }
@@ -85,15 +102,17 @@ impl Pool {
             idle_total: 0,
             closed: false,
             reaper_running: false,
+            leak_scanner: false,
             next_waiter: 0,
             next_conn: 0,
         };
+        let shared = Shared {
+            config,
+            state: Mutex::new(state),
+            reaper_wake: Notify::new(),
+        };
         Pool {
-            shared: Arc::new(Shared {
-                config,
-                state: Mutex::new(state),
-                reaper_wake: Notify::new(),
-            }),
+            shared: Arc::new(shared),
         }
     }
 
@@ -101,9 +120,10 @@ impl Pool {
         &self.shared.config
     }
 
-    /// A live idle connection, else a slot to dial, else a place in the queue.
-    pub async fn checkout(&self, key: &HostKey) -> Result<Checkout, Error> {
-        match self.shared.try_checkout(key) {
+    /// A live idle connection or a stream, else a slot to dial, else a
+    /// place in the queue.
+    pub async fn checkout(&self, key: &HostKey, site: Site) -> Result<Checkout, Error> {
+        match self.shared.try_checkout(key, site) {
             Got::Ready(c) => Ok(c),
             Got::Wait(w) => w.wait(self.shared.config.pool_wait_timeout).await,
         }
@@ -111,7 +131,7 @@ impl Pool {
 
     /// A checkout that never waits: `None` when it would have to.
     pub fn try_checkout_now(&self, key: &HostKey) -> Option<Checkout> {
-        match self.shared.try_checkout(key) {
+        match self.shared.try_checkout(key, Location::caller()) {
             Got::Ready(c) => Some(c),
             Got::Wait(_) => None,
         }
@@ -132,6 +152,18 @@ impl Pool {
                 .map(|(k, h)| (k.to_string(), h.snapshot()))
                 .collect(),
         )
+    }
+
+    /// Every response or lease that holds a connection now, oldest first.
+    pub fn outstanding(&self) -> Vec<Outstanding> {
+        let st = self.shared.lock();
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for (key, host) in &st.hosts {
+            host.outstanding.list(key, now, &mut out);
+        }
+        out.sort_by_key(|o| std::cmp::Reverse(o.age));
+        out
     }
 
     /// The client is gone: close every idle connection and stop the reaper.
@@ -174,7 +206,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn try_checkout(self: &Arc<Self>, key: &HostKey) -> Got {
+    fn try_checkout(self: &Arc<Self>, key: &HostKey, site: Site) -> Got {
         let cfg = &self.config;
         let mut doomed = Doomed::new();
         let got = {
@@ -183,55 +215,83 @@ impl Shared {
             let now = Instant::now();
             let host = st.hosts.entry(key.clone()).or_insert_with(Host::new);
             host.last_used = now;
-            if let Some(stream) = self.take_stream(host, key) {
-                return Got::Ready(Checkout::Stream(stream));
-            }
-            let mut found = None;
-            while let Some(mut lease) = host.idle.pop_back() {
-                st.idle_total -= 1;
-                let verdict = expiry(cfg, &lease, now).or_else(|| match lease.conn.idle_check() {
-                    Ok(()) => None,
-                    Err(Unusable::Closed | Unusable::Unsolicited) => {
-                        Some(CloseReason::ServerClosed)
-                    }
-                });
-                if let Some(reason) = verdict {
-                    host.record_close(reason);
-                    doomed.push(lease.disarm());
-                    continue;
-                }
-                lease.slot.state = SlotState::Busy;
-                lease.uses += 1;
-                host.busy += 1;
-                host.stats.reused += 1;
-                found = Some(lease);
-                break;
-            }
-            if let Some(lease) = found {
+            let got = if let Some(stream) = self.take_stream(host, key, site, now) {
+                Got::Ready(Checkout::Stream(stream))
+            } else if let Some(mut lease) =
+                Self::take_idle(cfg, host, &mut st.idle_total, &mut doomed, now)
+            {
+                lease.slot.track = Some(host.outstanding.track(site, now));
                 Got::Ready(Checkout::Reused(lease))
             } else if self.may_dial(host, key) {
-                host.dialing += 1;
-                host.stats.created += 1;
-                Got::Ready(Checkout::Dial(Slot::new(
-                    self.clone(),
-                    key.clone(),
-                    SlotState::Dialing,
-                )))
+                Got::Ready(Checkout::Dial(self.new_dial(host, key, site, now)))
             } else {
                 let (tx, rx) = oneshot::channel();
                 let id = st.next_waiter;
                 st.next_waiter += 1;
-                host.waiters.push_back(Waiter { id, tx });
-                Got::Wait(Wait {
+                host.waiters.push_back(Waiter {
+                    id,
+                    tx,
+                    site,
+                    since: now,
+                });
+                return Got::Wait(Wait {
                     rx,
                     id,
                     key: key.clone(),
                     shared: self.clone(),
-                })
-            }
+                });
+            };
+            host.stats.pool_wait.record(Duration::ZERO);
+            self.ensure_leak_scanner(&mut st.leak_scanner);
+            got
         };
         drop(doomed);
         got
+    }
+
+    /// Pops the most recent idle connection that is still fit, closing
+    /// expired or server-closed ones on the way.
+    fn take_idle(
+        cfg: &Config,
+        host: &mut Host,
+        idle_total: &mut usize,
+        doomed: &mut Doomed,
+        now: Instant,
+    ) -> Option<Lease> {
+        while let Some(mut lease) = host.idle.pop_back() {
+            *idle_total -= 1;
+            let verdict = expiry(cfg, &lease, now).or_else(|| match lease.conn.idle_check() {
+                Ok(()) => None,
+                Err(Unusable::Closed | Unusable::Unsolicited) => Some(CloseReason::ServerClosed),
+            });
+            if let Some(reason) = verdict {
+                host.record_close(reason);
+                doomed.push(lease.disarm());
+                continue;
+            }
+            lease.slot.state = SlotState::Busy;
+            lease.idle_for = Some(now.duration_since(lease.idle_since));
+            lease.uses += 1;
+            host.busy += 1;
+            host.stats.reused += 1;
+            return Some(lease);
+        }
+        None
+    }
+
+    /// Takes a dial slot for `site`: counted as created from here on.
+    fn new_dial(
+        self: &Arc<Self>,
+        host: &mut Host,
+        key: &HostKey,
+        site: Site,
+        now: Instant,
+    ) -> Slot {
+        host.dialing += 1;
+        host.stats.created += 1;
+        let mut slot = Slot::new(self.clone(), key.clone(), SlotState::Dialing);
+        slot.track = Some(host.outstanding.track(site, now));
+        slot
     }
 
     /// A lease comes back: hand it to the oldest waiter, else keep it idle
@@ -250,6 +310,7 @@ impl Shared {
                 .expect("a leased host stays in the map");
             host.busy -= 1;
             host.last_used = now;
+            host.finish_claim(&mut lease.slot, &key);
             let mut reason = if st.closed {
                 Some(CloseReason::ClientDropped)
             } else if cfg.disable_keep_alives {
@@ -260,16 +321,25 @@ impl Shared {
             if reason.is_none() {
                 // Direct hand-off: the oldest live waiter gets it, no idle hop.
                 while let Some(w) = host.waiters.pop_front() {
+                    if w.tx.is_closed() {
+                        continue;
+                    }
+                    let track = host.outstanding.track(w.site, now);
+                    lease.slot.track = Some(track);
+                    lease.idle_for = None;
                     lease.uses += 1;
                     match w.tx.send(Checkout::Reused(lease)) {
                         Ok(()) => {
                             host.busy += 1;
                             host.stats.reused += 1;
+                            host.stats.pool_wait.record(now.duration_since(w.since));
                             return;
                         }
                         Err(Checkout::Reused(back)) => {
                             lease = back;
                             lease.uses -= 1;
+                            lease.slot.track = None;
+                            host.outstanding.untrack(track, &key);
                         }
                         Err(_) => unreachable!("we sent a lease"),
                     }
@@ -317,21 +387,30 @@ impl Shared {
     /// Something freed up: waiters get streams on shared connections, then
     /// the right to dial while there is room.
     fn serve_waiters(self: &Arc<Self>, host: &mut Host, key: &HostKey) {
-        while !host.waiters.is_empty() {
-            if h2::serve_with_stream(self, host, key) {
+        let now = Instant::now();
+        while let Some(front) = host.waiters.front() {
+            if front.tx.is_closed() {
+                host.waiters.pop_front();
+                continue;
+            }
+            if h2::serve_with_stream(self, host, key, now) {
                 continue;
             }
             if !self.may_dial(host, key) {
                 break;
             }
             let w = host.waiters.pop_front().expect("not empty");
-            host.dialing += 1;
-            host.stats.created += 1;
-            let slot = Slot::new(self.clone(), key.clone(), SlotState::Dialing);
-            if let Err(Checkout::Dial(mut slot)) = w.tx.send(Checkout::Dial(slot)) {
-                slot.disarm();
-                host.dialing -= 1;
-                host.stats.created -= 1;
+            let slot = self.new_dial(host, key, w.site, now);
+            match w.tx.send(Checkout::Dial(slot)) {
+                Ok(()) => host.stats.pool_wait.record(now.duration_since(w.since)),
+                Err(Checkout::Dial(mut slot)) => {
+                    // Gone between the check and the send: undo, quietly.
+                    slot.disarm();
+                    host.dialing -= 1;
+                    host.stats.created -= 1;
+                    host.finish_claim(&mut slot, key);
+                }
+                Err(_) => unreachable!("we sent a slot"),
             }
         }
     }
@@ -354,19 +433,21 @@ impl Shared {
 
     /// A slot's `Drop`: its count goes, the reason is recorded, and a waiter
     /// may dial in its place.
-    pub(crate) fn release(self: &Arc<Self>, key: &HostKey, state: SlotState, reason: CloseReason) {
+    pub(crate) fn release(self: &Arc<Self>, slot: &mut Slot) {
         let mut st = self.lock();
         let host = st
             .hosts
-            .get_mut(key)
+            .get_mut(&slot.key)
             .expect("a slot's host stays in the map");
-        host.leave(state);
-        host.record_close(reason);
-        self.serve_waiters(host, key);
+        host.leave(slot.state);
+        host.record_close(slot.reason);
+        host.finish_claim(slot, &slot.key.clone());
+        self.serve_waiters(host, &slot.key);
     }
 
-    /// A dial finished: the slot moves from dialing to busy.
-    pub(crate) fn mark_busy(self: &Arc<Self>, key: &HostKey, from: SlotState) {
+    /// A dial finished with HTTP/1.1: the slot moves from dialing to busy.
+    /// Waiters held back in case it spoke h2 may now dial.
+    pub(crate) fn mark_busy(self: &Arc<Self>, key: &HostKey, from: SlotState, times: DialTimes) {
         let mut st = self.lock();
         let host = st
             .hosts
@@ -374,6 +455,7 @@ impl Shared {
             .expect("a slot's host stays in the map");
         host.leave(from);
         host.busy += 1;
+        host.record_dial(times);
         if host.proto != Proto::H1 {
             host.proto = Proto::H1;
             self.serve_waiters(host, key);
@@ -401,10 +483,26 @@ impl Shared {
         PoolState {
             limit: self.config.max_conns_per_host,
             dialing: h.map_or(0, |h| h.dialing),
-            busy: h.map_or(0, |h| h.busy),
+            busy: h.map_or(0, |h| {
+                h.busy + h.h2.iter().filter(|e| e.streams > 0).count()
+            }),
             idle: h.map_or(0, |h| h.idle.len()),
             waiting: h.map_or(0, |h| h.waiters.len()),
         }
+    }
+
+    /// One pass of the leak scanner; false when it should stop.
+    pub(crate) fn scan_leaks(&self, now: Instant, threshold: Duration) -> bool {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if st.closed || st.hosts.values().all(|h| h.outstanding.is_empty()) {
+            st.leak_scanner = false;
+            return false;
+        }
+        for (key, host) in &mut st.hosts {
+            host.stats.leaks_reported += host.outstanding.scan(now, threshold, key);
+        }
+        true
     }
 }
 

@@ -6,13 +6,17 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::oneshot;
 
-use super::{Checkout, HostKey, Shared};
+use tokio::time::Instant;
+
+use super::{Checkout, HostKey, Shared, Site};
 use crate::{error::Error, error::ErrorKind, timeout::Phase};
 
 #[derive(Debug)]
 pub(super) struct Waiter {
     pub id: u64,
     pub tx: oneshot::Sender<Checkout>,
+    pub site: Site,
+    pub since: Instant,
 }
 
 /// The waiting side; dropping it at any point leaves nothing behind.
