@@ -36,8 +36,8 @@ pub struct Client {
 }
 
 #[derive(Debug)]
-struct ClientRef {
-    pool: Pool,
+pub(crate) struct ClientRef {
+    pub(crate) pool: Pool,
     next_request: AtomicU64,
     _census: Census,
 }
@@ -125,6 +125,24 @@ impl Client {
         };
         let client = self.clone();
         async move { client.send(parts).await }
+    }
+
+    /// Adds this client's pool metrics to `registry` (names start with
+    /// `leakless_`; see the README for the list). The registry holds the
+    /// client weakly: a dropped client just stops reporting.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        crate::metrics::register(registry, Arc::downgrade(&self.inner));
+    }
+
+    /// This client's metrics in the Prometheus text format, ready to serve
+    /// on `/metrics`.
+    pub fn prometheus_text(&self) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        self.register_metrics(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+            .expect("writing to a String");
+        out
     }
 
     /// Every response (or lease) that holds a connection now, oldest first,

@@ -37,6 +37,7 @@
 //! | `stats` | [`PoolStats`]: connections per state, counters, close reasons, latency histograms |
 //! | `trace` | [`Observer`] and its [`Event`]s; the per-request tracer and `tracing` span |
 //! | `census` | counts clients to warn once when a process builds one per request |
+//! | `metrics` | Prometheus exposition: a collector over `stats()`, bounded host labels |
 //! | `leak` | outstanding leases with their call sites; the `leak_threshold` scanner |
 #![deny(missing_docs)]
 
@@ -58,6 +59,7 @@ mod h2;
 mod incoming;
 mod leak;
 mod lease;
+mod metrics;
 mod pool;
 mod request;
 mod response;

@@ -1,6 +1,7 @@
 //! Behaviour scenarios (../shared/SCENARIOS.md) against real loopback
 //! servers: one integration binary, one module per theme.
 
+#[macro_use]
 mod support;
 
 mod bad_input;
@@ -10,6 +11,7 @@ mod differential;
 mod h2;
 mod limits;
 mod nginx;
+mod observe;
 mod retry;
 mod reuse;
 mod timeouts;
