@@ -46,7 +46,7 @@ pub enum Owners {
 }
 
 /// Forget the foreign set and re-verify every cached fd this often.
-pub const FULL_RECHECK: Duration = Duration::from_secs(10);
+pub const FULL_RECHECK: Duration = Duration::from_secs(30);
 
 /// Processes with at most this many fds are listed whenever an unknown
 /// socket could be theirs: cheap, and exact for a process that closes one
@@ -220,7 +220,10 @@ impl OwnerMap {
                 }
             };
             if must {
-                self.scan_pid(pid, live, full, false);
+                // Even a full recheck trusts cached fds whose socket is
+                // still alive: readlinking 10k fds is what makes `ss -p`
+                // slow. The second pass below re-reads non-socket fds.
+                self.scan_pid(pid, live, false);
                 if let Some(p) = self.procs.get_mut(&pid) {
                     p.count = size;
                     p.lost = false;
@@ -235,11 +238,11 @@ impl OwnerMap {
             .filter(|(i, _)| !self.owner.contains_key(i))
             .map(|(_, uid)| *uid)
             .collect();
-        if !full && !unplaced_uids.is_empty() {
+        if !unplaced_uids.is_empty() {
             for &pid in &scanned {
                 let uid = self.procs.get(&pid).map(|p| p.uid);
                 if uid.is_some_and(|u| unplaced_uids.contains(&u)) {
-                    self.scan_pid(pid, live, false, true);
+                    self.scan_pid(pid, live, true);
                 }
             }
         }
@@ -250,9 +253,10 @@ impl OwnerMap {
         }
     }
 
-    /// Lists one process's fds and readlinks those we cannot vouch for.
-    /// `all`: readlink every fd; `nonsockets`: also those cached as files.
-    fn scan_pid(&mut self, pid: u32, live: &HashMap<u64, u32>, all: bool, nonsockets: bool) {
+    /// Lists one process's fds and readlinks those we cannot vouch for: new
+    /// fd numbers, and fds whose socket is gone (the number may be reused).
+    /// `nonsockets`: also those cached as files.
+    fn scan_pid(&mut self, pid: u32, live: &HashMap<u64, u32>, nonsockets: bool) {
         let dir = format!("/proc/{pid}/fd");
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -282,8 +286,8 @@ impl OwnerMap {
             seen.insert(fd);
             let cached = proc.fds.get(&fd).copied();
             let trust = match cached {
-                Some(0) => !nonsockets && !all,
-                Some(inode) => !all && live.contains_key(&inode),
+                Some(0) => !nonsockets,
+                Some(inode) => live.contains_key(&inode),
                 None => false,
             };
             if trust {

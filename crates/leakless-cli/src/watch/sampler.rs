@@ -209,8 +209,11 @@ impl Sampler {
             }
         }
         // Pass 1: the sockets of watched processes.
-        let mut per: HashMap<u32, HashMap<Endpoint, Vec<Obs>>> = HashMap::new();
+        let mut groups: Vec<(u32, Endpoint, Vec<Obs>)> = Vec::new();
+        let mut index: HashMap<(u32, Endpoint), usize> = HashMap::new();
+        let mut group: Option<(u32, Endpoint, usize)> = None;
         let mut holders: HashMap<SocketAddr, Holder> = HashMap::new();
+        let mut last_holder: Option<(SocketAddr, u32)> = None;
         for s in sockets
             .iter()
             .filter(|s| s.state != TcpState::Listen && s.inode != 0)
@@ -226,25 +229,43 @@ impl Sampler {
             } else {
                 Endpoint::Remote(s.remote)
             };
-            per.entry(key)
-                .or_default()
-                .entry(endpoint)
-                .or_default()
-                .push(to_obs(s));
+            // Consecutive sockets mostly share process and endpoint: look
+            // the group up only when that changes (10k sockets, 2 lookups
+            // each, were a visible share of a sample).
+            if group
+                .as_ref()
+                .is_none_or(|(k, e, _)| (*k, *e) != (key, endpoint))
+            {
+                let idx = *index.entry((key, endpoint)).or_insert_with(|| {
+                    groups.push((key, endpoint, Vec::new()));
+                    groups.len() - 1
+                });
+                group = Some((key, endpoint, idx));
+            }
+            if let Some((_, _, idx)) = group {
+                groups[idx].2.push(to_obs(s));
+            }
             let owner = TupleOwner {
                 key,
                 endpoint,
                 last_seen: t,
             };
             self.tuples.insert(s.tuple(), owner);
-            holders
-                .entry(s.remote)
-                .and_modify(|h| {
-                    if *h != Holder::One(key) {
-                        *h = Holder::Many;
-                    }
-                })
-                .or_insert(Holder::One(key));
+            if last_holder != Some((s.remote, key)) {
+                last_holder = Some((s.remote, key));
+                holders
+                    .entry(s.remote)
+                    .and_modify(|h| {
+                        if *h != Holder::One(key) {
+                            *h = Holder::Many;
+                        }
+                    })
+                    .or_insert(Holder::One(key));
+            }
+        }
+        let mut per: HashMap<u32, HashMap<Endpoint, Vec<Obs>>> = HashMap::new();
+        for (key, endpoint, obs) in groups {
+            per.entry(key).or_default().insert(endpoint, obs);
         }
         // The remotes and inbound ports watched processes have or had: only
         // other sockets there matter below (on a busy host, most don't).
