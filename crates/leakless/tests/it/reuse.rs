@@ -80,11 +80,14 @@ async fn connection_close_response_is_not_reused(mode: Mode) {
     };
     assert_eq!((s.open, s.closed), (0, 1), "{s:?}");
     let why = if mode.is_h2() {
-        CloseReason::ServerClosed
+        // The server closes after its GOAWAY; a write of ours (a
+        // WINDOW_UPDATE) racing that close fails with EPIPE, which the
+        // driver counts as an error rather than a clean close.
+        s.closed_by.get(CloseReason::ServerClosed) + s.closed_by.get(CloseReason::Error)
     } else {
-        CloseReason::NotReusable
+        s.closed_by.get(CloseReason::NotReusable)
     };
-    assert_eq!(s.closed_by.get(why), 1, "{s:?}");
+    assert_eq!(why, 1, "{s:?}");
     server.wait_closed(1).await;
     client
         .get(mode.url(&server, "/"))
@@ -231,6 +234,9 @@ async fn server_closed_idle_connection_is_replaced(mode: Mode) {
             .all(|&(_, state)| state == CLOSE_WAIT)
     })
     .await;
+    // And our reactor has seen it: the idle check peeks only at a socket
+    // the reactor reported readable (one turn of the runtime's I/O driver).
+    tokio::time::sleep(Duration::from_millis(1)).await;
     if mode.is_h2() {
         // The connection's driver task sees the GOAWAY and the close.
         let s = until_stats(&client, |s| s.open == 0).await;
