@@ -1,14 +1,20 @@
 //! Scenarios 9–18: per-host cap, FIFO waiters, idle caps, timers on idle
-//! connections, and the cap as the kernel sees it.
+//! connections, and the cap as the kernel sees it; over HTTP/1.1, HTTP/1.1
+//! over TLS and HTTP/2. An h2 connection is one slot however many streams
+//! it carries, so the h2 runs that need a request to wait for a slot cap
+//! the server at one stream per connection.
 
 use std::{net::SocketAddr, time::Duration};
 
 use leakless::{Client, CloseReason, Phase};
+use leakless_testserver::ConnFault;
 
 use crate::support::*;
 
-fn capped(n: usize) -> Client {
-    Client::builder().max_conns_per_host(n).build().unwrap()
+/// A server on which a second concurrent request needs a second
+/// connection in every mode: on h2, one stream per connection.
+fn one_at_a_time(mode: Mode) -> TestServer {
+    mode.server(Config::new().h2_max_concurrent_streams(1))
 }
 
 /// Resolves once the pool shows `n` waiters for some host.
@@ -21,23 +27,33 @@ async fn waiting(client: &Client, n: usize) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_concurrent_requests_at_cap_one_make_exactly_one_dial() {
-    let server = TestServer::start(Config::new().latency(Duration::from_millis(2)));
-    let client = capped(1);
+/// On h2 the ten are streams multiplexed on the one connection.
+async fn ten_concurrent_requests_at_cap_one_make_exactly_one_dial(mode: Mode) {
+    let server = mode.server(Config::new().latency(Duration::from_millis(2)));
+    let client = mode.client(&server, Client::builder().max_conns_per_host(1));
     let tasks: Vec<_> = (0..10)
         .map(|_| {
-            let (client, url) = (client.clone(), server.url("/"));
+            let (client, url) = (client.clone(), mode.url(&server, "/"));
             tokio::spawn(async move { client.get(url).send().await?.bytes().await })
         })
         .collect();
     for t in tasks {
         bounded(t).await.unwrap().unwrap();
     }
-    assert_eq!(server.stats().accepted, 1);
+    let st = server.stats();
+    assert_eq!(st.accepted, 1);
+    assert_eq!(st.tls_handshakes, u64::from(mode.is_tls()));
     let s = client.stats().total;
     assert_eq!((s.created, s.reused), (1, 9));
+    if mode.is_h2() {
+        assert_eq!(st.h2_streams, 10);
+        assert!(
+            st.conns.values().all(|c| c.streams_open_max > 1),
+            "the streams overlapped: {st:?}"
+        );
+    }
 }
+per_mode!(multi_thread ten_concurrent_requests_at_cap_one_make_exactly_one_dial: h1, h1_tls, h2, h2c);
 
 /// A listener whose accept queue is full: connects to it hang in SYN_SENT.
 pub fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
@@ -59,11 +75,16 @@ pub fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStrea
     (listener, fillers)
 }
 
-#[tokio::test]
-async fn dial_in_progress_counts_toward_cap() {
+/// The dial hangs in the TCP connect (h1: a full accept queue), or in the
+/// TLS or HTTP/2 handshake (a server that accepts and never answers).
+async fn dial_in_progress_counts_toward_cap(mode: Mode) {
     let (listener, _fillers) = full_backlog_listener();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let client = capped(1);
+    let server = mode.server(Config::new().conn_fault(ConnFault::AcceptAndStall));
+    let url = match mode {
+        Mode::H1 => format!("http://{}/", listener.local_addr().unwrap()),
+        _ => mode.url(&server, "/"),
+    };
+    let client = mode.client(&server, Client::builder().max_conns_per_host(1));
     let first = tokio::spawn({
         let (c, u) = (client.clone(), url.clone());
         async move { c.get(u).send().await.map(drop) }
@@ -92,15 +113,22 @@ async fn dial_in_progress_counts_toward_cap() {
     let s = client.stats().total;
     assert_eq!((s.open, s.dialing, s.waiting), (0, 0, 0), "{s:?}");
     assert_consistent(&s);
+    if mode != Mode::H1 {
+        assert_eq!(server.wait_closed(1).await.accepted, 1);
+    }
 }
+per_mode!(dial_in_progress_counts_toward_cap: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn cancelled_waiter_frees_nothing_it_did_not_take() {
-    let server = TestServer::start(Config::new());
-    let client = capped(1);
-    let held = client.get(server.url("/?size=100")).send().await.unwrap();
+async fn cancelled_waiter_frees_nothing_it_did_not_take(mode: Mode) {
+    let server = one_at_a_time(mode);
+    let client = mode.client(&server, Client::builder().max_conns_per_host(1));
+    let held = client
+        .get(mode.url(&server, "/?size=100"))
+        .send()
+        .await
+        .unwrap();
     let waiter = tokio::spawn({
-        let (c, u) = (client.clone(), server.url("/"));
+        let (c, u) = (client.clone(), mode.url(&server, "/"));
         async move { c.get(u).send().await.map(drop) }
     });
     waiting(&client, 1).await;
@@ -110,7 +138,7 @@ async fn cancelled_waiter_frees_nothing_it_did_not_take() {
     assert_eq!((s.open, s.busy, s.waiting), (1, 1, 0), "{s:?}");
     held.bytes().await.unwrap();
     client
-        .get(server.url("/"))
+        .get(mode.url(&server, "/"))
         .send()
         .await
         .unwrap()
@@ -118,18 +146,25 @@ async fn cancelled_waiter_frees_nothing_it_did_not_take() {
         .await
         .unwrap();
     let s = client.stats().total;
-    assert_eq!((s.created, s.open, s.idle), (1, 1, 1), "{s:?}");
+    assert_eq!(
+        (s.created, s.open, s.idle, s.h2_streams),
+        (1, 1, 1, 0),
+        "{s:?}"
+    );
+    assert_eq!(server.stats().accepted, 1);
 }
+per_mode!(cancelled_waiter_frees_nothing_it_did_not_take: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn waiters_are_served_first_come_first_served_by_direct_hand_off() {
-    let server = TestServer::start(Config::new());
-    let client = capped(1);
-    let held = client.get(server.url("/")).send().await.unwrap();
+/// On h2 what is handed off is the connection's one stream.
+async fn waiters_are_served_first_come_first_served_by_direct_hand_off(mode: Mode) {
+    let server = one_at_a_time(mode);
+    let client = mode.client(&server, Client::builder().max_conns_per_host(1));
+    let held = client.get(mode.url(&server, "/")).send().await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();
     for i in 0..5 {
-        let (c, u, tx) = (client.clone(), server.url(&format!("/?n={i}")), tx.clone());
+        let url = mode.url(&server, &format!("/?n={i}"));
+        let (c, u, tx) = (client.clone(), url, tx.clone());
         tasks.push(tokio::spawn(async move {
             let res = c.get(u).send().await.unwrap();
             tx.send(i).unwrap();
@@ -149,20 +184,23 @@ async fn waiters_are_served_first_come_first_served_by_direct_hand_off() {
         (1, 5),
         "handed straight to each waiter: {s:?}"
     );
+    assert_eq!(server.stats().accepted, 1);
 }
+per_mode!(waiters_are_served_first_come_first_served_by_direct_hand_off: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn pool_wait_timeout_error_says_host_limit_and_counts() {
-    let server = TestServer::start(Config::new());
-    let client = Client::builder()
-        .max_conns_per_host(1)
-        .pool_wait_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let held = client.get(server.url("/")).send().await.unwrap();
+/// On h2, "busy 1" is the one connection, its only stream taken.
+async fn pool_wait_timeout_error_says_host_limit_and_counts(mode: Mode) {
+    let server = one_at_a_time(mode);
+    let client = mode.client(
+        &server,
+        Client::builder()
+            .max_conns_per_host(1)
+            .pool_wait_timeout(Duration::from_secs(5)),
+    );
+    let held = client.get(mode.url(&server, "/")).send().await.unwrap();
     // Only a timer can end the wait now: let tokio's clock jump to it.
     tokio::time::pause();
-    let err = client.get(server.url("/")).send().await.unwrap_err();
+    let err = client.get(mode.url(&server, "/")).send().await.unwrap_err();
     tokio::time::resume();
     assert!(err.is_pool_wait() && err.is_timeout(), "{err:?}");
     assert_eq!(err.phase(), Some(Phase::PoolWait));
@@ -186,17 +224,17 @@ async fn pool_wait_timeout_error_says_host_limit_and_counts() {
     assert_eq!(client.stats().total.waiting, 0);
     drop(held);
 }
+per_mode!(pool_wait_timeout_error_says_host_limit_and_counts: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn three_responses_with_idle_cap_two_leave_two_idle() {
-    let server = TestServer::start(Config::new());
-    let client = Client::builder()
-        .max_idle_conns_per_host(2)
-        .build()
-        .unwrap();
+// Not h2: three concurrent responses are three streams on one shared
+// connection, and the idle caps govern HTTP/1.1's idle lists (as Go's
+// MaxIdleConns* do).
+async fn three_responses_with_idle_cap_two_leave_two_idle(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder().max_idle_conns_per_host(2));
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(client.get(server.url("/")).send().await.unwrap());
+        held.push(client.get(mode.url(&server, "/")).send().await.unwrap());
     }
     assert_eq!(client.stats().total.busy, 3);
     for res in held {
@@ -210,14 +248,19 @@ async fn three_responses_with_idle_cap_two_leave_two_idle() {
     );
     server.wait_closed(1).await;
 }
+per_mode!(three_responses_with_idle_cap_two_leave_two_idle: h1, h1_tls);
 
-#[tokio::test]
-async fn global_idle_cap_closes_the_least_recently_used_hosts_connection() {
-    let servers: Vec<TestServer> = (0..5).map(|_| TestServer::start(Config::new())).collect();
-    let client = Client::builder().max_idle_conns(4).build().unwrap();
+// Not h2: see three_responses_with_idle_cap_two_leave_two_idle.
+async fn global_idle_cap_closes_the_least_recently_used_hosts_connection(mode: Mode) {
+    let servers: Vec<TestServer> = (0..5).map(|_| mode.server(Config::new())).collect();
+    let mut builder = Client::builder().max_idle_conns(4);
+    for server in &servers {
+        builder = mode.builder(server, builder);
+    }
+    let client = builder.build().unwrap();
     for server in &servers {
         client
-            .get(server.url("/"))
+            .get(mode.url(server, "/"))
             .send()
             .await
             .unwrap()
@@ -227,17 +270,18 @@ async fn global_idle_cap_closes_the_least_recently_used_hosts_connection() {
     }
     let stats = client.stats();
     assert_eq!(stats.total.idle, 4);
-    let first = stats.host(&servers[0].addr().to_string()).unwrap();
+    let first = stats.host(&mode.host_key(servers[0].addr())).unwrap();
     assert_eq!(
         (first.idle, first.closed_by.get(CloseReason::PoolFull)),
         (0, 1),
         "{first:?}"
     );
     for server in &servers[1..] {
-        assert_eq!(stats.host(&server.addr().to_string()).unwrap().idle, 1);
+        assert_eq!(stats.host(&mode.host_key(server.addr())).unwrap().idle, 1);
     }
     servers[0].wait_closed(1).await;
 }
+per_mode!(global_idle_cap_closes_the_least_recently_used_hosts_connection: h1, h1_tls);
 
 fn alive_tasks() -> usize {
     tokio::runtime::Handle::current()
@@ -245,87 +289,87 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-#[tokio::test]
-async fn idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops() {
-    let server = TestServer::start(Config::new());
-    let client = Client::builder()
-        .idle_conn_timeout(Duration::from_secs(90))
-        .build()
-        .unwrap();
+/// Background tasks a client runs while it holds `conns` h2 connections
+/// and something is idle: the reaper, plus one driver per h2 connection.
+fn client_tasks(mode: Mode, conns: usize) -> usize {
+    1 + if mode.is_h2() { conns } else { 0 }
+}
+
+/// On h2 the two responses are two streams on one connection.
+async fn idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(
+        &server,
+        Client::builder().idle_conn_timeout(Duration::from_secs(90)),
+    );
     let (a, b) = (
-        client.get(server.url("/")).send().await.unwrap(),
-        client.get(server.url("/")).send().await.unwrap(),
+        client.get(mode.url(&server, "/")).send().await.unwrap(),
+        client.get(mode.url(&server, "/")).send().await.unwrap(),
     );
     a.bytes().await.unwrap();
     b.bytes().await.unwrap();
+    let conns = if mode.is_h2() { 1 } else { 2 };
     assert_eq!(
         (client.stats().total.idle, alive_tasks()),
-        (2, 1),
-        "one reaper runs"
+        (conns, client_tasks(mode, 1)),
+        "one reaper runs (and on h2 the connection's driver)"
     );
     tokio::time::pause();
     tokio::time::advance(Duration::from_secs(89)).await;
-    assert_eq!(client.stats().total.idle, 2, "not before the timeout");
+    assert_eq!(client.stats().total.idle, conns, "not before the timeout");
     tokio::time::advance(Duration::from_secs(2)).await;
     tokio::task::yield_now().await;
     tokio::time::resume();
     let s = client.stats().total;
     assert_eq!(
         (s.idle, s.open, s.closed_by.get(CloseReason::IdleTimeout)),
-        (0, 0, 2),
+        (0, 0, conns as u64),
         "{s:?}"
     );
-    bounded(async {
-        while alive_tasks() != 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    server.wait_closed(2).await;
+    until(|| alive_tasks() == 0).await;
+    server.wait_closed(conns as u64).await;
 }
+per_mode!(idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn dropping_the_client_closes_idle_connections_and_stops_the_reaper() {
-    let server = TestServer::start(Config::new());
-    let client = Client::new();
+async fn dropping_the_client_closes_idle_connections_and_stops_the_reaper(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
     client
-        .get(server.url("/"))
+        .get(mode.url(&server, "/"))
         .send()
         .await
         .unwrap()
         .bytes()
         .await
         .unwrap();
-    assert_eq!(alive_tasks(), 1);
+    assert_eq!(alive_tasks(), client_tasks(mode, 1));
     drop(client);
-    bounded(async {
-        while alive_tasks() != 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until(|| alive_tasks() == 0).await;
     server.wait_closed(1).await;
+    assert!(kernel_sockets_to(server.addr()).is_empty());
 }
+per_mode!(dropping_the_client_closes_idle_connections_and_stops_the_reaper: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn a_body_outliving_its_client_is_closed_when_it_ends() {
-    let server = TestServer::start(Config::new());
-    let client = Client::new();
-    let res = client.get(server.url("/")).send().await.unwrap();
+/// On h2 the connection closes as its last stream ends.
+async fn a_body_outliving_its_client_is_closed_when_it_ends(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
     drop(client);
     assert_eq!(res.text().await.unwrap(), "hello");
     server.wait_closed(1).await;
+    until(|| alive_tasks() == 0).await;
 }
+per_mode!(a_body_outliving_its_client_is_closed_when_it_ends: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn connection_older_than_max_conn_lifetime_is_not_reused() {
-    let server = TestServer::start(Config::new());
-    let client = Client::builder()
-        .max_conn_lifetime(Duration::from_secs(60))
-        .build()
-        .unwrap();
+async fn connection_older_than_max_conn_lifetime_is_not_reused(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(
+        &server,
+        Client::builder().max_conn_lifetime(Duration::from_secs(60)),
+    );
     client
-        .get(server.url("/"))
+        .get(mode.url(&server, "/"))
         .send()
         .await
         .unwrap()
@@ -336,7 +380,7 @@ async fn connection_older_than_max_conn_lifetime_is_not_reused() {
     tokio::time::advance(Duration::from_secs(61)).await;
     tokio::time::resume();
     client
-        .get(server.url("/"))
+        .get(mode.url(&server, "/"))
         .send()
         .await
         .unwrap()
@@ -349,17 +393,25 @@ async fn connection_older_than_max_conn_lifetime_is_not_reused() {
         (2, 0, 1),
         "{s:?}"
     );
+    assert_eq!(server.wait_closed(1).await.accepted, 2);
 }
+per_mode!(connection_older_than_max_conn_lifetime_is_not_reused: h1, h1_tls, h2, h2c);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overload_never_holds_more_sockets_than_the_cap() {
+/// On h2 the server allows two streams per connection, so the cap's four
+/// connections carry eight requests and the other 32 wait.
+async fn overload_never_holds_more_sockets_than_the_cap(mode: Mode) {
     const CAP: usize = 4;
-    let server = TestServer::start(Config::new().latency(Duration::from_millis(5)));
-    let client = Client::builder()
-        .max_conns_per_host(CAP)
-        .pool_wait_timeout(Duration::from_millis(400))
-        .build()
-        .unwrap();
+    let server = mode.server(
+        Config::new()
+            .latency(Duration::from_millis(5))
+            .h2_max_concurrent_streams(2),
+    );
+    let client = mode.client(
+        &server,
+        Client::builder()
+            .max_conns_per_host(CAP)
+            .pool_wait_timeout(Duration::from_millis(400)),
+    );
     let addr = server.addr();
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     let done = std::sync::Arc::new(AtomicBool::new(false));
@@ -386,7 +438,7 @@ async fn overload_never_holds_more_sockets_than_the_cap() {
     });
     let tasks: Vec<_> = (0..CAP * 10)
         .map(|_| {
-            let (c, u, enough) = (client.clone(), server.url("/"), enough.clone());
+            let (c, u, enough) = (client.clone(), mode.url(&server, "/"), enough.clone());
             let until = std::time::Instant::now() + Duration::from_secs(10);
             tokio::spawn(async move {
                 let mut outcomes = (0, 0);
@@ -421,4 +473,6 @@ async fn overload_never_holds_more_sockets_than_the_cap() {
     assert!(server.stats().accepted <= CAP as u64);
     let s = client.stats().total;
     assert!(s.open <= CAP && s.waiting == 0 && s.busy == 0, "{s:?}");
+    assert_eq!(s.h2_streams, 0, "{s:?}");
 }
+per_mode!(multi_thread overload_never_holds_more_sockets_than_the_cap: h1, h1_tls, h2, h2c);

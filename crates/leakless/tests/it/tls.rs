@@ -1,5 +1,7 @@
 //! TLS: verification and its errors, ALPN, mutual TLS, session resumption,
 //! the handshake timeout (scenario 21), and HTTP/1.1 over TLS (scenario 34).
+//! The other scenarios run over TLS too, through `Mode::H1Tls` and
+//! `Mode::H2` in their own modules.
 
 use std::time::Duration;
 
@@ -32,28 +34,6 @@ async fn disable_http2_speaks_http1_even_when_the_server_offers_h2() {
         (1, 0, 1),
         "h1 over TLS reuses its connection"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_concurrent_requests_at_cap_one_over_tls_h1_make_one_dial() {
-    let server = TestServer::start(
-        Config::new()
-            .tls(true)
-            .alpn(["http/1.1"])
-            .latency(Duration::from_millis(2)),
-    );
-    let client = trusting(&server, Client::builder().max_conns_per_host(1));
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (c, u) = (client.clone(), server.https_url("/"));
-            tokio::spawn(async move { c.get(u).send().await?.bytes().await })
-        })
-        .collect();
-    for t in tasks {
-        bounded(t).await.unwrap().unwrap();
-    }
-    assert_eq!(server.stats().accepted, 1);
-    assert_eq!(client.stats().total.created, 1);
 }
 
 async fn cert_error(cert: ServerCert) -> leakless::Error {
