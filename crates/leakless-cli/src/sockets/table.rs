@@ -189,4 +189,26 @@ mod tests {
         assert!(sample.stats.sockets >= 3);
         assert!(sample.stats.readlinks >= 1);
     }
+
+    /// IPv6 sockets come from the same dump, attributed the same way.
+    #[test]
+    fn sample_sees_ipv6() {
+        let Ok(l) = TcpListener::bind("[::1]:0") else {
+            eprintln!("SKIPPED: no IPv6 loopback here");
+            return;
+        };
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let me = std::process::id();
+        let mut table = SocketTable::open(Owners::Pids(vec![me]));
+        let sample = table.sample().unwrap();
+        let mine = sample
+            .sockets
+            .iter()
+            .find(|s| s.local == c.local_addr().unwrap())
+            .expect("the IPv6 client socket");
+        assert_eq!(mine.remote, l.local_addr().unwrap());
+        assert!(mine.remote.is_ipv6());
+        assert_eq!(mine.pid, Some(me));
+        assert!(mine.times.is_some());
+    }
 }

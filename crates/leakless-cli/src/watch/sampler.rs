@@ -24,8 +24,11 @@ pub enum Mode {
 /// How long a 4-tuple seen owned is remembered to attribute its TIME_WAIT:
 /// TIME_WAIT lasts 60 s after the close, plus slack for the close itself.
 const TUPLE_MEMORY_S: f64 = 120.0;
-/// The descendant tree of a watched pid is re-read this often.
+/// The descendant tree of a watched pid is re-read this often (it costs a
+/// read of every /proc/PID/stat where the kernel has no children lists)...
 const TREE_REFRESH_S: f64 = 2.0;
+/// ...and every sample during the first seconds of the watch.
+const TREE_EAGER_S: f64 = 5.0;
 /// In --all mode, fd counts (one directory listing per process) this often.
 const ALL_FD_REFRESH_S: f64 = 5.0;
 /// Endpoint series with nothing in them for this long are dropped.
@@ -172,7 +175,9 @@ impl Sampler {
         self.t = t;
         let baseline = self.samples == 0;
         if let Mode::Pid(root) = self.mode {
-            if self.tree_at.is_none_or(|at| t - at >= TREE_REFRESH_S) {
+            // Every sample at first, while a started command forks its
+            // workers; then every TREE_REFRESH_S.
+            if t < TREE_EAGER_S || self.tree_at.is_none_or(|at| t - at >= TREE_REFRESH_S) {
                 self.tree = process::with_descendants(root);
                 self.tree_at = Some(t);
                 // A command started through a wrapper (a shell, pyenv's shim)
