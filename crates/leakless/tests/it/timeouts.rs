@@ -1,5 +1,7 @@
-//! Scenarios 19–23: every phase is bounded, and the error names it.
-//! (21, the silent TLS server, waits for TLS.)
+//! Scenarios 19–23: every phase is bounded, and the error names it; over
+//! HTTP/1.1, HTTP/1.1 over TLS and HTTP/2. (21, the silent TLS server, is
+//! in tls.rs.) On HTTP/2 a timed-out request resets its stream, not the
+//! shared connection: the connection is pinged, found alive and kept.
 //!
 //! Timer logic runs on tokio's paused clock where it can: the test pauses
 //! only once the one thing left is a timer that should fire (the request
@@ -15,28 +17,39 @@ use tokio::time::Instant;
 use crate::support::*;
 
 /// One request read to the end, on real time: the connection is then idle.
-async fn warm_up(client: &Client, server: &TestServer) {
-    let res = client.get(server.url("/")).send().await.unwrap();
+async fn warm_up(mode: Mode, client: &Client, server: &TestServer) {
+    let res = client.get(mode.url(server, "/")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "hello");
     assert_eq!(client.stats().total.idle, 1);
 }
 
-#[tokio::test]
-async fn response_header_timeout_fires_when_the_server_never_answers() {
-    let server = TestServer::start(Config::new());
+/// After a timeout on HTTP/2: the stream was reset (the server saw it),
+/// and the connection is still there, idle, with no stream counted.
+async fn assert_only_the_stream_was_reset(client: &Client, server: &TestServer) {
+    server.wait_until(|s| s.h2_streams_reset == 1).await;
+    let s = client.stats().total;
+    assert_eq!(
+        (s.open, s.idle, s.busy, s.h2_streams, s.closed),
+        (1, 1, 0, 0, 0),
+        "{s:?}"
+    );
+    assert_consistent(&s);
+    let st = server.stats();
+    assert_eq!((st.accepted, st.closed), (1, 0), "{st:?}");
+}
+
+async fn response_header_timeout_fires_when_the_server_never_answers(mode: Mode) {
+    let server = mode.server(Config::new());
     let limit = Duration::from_secs(7);
-    let client = Client::builder()
-        .response_header_timeout(limit)
-        .build()
-        .unwrap();
-    warm_up(&client, &server).await;
+    let client = mode.client(&server, Client::builder().response_header_timeout(limit));
+    warm_up(mode, &client, &server).await;
 
     // The request goes out on the idle connection; the server reads it and
     // never answers, so the header timer is the only thing that can happen.
     tokio::time::pause();
     let start = Instant::now();
     let err = client
-        .get(server.url("/?fault=stall"))
+        .get(mode.url(&server, "/?fault=stall"))
         .send()
         .await
         .unwrap_err();
@@ -62,6 +75,15 @@ async fn response_header_timeout_fires_when_the_server_never_answers() {
         assert!(text.contains(part), "{part:?} missing from: {text}");
     }
 
+    if mode.is_h2() {
+        assert_only_the_stream_was_reset(&client, &server).await;
+        let res = bounded(client.get(mode.url(&server, "/")).send())
+            .await
+            .unwrap();
+        assert_eq!(res.text().await.unwrap(), "hello");
+        assert_eq!(client.stats().total.created, 1);
+        return;
+    }
     // The connection is closed, by us, and the server sees it go.
     let s = client.stats().total;
     assert_eq!((s.open, s.busy), (0, 0), "{s:?}");
@@ -75,14 +97,19 @@ async fn response_header_timeout_fires_when_the_server_never_answers() {
     assert!(kernel_sockets_to(server.addr()).is_empty());
 
     // A fast path still works, on a new connection.
-    let res = bounded(client.get(server.url("/")).send()).await.unwrap();
+    let res = bounded(client.get(mode.url(&server, "/")).send())
+        .await
+        .unwrap();
     assert_eq!(res.text().await.unwrap(), "hello");
     let s = client.stats().total;
     assert_eq!((s.created, s.idle), (2, 1), "{s:?}");
     assert_consistent(&s);
     assert_eq!(server.stats().accepted, 2);
 }
+per_mode!(response_header_timeout_fires_when_the_server_never_answers: h1, h1_tls, h2, h2c);
 
+// HTTP/1.1 only: over TLS or h2c a server that only accepts stalls the
+// handshake, which is the dial's timeout (tls.rs, scenario 21), not this one.
 #[tokio::test]
 async fn response_header_timeout_fires_on_a_fresh_connection_the_server_only_accepted() {
     // Real time: the dial has to finish before any timer may run.
@@ -113,17 +140,16 @@ async fn response_header_timeout_fires_on_a_fresh_connection_the_server_only_acc
     assert_consistent(&s);
 }
 
-#[tokio::test]
-async fn read_idle_timeout_fires_while_the_body_stalls() {
-    let server = TestServer::start(Config::new());
+async fn read_idle_timeout_fires_while_the_body_stalls(mode: Mode) {
+    let server = mode.server(Config::new());
     let idle = Duration::from_secs(5);
-    let client = Client::builder().read_idle_timeout(idle).build().unwrap();
-    warm_up(&client, &server).await;
+    let client = mode.client(&server, Client::builder().read_idle_timeout(idle));
+    warm_up(mode, &client, &server).await;
 
     // Head and three body bytes arrive on real time, then the body stalls.
     let mut res = bounded(
         client
-            .get(server.url("/?fault=stall_body&after=3&size=100"))
+            .get(mode.url(&server, "/?fault=stall_body&after=3&size=100"))
             .send(),
     )
     .await
@@ -153,8 +179,15 @@ async fn read_idle_timeout_fires_while_the_body_stalls() {
         text.contains("body read") && text.contains("read_idle_timeout"),
         "{text}"
     );
-    // The body is over: no more chunks, and the connection is gone.
+    // The body is over: no more chunks, and the connection is gone (h2:
+    // the stream).
     assert!(res.chunk().await.unwrap().is_none());
+    if mode.is_h2() {
+        assert_only_the_stream_was_reset(&client, &server).await;
+        drop(res);
+        assert_eq!(kernel_sockets_to(server.addr()).len(), 1);
+        return;
+    }
     let s = client.stats().total;
     assert_eq!(
         (s.open, s.closed_by.get(CloseReason::Timeout)),
@@ -166,7 +199,9 @@ async fn read_idle_timeout_fires_while_the_body_stalls() {
     drop(res);
     assert!(kernel_sockets_to(server.addr()).is_empty());
 }
+per_mode!(read_idle_timeout_fires_while_the_body_stalls: h1, h1_tls, h2, h2c);
 
+// One mode: the TCP connect comes before TLS and h2 and is the same for all.
 #[tokio::test]
 async fn connect_timeout_fires_against_a_full_accept_queue() {
     let (listener, fillers) = saturated_listener();
@@ -231,18 +266,17 @@ async fn connect_timeout_fires_against_a_full_accept_queue() {
     assert_consistent(&s);
 }
 
-#[tokio::test]
-async fn total_deadline_interrupts_an_endless_body() {
+async fn total_deadline_interrupts_an_endless_body(mode: Mode) {
     // The body never stops arriving, so no idle timer can fire: only the
     // total deadline ends it. Real time, since the socket is never idle.
     // The reader is slower than the server (it blocks a moment per chunk),
     // so the socket never runs dry and the read never waits: the deadline
     // must be checked while data flows, not only while waiting for it.
-    let server = TestServer::start(Config::new());
+    let server = mode.server(Config::new());
     let deadline = Duration::from_millis(300);
-    let client = Client::builder().timeout(deadline).build().unwrap();
+    let client = mode.client(&server, Client::builder().timeout(deadline));
     let start = Instant::now();
-    let mut res = bounded(client.get(server.url("/?fault=endless")).send())
+    let mut res = bounded(client.get(mode.url(&server, "/?fault=endless")).send())
         .await
         .unwrap();
     let mut received = 0usize;
@@ -269,6 +303,10 @@ async fn total_deadline_interrupts_an_endless_body() {
     assert_eq!(err.phase(), Some(Phase::Total), "{err}");
     assert_eq!(err.host(), Some(server.addr().to_string().as_str()));
     assert!(err.to_string().contains("total deadline"), "{err}");
+    if mode.is_h2() {
+        assert_only_the_stream_was_reset(&client, &server).await;
+        return;
+    }
     let s = client.stats().total;
     assert_eq!(
         (s.open, s.closed_by.get(CloseReason::Timeout)),
@@ -279,16 +317,16 @@ async fn total_deadline_interrupts_an_endless_body() {
     server.wait_write_failures(1).await;
     server.wait_closed(1).await;
 }
+per_mode!(total_deadline_interrupts_an_endless_body: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn per_request_timeout_overrides_the_clients_and_names_the_total_phase() {
-    let server = TestServer::start(Config::new());
-    let client = Client::new();
-    warm_up(&client, &server).await;
+async fn per_request_timeout_overrides_the_clients_and_names_the_total_phase(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    warm_up(mode, &client, &server).await;
     tokio::time::pause();
     let start = Instant::now();
     let err = client
-        .get(server.url("/?fault=stall"))
+        .get(mode.url(&server, "/?fault=stall"))
         .timeout(Duration::from_secs(2))
         .send()
         .await
@@ -298,6 +336,10 @@ async fn per_request_timeout_overrides_the_clients_and_names_the_total_phase() {
     assert!(elapsed >= Duration::from_secs(2) && elapsed < Duration::from_millis(2100));
     assert_eq!(err.phase(), Some(Phase::Total), "{err}");
     assert_eq!(err.host(), Some(server.addr().to_string().as_str()));
+    if mode.is_h2() {
+        assert_only_the_stream_was_reset(&client, &server).await;
+        return;
+    }
     server.wait_closed(1).await;
     let s = client.stats().total;
     assert_eq!((s.open, s.busy), (0, 0), "{s:?}");
@@ -306,16 +348,16 @@ async fn per_request_timeout_overrides_the_clients_and_names_the_total_phase() {
     assert_eq!(s.closed, 1, "{s:?}");
     assert_consistent(&s);
 }
+per_mode!(per_request_timeout_overrides_the_clients_and_names_the_total_phase: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn a_body_that_never_runs_dry_still_lets_other_timers_fire() {
+async fn a_body_that_never_runs_dry_still_lets_other_timers_fire(mode: Mode) {
     // Current-thread runtime: a body read that never returns Pending would
     // keep this thread for ever. A watchdog thread ends the body after 10 s
     // of real time so that a regression fails instead of hanging.
-    let server = std::sync::Arc::new(TestServer::start(Config::new()));
-    let client = Client::new();
+    let server = std::sync::Arc::new(mode.server(Config::new()));
+    let client = mode.client(&server, Client::builder());
     let mut res = client
-        .get(server.url("/?fault=endless"))
+        .get(mode.url(&server, "/?fault=endless"))
         .send()
         .await
         .unwrap();
@@ -349,3 +391,4 @@ async fn a_body_that_never_runs_dry_still_lets_other_timers_fire() {
         "a 50 ms timer fired after {waited:?}: the body read starved the runtime"
     );
 }
+per_mode!(a_body_that_never_runs_dry_still_lets_other_timers_fire: h1, h1_tls, h2, h2c);
