@@ -60,7 +60,7 @@ fn state(e: &EndpointView, name: &str) -> u32 {
     e.states.get(name).copied().unwrap_or(0)
 }
 
-fn endpoints_table(p: &ProcessView) -> Table<'static> {
+fn endpoints_table(p: &ProcessView, all: bool) -> Table<'static> {
     let header = Row::new(
         [
             "ENDPOINT", "SOCK", "ESTAB", "CLOSE-W", "TIME-W", "OTHER", "OPEN/s", "CLOSE/s",
@@ -126,11 +126,14 @@ fn endpoints_table(p: &ProcessView) -> Table<'static> {
         ],
     )
     .header(header)
-    .block(
-        Block::bordered().title(
-            " endpoints (top by verdict and count; TIME-W n+m? = attributed + unattributed) ",
-        ),
-    )
+    .block(Block::bordered().title(format!(
+        " endpoints{} (top by verdict and count; TIME-W n+m? = attributed + unattributed) ",
+        if all {
+            format!(" of pid {} ({})", p.pid, p.comm)
+        } else {
+            String::new()
+        }
+    )))
 }
 
 fn processes_table(s: &Snapshot) -> Table<'static> {
@@ -278,7 +281,7 @@ pub fn draw(f: &mut Frame<'_>, s: &Snapshot, h: &Header) {
         f.render_widget(spark, head);
     }
     match focus {
-        Some(p) => f.render_widget(endpoints_table(p), mid),
+        Some(p) => f.render_widget(endpoints_table(p, h.all), mid),
         None => f.render_widget(
             Paragraph::new("no process with TCP sockets yet").block(Block::bordered()),
             mid,

@@ -126,6 +126,10 @@ fn all_view_ranks_processes() {
         leaky < nginx,
         "the leaking process is listed first:\n{text}"
     );
+    assert!(
+        text.contains("endpoints of pid 4242 (leaky-client)"),
+        "{text}"
+    );
 }
 
 #[test]
