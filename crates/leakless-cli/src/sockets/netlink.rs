@@ -304,7 +304,9 @@ mod tests {
         reader.dump(true, &mut out).unwrap();
         let mine = out
             .iter()
-            .find(|s| s.local == client.local_addr().unwrap())
+            .find(|s| {
+                s.local == client.local_addr().unwrap() && s.remote == client.peer_addr().unwrap()
+            })
             .expect("client socket in dump");
         assert_eq!(mine.state, TcpState::CloseWait);
         assert_eq!(mine.recv_q, 1, "FIN not read yet");

@@ -183,7 +183,7 @@ mod tests {
         let mine = sample
             .sockets
             .iter()
-            .find(|s| s.local == c.local_addr().unwrap())
+            .find(|s| s.local == c.local_addr().unwrap() && s.remote == c.peer_addr().unwrap())
             .unwrap();
         assert_eq!(mine.pid, Some(me));
         assert!(sample.stats.sockets >= 3);
@@ -204,7 +204,7 @@ mod tests {
         let mine = sample
             .sockets
             .iter()
-            .find(|s| s.local == c.local_addr().unwrap())
+            .find(|s| s.local == c.local_addr().unwrap() && s.remote == c.peer_addr().unwrap())
             .expect("the IPv6 client socket");
         assert_eq!(mine.remote, l.local_addr().unwrap());
         assert!(mine.remote.is_ipv6());
