@@ -122,7 +122,7 @@ def main():
     # Idle CPU at a 1 s interval.
     print(f"\n| idle watch, 1 s interval, {a.idle} s | CPU | share of one core |")
     print("|---|---:|---:|")
-    sleeper = subprocess.Popen(["sleep", str(a.idle + 60)])
+    sleeper = subprocess.Popen(["sleep", str(a.idle * 5 + 60)])
     try:
         cases = [
             ("--pid of the 10k-socket process, --json", [ll, "watch", "--pid", me, "--json", "--for", f"{a.idle}s"]),
