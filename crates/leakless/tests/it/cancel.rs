@@ -1,5 +1,8 @@
 //! Scenarios 24–25: dropping a request at any await point leaves no socket,
-//! slot or waiter behind, and counts stay exact under random cancellation.
+//! slot or waiter behind, and counts stay exact under random cancellation;
+//! over HTTP/1.1, HTTP/1.1 over TLS and HTTP/2. On HTTP/2 a dropped request
+//! resets its stream and leaves the shared connection idle: what must not
+//! remain there is a stream counted in `h2_streams` or a slot.
 //!
 //! "No socket" is checked in the kernel's table. A socket we closed first
 //! may linger there as an orphan (FIN_WAIT*, TIME_WAIT: no process holds
@@ -19,17 +22,6 @@ use crate::support::*;
 fn spawn_get(client: &Client, url: String) -> JoinHandle<Result<Response, leakless::Error>> {
     let client = client.clone();
     tokio::spawn(async move { client.get(url).send().await })
-}
-
-/// Polls until `cond` holds, yielding in between (no timers: fine on a
-/// current-thread runtime where the other task needs the thread).
-async fn until(mut cond: impl FnMut() -> bool) {
-    bounded(async {
-        while !cond() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
 }
 
 /// Aborts `task` (dropping its future where it stands) and waits for that.
@@ -74,12 +66,34 @@ fn assert_nothing_left(client: &Client, server: SocketAddr, old_port: Option<u16
     }
 }
 
-#[tokio::test]
-async fn dropped_while_waiting_for_a_slot_takes_nothing() {
-    let server = TestServer::start(Config::new());
-    let client = Client::builder().max_conns_per_host(1).build().unwrap();
-    let held = client.get(server.url("/?size=10")).send().await.unwrap();
-    let waiter = spawn_get(&client, server.url("/"));
+/// After a cancellation on HTTP/2: the stream was reset (the server saw
+/// it) and no stream or slot is left; the shared connection is idle.
+async fn assert_only_the_stream_is_gone(client: &Client, server: &TestServer) {
+    server.wait_until(|s| s.h2_streams_reset >= 1).await;
+    let s = client.stats().total;
+    assert_eq!(
+        (s.dialing, s.busy, s.waiting, s.h2_streams, s.open, s.idle),
+        (0, 0, 0, 0, 1, 1),
+        "{s:?}"
+    );
+    assert_eq!(s.closed, 0, "{s:?}");
+    assert_consistent(&s);
+    let ours = kernel_sockets_to(server.addr());
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(ours[0].1, ESTABLISHED);
+}
+
+/// On h2 the server allows one stream per connection, so the second
+/// request waits for the first one's.
+async fn dropped_while_waiting_for_a_slot_takes_nothing(mode: Mode) {
+    let server = mode.server(Config::new().h2_max_concurrent_streams(1));
+    let client = mode.client(&server, Client::builder().max_conns_per_host(1));
+    let held = client
+        .get(mode.url(&server, "/?size=10"))
+        .send()
+        .await
+        .unwrap();
+    let waiter = spawn_get(&client, mode.url(&server, "/"));
     until(|| client.stats().total.waiting == 1).await;
     cancel(waiter).await;
 
@@ -97,15 +111,24 @@ async fn dropped_while_waiting_for_a_slot_takes_nothing() {
 
     // The held connection comes back and serves the next request.
     held.bytes().await.unwrap();
-    let res = client.get(server.url("/")).send().await.unwrap();
+    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "hello");
     let s = client.stats().total;
-    assert_eq!((s.created, s.reused, s.idle), (1, 1, 1), "{s:?}");
+    assert_eq!(
+        (s.created, s.reused, s.idle, s.h2_streams),
+        (1, 1, 1, 0),
+        "{s:?}"
+    );
     assert_eq!(server.stats().accepted, 1);
 }
+per_mode!(dropped_while_waiting_for_a_slot_takes_nothing: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn dropped_mid_dial_closes_the_half_open_socket() {
+/// h1: the TCP connect (SYN_SENT against a full accept queue); TLS and
+/// h2c: the handshake, against a server that accepts and never answers.
+async fn dropped_mid_dial_closes_the_half_open_socket(mode: Mode) {
+    if mode != Mode::H1 {
+        return dropped_mid_handshake_closes_the_socket(mode).await;
+    }
     let (listener, fillers) = saturated_listener();
     let addr = listener.local_addr().unwrap();
     let filler_ports: Vec<u16> = fillers
@@ -131,47 +154,110 @@ async fn dropped_mid_dial_closes_the_half_open_socket() {
     assert!(ours().is_empty(), "{:?}", ours());
     assert_nothing_left(&client, addr, Some(dialing[0].local_port), &filler_ports);
 }
+per_mode!(dropped_mid_dial_closes_the_half_open_socket: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn dropped_mid_write_closes_the_socket() {
-    // The server never reads, so a body far larger than both socket
-    // buffers blocks the write part-way.
-    let server = TestServer::start(Config::new().conn_fault(ConnFault::AcceptAndStallUnread));
-    let client = Client::new();
-    let body = vec![b'x'; 16 << 20];
-    let req = tokio::spawn({
-        let (client, url) = (client.clone(), server.url("/upload"));
-        async move { client.post(url).body(body).send().await }
-    });
-    // Busy means connected; the next await is the write, and 16 MiB cannot
-    // have fitted, so from here on the task is blocked mid-write.
-    until(|| client.stats().total.busy == 1).await;
+async fn dropped_mid_handshake_closes_the_socket(mode: Mode) {
+    let server = mode.server(Config::new().conn_fault(ConnFault::AcceptAndStall));
+    let client = mode.client(&server, Client::builder());
+    let req = spawn_get(&client, mode.url(&server, "/"));
+    // Accepted, so connected: the dial is in its TLS (or h2) handshake.
     server.wait_accepted(1).await;
+    until(|| client.stats().total.dialing == 1).await;
     let port = our_only_socket(server.addr());
-    let row = kernel_rows_from(port, server.addr())[0];
-    assert_eq!(row.state, ESTABLISHED);
-    assert!(row.tx_queue > 0, "nothing queued: {row:?}");
 
     cancel(req).await;
-    // Our fd is gone. The kernel keeps the orphan in FIN_WAIT1 while it
-    // still owes the (never reading) server the queued bytes: that is the
-    // close in progress, owned by no one.
     assert_nothing_left(&client, server.addr(), Some(port), &[]);
-    // This server holds a socket it never read from until it is told to close.
-    assert_eq!(server.close_all_connections(), 1);
     server.wait_closed(1).await;
 }
 
-#[tokio::test]
-async fn dropped_while_awaiting_headers_closes_the_connection() {
-    let server = TestServer::start(Config::new());
-    let client = Client::new();
-    let req = spawn_get(&client, server.url("/?fault=stall"));
+/// The connection goes deaf after a first reply (`silence=1`), so the next
+/// request's 16 MiB body, far larger than both socket buffers (h2: than
+/// the stream's flow-control window), blocks the write part-way.
+async fn dropped_mid_write_closes_the_socket(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    let res = client
+        .get(mode.url(&server, "/?silence=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "hello");
+    let port = our_only_socket(server.addr());
+    let body = vec![b'x'; 16 << 20];
+    let req = tokio::spawn({
+        let (client, url) = (client.clone(), mode.url(&server, "/upload"));
+        async move { client.post(url).body(body).send().await }
+    });
+    if mode.is_h2() {
+        // The stream is open; its body cannot pass the window of a server
+        // that reads nothing, so the task waits mid-write for credit.
+        until(|| client.stats().total.h2_streams == 1).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!req.is_finished());
+        cancel(req).await;
+        assert_only_h2_stream_released(&client, &server);
+        // The connection is still ours (a deaf one, which keep-alive pings
+        // would find): dropping the client closes it, and nothing remains.
+        drop(client);
+        server.wait_closed(1).await;
+        assert!(kernel_sockets_to(server.addr()).is_empty());
+        for row in kernel_rows_from(port, server.addr()) {
+            assert_eq!(row.inode, 0, "still held: {row:?}");
+        }
+        return;
+    }
+    // Busy means checked out; 16 MiB cannot fit, so once bytes sit unsent
+    // in our queue the task is blocked mid-write.
+    until(|| client.stats().total.busy == 1).await;
+    eventually(|| kernel_rows_from(port, server.addr())[0].tx_queue > 0).await;
+    let row = kernel_rows_from(port, server.addr())[0];
+    assert_eq!(row.state, ESTABLISHED, "{row:?}");
+
+    cancel(req).await;
+    // Our fd is gone. The kernel keeps the orphan in FIN_WAIT1 while it
+    // still owes the (no longer reading) server the queued bytes: that is
+    // the close in progress, owned by no one.
+    assert_nothing_left(&client, server.addr(), Some(port), &[]);
+    // Our FIN waits behind the bytes the deaf server never reads: it cannot
+    // see the close, so it is told to close.
+    assert_eq!(server.close_all_connections(), 1);
+    server.wait_closed(1).await;
+}
+per_mode!(dropped_mid_write_closes_the_socket: h1, h1_tls, h2, h2c);
+
+/// After an h2 request was dropped mid-write: no stream, no slot, no
+/// waiter; the connection is open and idle (the server, deaf, cannot see
+/// the reset).
+fn assert_only_h2_stream_released(client: &Client, server: &TestServer) {
+    let s = client.stats().total;
+    assert_eq!(
+        (s.dialing, s.busy, s.waiting, s.h2_streams, s.open, s.idle),
+        (0, 0, 0, 0, 1, 1),
+        "{s:?}"
+    );
+    assert_eq!(s.closed, 0, "{s:?}");
+    assert_consistent(&s);
+    let ours = kernel_sockets_to(server.addr());
+    assert_eq!(ours.len(), 1, "{ours:?}");
+}
+
+/// On h2 the stalled stream is reset and the connection carries on.
+async fn dropped_while_awaiting_headers_closes_the_connection(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    let req = spawn_get(&client, mode.url(&server, "/?fault=stall"));
     server.wait_requests(1).await;
     until(|| client.stats().total.busy == 1).await;
     let port = our_only_socket(server.addr());
 
     cancel(req).await;
+    if mode.is_h2() {
+        assert_only_the_stream_is_gone(&client, &server).await;
+        let res = client.get(mode.url(&server, "/")).send().await.unwrap();
+        assert_eq!(res.text().await.unwrap(), "hello");
+        assert_eq!(server.stats().accepted, 1);
+        return;
+    }
     assert_nothing_left(&client, server.addr(), Some(port), &[]);
     let seen = server.wait_closed(1).await;
     assert_eq!(
@@ -180,10 +266,11 @@ async fn dropped_while_awaiting_headers_closes_the_connection() {
         "{seen:?}"
     );
     // The next request dials afresh and works.
-    let res = client.get(server.url("/")).send().await.unwrap();
+    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "hello");
     assert_eq!(server.stats().accepted, 2);
 }
+per_mode!(dropped_while_awaiting_headers_closes_the_connection: h1, h1_tls, h2, h2c);
 
 /// Reads the head and `after` body bytes, says so, then reads on.
 fn spawn_body_reader(
@@ -206,16 +293,20 @@ fn spawn_body_reader(
     (task, rx)
 }
 
-#[tokio::test]
-async fn dropped_mid_body_closes_a_remainder_too_large_to_drain() {
-    let server = TestServer::start(Config::new());
-    let client = Client::new();
-    let url = server.url("/?fault=stall_body&after=10&size=1000000");
+/// On h2 there is no drain: the stream is reset and the connection stays.
+async fn dropped_mid_body_closes_a_remainder_too_large_to_drain(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    let url = mode.url(&server, "/?fault=stall_body&after=10&size=1000000");
     let (task, mid_body) = spawn_body_reader(&client, url, 10);
     bounded(mid_body).await.unwrap();
     let port = our_only_socket(server.addr());
 
     cancel(task).await;
+    if mode.is_h2() {
+        assert_only_the_stream_is_gone(&client, &server).await;
+        return;
+    }
     // Too much is left to drain: the drop closes at once.
     let s = client.stats().total;
     assert_eq!(s.closed_by.get(CloseReason::DrainFailed), 1, "{s:?}");
@@ -231,15 +322,17 @@ async fn dropped_mid_body_closes_a_remainder_too_large_to_drain() {
     }
     server.wait_closed(1).await;
 }
+per_mode!(dropped_mid_body_closes_a_remainder_too_large_to_drain: h1, h1_tls, h2, h2c);
 
-#[tokio::test]
-async fn dropped_mid_body_within_the_drain_limit_drains_then_closes_a_stalled_body() {
-    let server = TestServer::start(Config::new());
-    let client = Client::builder()
-        .drain_timeout(Duration::from_millis(30))
-        .build()
-        .unwrap();
-    let url = server.url("/?fault=stall_body&after=10&size=1000");
+// HTTP/1.1 only: draining is how HTTP/1.1 keeps a connection whose body
+// was dropped; h2 resets the stream instead (the test above).
+async fn dropped_mid_body_within_the_drain_limit_drains_then_closes_a_stalled_body(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(
+        &server,
+        Client::builder().drain_timeout(Duration::from_millis(30)),
+    );
+    let url = mode.url(&server, "/?fault=stall_body&after=10&size=1000");
     let (task, mid_body) = spawn_body_reader(&client, url, 10);
     bounded(mid_body).await.unwrap();
     let port = our_only_socket(server.addr());
@@ -256,24 +349,24 @@ async fn dropped_mid_body_within_the_drain_limit_drains_then_closes_a_stalled_bo
     }
     server.wait_closed(1).await;
 }
+per_mode!(dropped_mid_body_within_the_drain_limit_drains_then_closes_a_stalled_body: h1, h1_tls);
 
 // ---------------------------------------------------------------------------
 // Scenario 25: many requests, random cancellation, random server faults.
 
 /// Set in the process that runs the stress test alone.
 const ISOLATED: &str = "LEAKLESS_IT_ISOLATED";
-const STRESS_REQUESTS: usize = 10_000;
 const STRESS_WORKERS: usize = 32;
 
-#[test]
-fn ten_thousand_requests_with_random_cancellation_and_faults_leave_nothing_behind() {
-    // Open file descriptors are counted per process, and the harness runs
-    // the other tests on threads of this one: run the stress in a process
-    // of its own (this test binary, filtered to one ignored test).
+/// Runs `cancel::stress_in_a_process_of_its_own::{mode}` in a process of
+/// its own: open file descriptors are counted per process, and the harness
+/// runs the other tests on threads of this one.
+fn in_a_process_of_its_own(mode: &str) {
+    let test = format!("cancel::stress_in_a_process_of_its_own::{mode}");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "cancel::stress_in_a_process_of_its_own",
+            test.as_str(),
             "--ignored",
             "--nocapture",
             "--test-threads=1",
@@ -321,15 +414,66 @@ fn ten_thousand_requests_with_random_cancellation_and_faults_leave_nothing_behin
 }
 
 #[test]
-#[ignore = "run alone, in a process of its own, by \
-            ten_thousand_requests_with_random_cancellation_and_faults_leave_nothing_behind"]
-fn stress_in_a_process_of_its_own() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(stress(std::env::var_os(ISOLATED).is_some()));
+fn ten_thousand_requests_with_random_cancellation_and_faults_leave_nothing_behind() {
+    in_a_process_of_its_own("h1");
+}
+
+/// Fewer requests per extra mode: the suite has to stay quick, and TLS in a
+/// debug build is slow to handshake.
+mod two_thousand_requests_with_random_cancellation_and_faults_leave_nothing_behind {
+    #[test]
+    fn h1_tls() {
+        super::in_a_process_of_its_own("h1_tls");
+    }
+
+    #[test]
+    fn h2() {
+        super::in_a_process_of_its_own("h2");
+    }
+
+    #[test]
+    fn h2c() {
+        super::in_a_process_of_its_own("h2c");
+    }
+}
+
+/// The stress itself, run alone in a child process by the tests above.
+mod stress_in_a_process_of_its_own {
+    use crate::support::Mode;
+
+    fn run(mode: Mode, requests: usize) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let isolated = std::env::var_os(super::ISOLATED).is_some();
+        rt.block_on(super::stress(mode, requests, isolated));
+    }
+
+    #[test]
+    #[ignore = "run alone, in a process of its own, by ten_thousand_requests_with_..."]
+    fn h1() {
+        run(Mode::H1, 10_000);
+    }
+
+    #[test]
+    #[ignore = "run alone, in a process of its own, by two_thousand_requests_with_..."]
+    fn h1_tls() {
+        run(Mode::H1Tls, 2_000);
+    }
+
+    #[test]
+    #[ignore = "run alone, in a process of its own, by two_thousand_requests_with_..."]
+    fn h2() {
+        run(Mode::H2, 2_000);
+    }
+
+    #[test]
+    #[ignore = "run alone, in a process of its own, by two_thousand_requests_with_..."]
+    fn h2c() {
+        run(Mode::H2c, 2_000);
+    }
 }
 
 /// xorshift64*: deterministic, tiny, good enough to pick test cases.
@@ -382,7 +526,7 @@ struct Case {
 }
 
 impl Case {
-    fn random(rng: &mut Rng) -> Case {
+    fn random(rng: &mut Rng, mode: Mode) -> Case {
         let size = |rng: &mut Rng| match rng.below(4) {
             0 => rng.below(10) as usize,
             1 | 2 => rng.below(20_000) as usize,
@@ -441,6 +585,11 @@ impl Case {
                 case.post = Some(n);
                 case.expect_len = Some(n);
             }
+            // On h2 a close or reset takes the whole shared connection and
+            // fails the other streams on it, which are not faulty cases:
+            // h2 gets the per-stream faults instead.
+            65..=69 if mode.is_h2() => case.path = "/?fault=rst_stream&code=2".into(),
+            70..=74 if mode.is_h2() => case.path = "/?fault=refuse".into(),
             65..=69 => case.path = "/?fault=close".into(),
             70..=74 => case.path = "/?fault=reset".into(),
             75..=80 => {
@@ -488,9 +637,15 @@ struct Tally {
     plain_failures: Vec<String>,
 }
 
-async fn run_case(client: &Client, server: &TestServer, case: &Case, tally: &mut Tally) {
+async fn run_case(
+    mode: Mode,
+    client: &Client,
+    server: &TestServer,
+    case: &Case,
+    tally: &mut Tally,
+) {
     let work = async {
-        let url = server.url(&case.path);
+        let url = mode.url(server, &case.path);
         let mut req = match case.post {
             Some(n) => client.post(url).body(vec![b'p'; n]),
             None => client.get(url),
@@ -541,17 +696,25 @@ async fn run_case(client: &Client, server: &TestServer, case: &Case, tally: &mut
     }
 }
 
-async fn stress(isolated: bool) {
-    let server = std::sync::Arc::new(TestServer::start(Config::new().history(0)));
-    let client = Client::builder()
-        // Below the number of workers: some requests wait for a slot, and
-        // some of those waits are canceled too.
-        .max_conns_per_host(24)
-        .response_header_timeout(Duration::from_millis(50))
-        .read_idle_timeout(Duration::from_millis(50))
-        .drain_timeout(Duration::from_millis(10))
-        .build()
-        .unwrap();
+async fn stress(mode: Mode, requests: usize, isolated: bool) {
+    // Below the number of workers, some requests wait for a slot (some of
+    // those waits are canceled too): 24 connections for h1, 6 of 4 streams
+    // each for h2.
+    let (cap, streams) = if mode.is_h2() { (6, 4) } else { (24, 1) };
+    // Short timers end the stalls quickly; over TLS they allow for the
+    // single-threaded server handshaking a burst of new connections (in a
+    // debug build) before it answers.
+    let timer = Duration::from_millis(if mode.is_tls() { 250 } else { 50 });
+    let server =
+        std::sync::Arc::new(mode.server(Config::new().history(0).h2_max_concurrent_streams(4)));
+    let client = mode.client(
+        &server,
+        Client::builder()
+            .max_conns_per_host(cap)
+            .response_header_timeout(timer)
+            .read_idle_timeout(timer)
+            .drain_timeout(Duration::from_millis(10)),
+    );
     let baseline = open_fds();
     let start = std::time::Instant::now();
     let workers: Vec<_> = (0..STRESS_WORKERS)
@@ -560,11 +723,10 @@ async fn stress(isolated: bool) {
             tokio::spawn(async move {
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(w as u64 + 1));
                 let mut tally = Tally::default();
-                let share = STRESS_REQUESTS / STRESS_WORKERS
-                    + usize::from(w < STRESS_REQUESTS % STRESS_WORKERS);
+                let share = requests / STRESS_WORKERS + usize::from(w < requests % STRESS_WORKERS);
                 for _ in 0..share {
-                    let case = Case::random(&mut rng);
-                    run_case(&client, &server, &case, &mut tally).await;
+                    let case = Case::random(&mut rng, mode);
+                    run_case(mode, &client, &server, &case, &mut tally).await;
                 }
                 tally
             })
@@ -582,15 +744,19 @@ async fn stress(isolated: bool) {
         all.plain_failures.extend(t.plain_failures);
     }
     let ran = start.elapsed();
-    assert_eq!(all.ok + all.failed + all.canceled, STRESS_REQUESTS as u64);
+    assert_eq!(all.ok + all.failed + all.canceled, requests as u64);
 
     // Background drains finish within drain_timeout; then nothing is in flight.
     let s = quiescent(&client).await;
     let settled = start.elapsed();
     assert_eq!(s.open, s.idle, "{s:?}");
-    assert_eq!((s.busy, s.dialing, s.waiting), (0, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.busy, s.dialing, s.waiting, s.h2_streams),
+        (0, 0, 0, 0),
+        "{s:?}"
+    );
     assert_consistent(&s);
-    assert!(s.open <= 24, "{s:?}");
+    assert!(s.open <= cap, "{s:?}");
     // Well-behaved paths never fail unless canceled: a failure there is a
     // connection left in a bad state by an earlier case. Only a timeout on
     // an overloaded machine is excused.
@@ -626,12 +792,13 @@ async fn stress(isolated: bool) {
         );
     }
 
-    // The pool is whole afterwards: 24 requests at once fill it, and all
-    // 24 connections go idle.
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(24));
-    let burst: Vec<_> = (0..24)
+    // The pool is whole afterwards: as many requests at once as it can
+    // carry fill it, and all its connections go idle.
+    let burst = cap * streams;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(burst));
+    let burst: Vec<_> = (0..burst)
         .map(|_| {
-            let (client, url, barrier) = (client.clone(), server.url("/"), barrier.clone());
+            let (client, url, barrier) = (client.clone(), mode.url(&server, "/"), barrier.clone());
             tokio::spawn(async move {
                 let res = client.get(url).send().await.unwrap();
                 barrier.wait().await;
@@ -643,15 +810,19 @@ async fn stress(isolated: bool) {
         assert_eq!(bounded(t).await.unwrap(), "hello");
     }
     let full = client.stats().total;
-    assert_eq!((full.open, full.idle, full.busy), (24, 24, 0), "{full:?}");
+    assert_eq!(
+        (full.open, full.idle, full.busy, full.h2_streams),
+        (cap, cap, 0, 0),
+        "{full:?}"
+    );
     assert_consistent(&full);
-    assert_eq!(kernel_sockets_to(server.addr()).len(), 24);
+    assert_eq!(kernel_sockets_to(server.addr()).len(), cap);
     server
-        .wait_for(Duration::from_secs(10), |st| st.open == 24)
+        .wait_for(Duration::from_secs(10), |st| st.open == cap as u64)
         .await
         .unwrap();
     if isolated {
-        assert_eq!(open_fds(), baseline + 48, "fds with 24 idle");
+        assert_eq!(open_fds(), baseline + 2 * cap, "fds with {cap} idle");
     }
 
     drop(client);
@@ -664,10 +835,10 @@ async fn stress(isolated: bool) {
         assert_eq!(open_fds(), baseline, "fds after dropping the client");
     }
     println!(
-        "stress: {} requests ({} ok, {} failed, {} canceled; {} plain timeouts) \
+        "stress: {mode:?}: {} requests ({} ok, {} failed, {} canceled; {} plain timeouts) \
          in {ran:?}, settled at {settled:?}; {} dials, {} reuses, {} retries, \
          {} idle after it, fds {baseline} -> {fds}; closed by {:?}",
-        STRESS_REQUESTS,
+        requests,
         all.ok,
         all.failed,
         all.canceled,
