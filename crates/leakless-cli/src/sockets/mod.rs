@@ -27,6 +27,7 @@
 
 mod filter;
 mod netlink;
+mod netns;
 pub mod owners;
 pub mod process;
 mod procfs;

@@ -10,12 +10,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{SocketInfo, TcpState, normalize};
 
-/// Appends the sockets listed in `/proc/net/tcp` and `/proc/net/tcp6`.
+/// Appends the sockets listed in `DIR/tcp` and `DIR/tcp6`, where `DIR` is
+/// `/proc/net` (our namespace) or `/proc/PID/net` (that process's).
 /// A missing tcp6 (IPv6 disabled) is not an error.
-pub fn dump(out: &mut Vec<SocketInfo>) -> io::Result<()> {
-    let v4 = std::fs::read_to_string("/proc/net/tcp")?;
+pub fn dump(dir: &str, out: &mut Vec<SocketInfo>) -> io::Result<()> {
+    let v4 = std::fs::read_to_string(format!("{dir}/tcp"))?;
     parse_table(&v4, out);
-    if let Ok(v6) = std::fs::read_to_string("/proc/net/tcp6") {
+    if let Ok(v6) = std::fs::read_to_string(format!("{dir}/tcp6")) {
         parse_table(&v6, out);
     }
     Ok(())
@@ -130,7 +131,7 @@ mod tests {
     fn real_table_parses() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut out = Vec::new();
-        dump(&mut out).unwrap();
+        dump("/proc/net", &mut out).unwrap();
         assert!(
             out.iter()
                 .any(|s| s.local == l.local_addr().unwrap() && s.state == TcpState::Listen)

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::netlink::NetlinkReader;
 use super::owners::{OwnerMap, Owners};
-use super::{SocketInfo, procfs};
+use super::{SocketInfo, netns, procfs};
 
 /// Where the socket list came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub struct SocketTable {
     owners: OwnerMap,
     warning: Option<String>,
     with_info: bool,
+    /// Where the /proc fallback reads: `/proc/net` or `/proc/PID/net`.
+    proc_dir: String,
 }
 
 impl SocketTable {
@@ -57,16 +59,36 @@ impl SocketTable {
     /// warning. `LEAKLESS_SOCKETS=procfs` forces the fallback (for testing it
     /// and for hosts where netlink misbehaves).
     pub fn open(owners: Owners) -> SocketTable {
+        SocketTable::open_in(owners, None)
+    }
+
+    /// Like [`open`](Self::open), but reads the network namespace `pid`
+    /// lives in (a process in a container). Entering another namespace
+    /// needs CAP_SYS_ADMIN; without it, that process's own
+    /// `/proc/PID/net/tcp` view is read instead, with a warning.
+    pub fn open_in(owners: Owners, netns_of: Option<u32>) -> SocketTable {
         let forced = std::env::var("LEAKLESS_SOCKETS").is_ok_and(|v| v == "procfs");
+        let elsewhere = netns_of.filter(|pid| netns::differs(*pid));
+        let proc_dir = elsewhere.map_or("/proc/net".to_string(), |pid| format!("/proc/{pid}/net"));
         let (reader, warning) = if forced {
             (
                 None,
                 Some("LEAKLESS_SOCKETS=procfs: reading /proc/net/tcp (no socket cookies, no idle times)".to_string()),
             )
         } else {
-            match NetlinkReader::open() {
-                Ok(r) => (Some(r), None),
-                Err(e) => (None, Some(fallback_warning(&e))),
+            let opened = match elsewhere {
+                None => NetlinkReader::open(),
+                Some(pid) => netns::within(pid, NetlinkReader::open),
+            };
+            match (opened, elsewhere) {
+                (Ok(r), _) => (Some(r), None),
+                (Err(e), None) => (None, Some(fallback_warning(&e))),
+                (Err(e), Some(pid)) => (
+                    None,
+                    Some(format!(
+                        "pid {pid} is in another network namespace and entering it failed ({e}; needs CAP_SYS_ADMIN): reading {proc_dir}/tcp instead (no socket cookies, no idle times)"
+                    )),
+                ),
             }
         };
         SocketTable {
@@ -74,6 +96,7 @@ impl SocketTable {
             owners: OwnerMap::new(owners),
             warning,
             with_info: true,
+            proc_dir,
         }
     }
 
@@ -131,7 +154,7 @@ impl SocketTable {
             }
         }
         if self.reader.is_none() {
-            procfs::dump(&mut sockets)?;
+            procfs::dump(&self.proc_dir, &mut sockets)?;
         }
         self.owners.resolve(&mut sockets);
         let scan = self.owners.stats();

@@ -116,12 +116,12 @@ pub struct Sampler {
 impl Sampler {
     /// `judge`: compute verdicts (off for `--once`).
     pub fn new(mode: Mode, judge: bool) -> Sampler {
-        let owners = match mode {
-            Mode::Pid(pid) => Owners::Pids(vec![pid]),
-            Mode::All => Owners::All,
+        let (owners, netns_of) = match mode {
+            Mode::Pid(pid) => (Owners::Pids(vec![pid]), Some(pid)),
+            Mode::All => (Owners::All, None),
         };
         Sampler {
-            table: SocketTable::open(owners),
+            table: SocketTable::open_in(owners, netns_of),
             mode,
             judge,
             start: Instant::now(),

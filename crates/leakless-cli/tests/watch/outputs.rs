@@ -278,3 +278,61 @@ fn another_users_process_is_reported_not_hidden() {
     assert!(warnings.contains("permission denied"), "{v:#}");
     assert!(warnings.contains(&format!("/proc/{pid}/fd")), "{v:#}");
 }
+
+/// A process in its own network namespace (a container): watch enters the
+/// namespace and sees its sockets through netlink as usual.
+#[test]
+fn a_process_in_another_network_namespace_is_seen() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs root to create a network namespace");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let spawned = Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" child_role --exact --nocapture --test-threads=1",
+        ])
+        .arg(&exe)
+        .env("LEAKLESS_TEST_ROLE", "self_close_wait")
+        .env("LEAKLESS_TEST_ADDR", "127.0.0.1:1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        eprintln!("SKIPPED: unshare (util-linux) is not installed");
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(2500));
+    if let Ok(Some(st)) = child.try_wait() {
+        let mut err = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        eprintln!("SKIPPED: cannot run in a new network namespace here ({st}): {err}");
+        return;
+    }
+    let pid = child.id().to_string();
+    let out = leakless()
+        .args(["watch", "--once", "--json", "--pid", &pid])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"], "netlink sock_diag", "{v:#}");
+    assert!(v.get("warnings").is_none(), "{v:#}");
+    let p = process(&v, child.id()).unwrap();
+    let cw = p["states"]["CLOSE_WAIT"].as_u64().unwrap_or(0);
+    assert!(
+        cw >= 3,
+        "its CLOSE_WAIT sockets, seen from inside its namespace: {p:#}"
+    );
+}

@@ -239,6 +239,15 @@ pub fn run_role(role: &str, addr: SocketAddr, deadline: Instant) {
                 thread::sleep(Duration::from_millis(1500));
             }
         }
+        // Its own server, then the CLOSE_WAIT leak against it: for a process
+        // alone in a network namespace.
+        "self_close_wait" => {
+            let server = Server::start(ServerCfg {
+                close: true,
+                ..ServerCfg::default()
+            });
+            run_role("close_wait", server.addr, deadline);
+        }
         other => panic!("unknown role {other}"),
     }
 }
