@@ -256,7 +256,9 @@ impl Client {
             let (reused, outcome) = match checkout {
                 Checkout::Reused(lease) => (true, self.h1(lease, key, parts, tracer).await),
                 Checkout::Stream(stream) => (true, self.h2(stream, parts, tracer).await),
-                Checkout::Dial(slot) => match conn::dial(slot, key, tracer).await {
+                // Boxed: the dial (TLS state above all) would otherwise make every
+                // request's future kilobytes larger, copied at each await.
+                Checkout::Dial(slot) => match Box::pin(conn::dial(slot, key, tracer)).await {
                     Ok(Dialed::H1(lease)) => (false, self.h1(lease, key, parts, tracer).await),
                     Ok(Dialed::H2(stream)) => (false, self.h2(stream, parts, tracer).await),
                     Err(e) => {

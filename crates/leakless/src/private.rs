@@ -57,3 +57,18 @@ impl PoolBench {
         }
     }
 }
+
+/// Sizes of the hot path's values, for tuning (printed by a test).
+pub fn sizes() -> Vec<(&'static str, usize)> {
+    let client = crate::Client::new();
+    let send = client.get("http://127.0.0.1:1/").send();
+    vec![
+        ("Lease", std::mem::size_of::<crate::lease::Lease>()),
+        ("Slot", std::mem::size_of::<crate::lease::Slot>()),
+        ("H1Conn", std::mem::size_of::<crate::h1::H1Conn>()),
+        ("Checkout", std::mem::size_of::<crate::pool::Checkout>()),
+        ("Incoming", std::mem::size_of::<crate::Incoming>()),
+        ("Response", std::mem::size_of::<crate::Response>()),
+        ("send future", std::mem::size_of_val(&send)),
+    ]
+}

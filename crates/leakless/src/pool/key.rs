@@ -6,7 +6,7 @@ use http::Uri;
 
 use crate::error::{Error, ErrorKind};
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq)]
 struct Inner {
     tls: bool,
     host: Box<str>,
@@ -16,8 +16,16 @@ struct Inner {
 }
 
 /// A pool key; cheap to clone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct HostKey(Arc<Inner>);
+
+impl Hash for HostKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The authority already holds host and port.
+        self.0.tls.hash(state);
+        self.0.authority.hash(state);
+    }
+}
 
 impl HostKey {
     pub fn from_uri(uri: &Uri) -> Result<HostKey, Error> {

@@ -71,7 +71,8 @@ pub(crate) struct Shared {
 
 #[derive(Debug)]
 pub(crate) struct State {
-    hosts: HashMap<HostKey, Host>,
+    /// foldhash: SipHash's flood resistance buys nothing for our own keys.
+    hosts: HashMap<HostKey, Host, foldhash::fast::RandomState>,
     idle_total: usize,
     /// The client was dropped: nothing goes idle any more.
     closed: bool,
@@ -98,7 +99,7 @@ enum Got {
 impl Pool {
     pub fn new(config: Config) -> Pool {
         let state = State {
-            hosts: HashMap::new(),
+            hosts: HashMap::default(),
             idle_total: 0,
             closed: false,
             reaper_running: false,
