@@ -16,8 +16,8 @@ use crate::sockets::{StateCounts, TcpState};
 
 /// Processes shown in `--all` (and exported), most suspicious first.
 pub const MAX_PROCESSES: usize = 25;
-/// Sparkline points kept in the view.
-pub const HISTORY_POINTS: usize = 120;
+/// Sparkline points kept in the view: 5 minutes at the default interval.
+pub const HISTORY_POINTS: usize = 300;
 /// Rates in the view are averaged over this many seconds.
 const RATE_WINDOW_S: f64 = 5.0;
 

@@ -39,13 +39,24 @@ fn kind_style(k: Option<Kind>) -> Style {
     }
 }
 
-/// A sparkline in text, for table cells: the last `width` values scaled to
-/// their maximum.
+/// A sparkline in text, for table cells: the whole history (minutes of it)
+/// squeezed into `width` columns, each the maximum of its slice of samples,
+/// scaled to the overall maximum.
 pub fn spark(values: &[u64], width: usize) -> String {
     const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let tail = &values[values.len().saturating_sub(width)..];
-    let max = tail.iter().copied().max().unwrap_or(0);
-    tail.iter()
+    if values.is_empty() || width == 0 {
+        return String::new();
+    }
+    let cols = width.min(values.len());
+    let buckets: Vec<u64> = (0..cols)
+        .map(|c| {
+            let (a, b) = (c * values.len() / cols, (c + 1) * values.len() / cols);
+            values[a..b].iter().copied().max().unwrap_or(0)
+        })
+        .collect();
+    let max = buckets.iter().copied().max().unwrap_or(0);
+    buckets
+        .iter()
         .map(|v| {
             if max == 0 {
                 BARS[0]
@@ -273,7 +284,11 @@ pub fn draw(f: &mut Frame<'_>, s: &Snapshot, h: &Header) {
         f.render_widget(processes_table(s), head);
     } else {
         let empty = Vec::new();
-        let data = focus.map_or(&empty, |p| &p.history);
+        let history = focus.map_or(&empty, |p| &p.history);
+        // Sparkline draws from the start of its data: give it the newest
+        // samples that fit inside the border.
+        let fit = usize::from(head.width.saturating_sub(2));
+        let data = &history[history.len().saturating_sub(fit)..];
         let spark = Sparkline::default()
             .block(Block::bordered().title(title.clone()))
             .data(data)

@@ -146,7 +146,13 @@ fn small_terminal_and_empty_views_do_not_panic() {
 fn sparkline_text() {
     assert_eq!(spark(&[0, 0], 4), "  ");
     assert_eq!(spark(&[1, 2, 4, 8], 4), "▁▂▄█");
-    assert_eq!(spark(&[5, 1, 8], 2), "▁█");
+    // Longer histories are squeezed: each column is the max of its slice.
+    assert_eq!(spark(&[5, 1, 8, 0], 2), "▅█");
+    assert_eq!(
+        spark(&(0..300).collect::<Vec<u64>>(), 16).chars().count(),
+        16
+    );
+    assert_eq!(spark(&[], 16), "");
 }
 
 /// The text report carries the same verdict and evidence.
