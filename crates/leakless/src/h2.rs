@@ -157,7 +157,7 @@ pub(crate) async fn send(
     let started = ready.and_then(|()| send.send_request(req, empty));
     let (response, mut out) = started.map_err(|e| {
         stream.guard.mark_closing(CloseReason::ServerClosed);
-        failed(e, "could not start a stream")
+        failed(e, "could not start a stream", Phase::WriteRequest)
     })?;
     if !empty {
         if let Err(error) = send_body(&mut out, body, cfg.read_idle_timeout).await {
@@ -184,7 +184,11 @@ async fn await_head(
             if e.is_go_away() || e.is_io() {
                 guard.mark_closing(CloseReason::ServerClosed);
             }
-            Err(failed(e, "the stream failed before the response"))
+            Err(failed(
+                e,
+                "the stream failed before the response",
+                Phase::ResponseHeaders,
+            ))
         }
         Err(_) => {
             // The stream is reset as the future drops; the connection may be
@@ -266,8 +270,9 @@ fn h2_headers(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Maps an h2 error; REFUSED_STREAM and GOAWAY mean "not processed".
-pub(crate) fn failed(e: h2::Error, what: &str) -> Failed {
+/// Maps an h2 error met in `phase`; REFUSED_STREAM and GOAWAY mean "not
+/// processed".
+pub(crate) fn failed(e: h2::Error, what: &str, phase: Phase) -> Failed {
     let unprocessed =
         e.reason() == Some(Reason::REFUSED_STREAM) || (e.is_go_away() && e.is_remote());
     let kind = if e.is_io() || e.is_go_away() || e.is_reset() {
@@ -276,7 +281,9 @@ pub(crate) fn failed(e: h2::Error, what: &str) -> Failed {
         ErrorKind::Protocol
     };
     Failed {
-        error: Error::new(kind, what.to_owned()).with_source(e),
+        error: Error::new(kind, what.to_owned())
+            .with_phase(phase)
+            .with_source(e),
         unprocessed,
     }
 }
