@@ -279,7 +279,13 @@ impl Client {
             let timed_out = failure.error.is_timeout();
             let stale = reused && failure.got_nothing && replayable;
             let untouched = failure.unprocessed && parts.body.is_replayable();
-            if attempt == 1 && !timed_out && (stale || untouched) {
+            // A stale reuse is retried once (Go's rule). A request the server
+            // provably never saw may go again a few times: each failure also
+            // marks its connection closing, so the next try goes elsewhere
+            // (several connections can be in GOAWAY at once).
+            let again =
+                (attempt == 1 && stale) || (untouched && attempt <= MAX_UNPROCESSED_RETRIES);
+            if !timed_out && again {
                 pool.note_retry(key);
                 if tracer.is_on() {
                     tracer.retry(if untouched {
@@ -407,6 +413,9 @@ struct Failure {
     /// REFUSED_STREAM, GOAWAY before it).
     unprocessed: bool,
 }
+
+/// Tries for a request that provably never reached the server.
+const MAX_UNPROCESSED_RETRIES: u32 = 3;
 
 /// Go's rule: idempotent methods, or an idempotency key, may be replayed.
 fn is_replay_safe(method: &Method, headers: &http::HeaderMap) -> bool {

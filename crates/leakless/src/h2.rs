@@ -8,7 +8,7 @@
 //! the peer closes, errors, or stops answering pings, the task ends and the
 //! entry leaves the pool, so a dead connection is never handed out again.
 
-use std::{future::poll_fn, sync::Arc, time::Duration};
+use std::{future::poll_fn, sync::Arc, task::Poll, time::Duration};
 
 use bytes::Bytes;
 use h2::{
@@ -159,13 +159,27 @@ pub(crate) async fn send(
         stream.guard.mark_closing(CloseReason::ServerClosed);
         failed(e, "could not start a stream", Phase::WriteRequest)
     })?;
-    if !empty {
-        if let Err(error) = send_body(&mut out, body, cfg.read_idle_timeout).await {
-            return Err(Failed {
+    let mut response = response;
+    if !empty && let Err(error) = send_body(&mut out, body, cfg.read_idle_timeout).await {
+        // Why did the stream close under the body? A REFUSED_STREAM (or a
+        // GOAWAY before it) means unprocessed, so safe to send again; a
+        // server may also answer early without reading the body.
+        let settled = poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut response).poll(cx))).await;
+        return match settled {
+            Poll::Ready(Ok(res)) => Ok(res),
+            Poll::Ready(Err(e)) if e.reason() == Some(Reason::REFUSED_STREAM) || e.is_go_away() => {
+                stream.guard.mark_closing(CloseReason::ServerClosed);
+                Err(failed(
+                    e,
+                    "the server refused the stream",
+                    Phase::WriteRequest,
+                ))
+            }
+            _ => Err(Failed {
                 error,
                 unprocessed: false,
-            });
-        }
+            }),
+        };
     }
     let wrote = tokio::time::Instant::now();
     let head = await_head(response, cfg.response_header_timeout, &stream.guard).await?;
