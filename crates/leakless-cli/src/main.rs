@@ -1,8 +1,10 @@
 //! `leakless`: find, measure and tune HTTP connection behaviour of any
 //! program. This file only parses, dispatches and turns the result into an
-//! exit code; each subcommand lives in its own module (`watch` now; `bench`,
-//! `tune` and `serve` join as siblings in [`Command`]).
+//! exit code; each subcommand lives in its own module (`bench`, `serve` and
+//! `watch` now; `tune` joins them as a sibling in [`Command`]).
 
+mod bench;
+mod serve;
 mod sockets;
 mod watch;
 
@@ -21,6 +23,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Load a URL, or the embedded server, with connection accounting.
+    ///
+    /// Throughput and latency percentiles (HDR), status codes, errors by
+    /// kind, and what wrk and oha do not say: connections opened, reused
+    /// and closed by reason, peak open, and the sockets left in each TCP
+    /// state at the end. No URL: starts the test server on loopback and
+    /// benches it. Exit status 1 when every request failed or the target
+    /// is unreachable.
+    Bench(bench::BenchArgs),
+    /// Run the test server: latency, body size, keep-alive, TLS, HTTP/2, faults.
+    ///
+    /// Prints the address (use --addr 127.0.0.1:0 for a free port) and the
+    /// query language that shapes each reply (?size=16384&latency_ms=5...).
+    Serve(serve::ServeArgs),
     /// Watch a process's TCP connections over time, with a leak verdict.
     ///
     /// Per remote endpoint and TCP state: counts, a sparkline, opens and
@@ -33,6 +49,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Watch(args) => watch::run(args),
     };
     match result {

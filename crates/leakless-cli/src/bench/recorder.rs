@@ -1,0 +1,205 @@
+//! What the workers write down per request: latency (HDR), outcome, status,
+//! error kind, bytes. Sharded by worker so a multi-threaded run rarely
+//! contends on a lock, and bounded by the thread count (not -c) so -c 10000
+//! does not mean 10000 histograms.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use leakless::{ErrorKind, Phase};
+
+/// A latency histogram in microseconds, 3 significant digits, growing to
+/// the largest value recorded (so memory follows the latencies seen).
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is a valid precision")
+}
+
+/// What happened since the sampler last looked.
+#[derive(Debug)]
+pub struct Interval {
+    pub latency_us: Histogram<u64>,
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
+impl Default for Interval {
+    fn default() -> Interval {
+        Interval {
+            latency_us: histogram(),
+            succeeded: 0,
+            failed: 0,
+        }
+    }
+}
+
+/// One failure kind: how often, and the first message, to show the reason.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorCount {
+    pub count: u64,
+    pub example: String,
+}
+
+/// One shard's record.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub interval: Interval,
+    /// Response counts per status code.
+    pub statuses: BTreeMap<u16, u64>,
+    pub errors: BTreeMap<&'static str, ErrorCount>,
+    /// Response body bytes read.
+    pub bytes: u64,
+    /// Responses per HTTP version ("HTTP/1.1", "HTTP/2.0").
+    pub versions: BTreeMap<&'static str, u64>,
+}
+
+/// A finished request, as the worker saw it.
+pub enum Outcome {
+    Done {
+        status: u16,
+        version: leakless::Version,
+        bytes: u64,
+    },
+    Failed(leakless::Error),
+}
+
+impl Recorder {
+    pub fn record(&mut self, outcome: Outcome, took: Duration) {
+        match outcome {
+            Outcome::Done {
+                status,
+                version,
+                bytes,
+            } => {
+                self.interval.succeeded += 1;
+                // `record` grows the histogram; `saturating_record` would
+                // clamp to its current top instead, without a word.
+                let us = took.as_micros() as u64;
+                let h = &mut self.interval.latency_us;
+                if h.record(us).is_err() {
+                    h.saturating_record(us);
+                }
+                *self.statuses.entry(status).or_default() += 1;
+                *self.versions.entry(version_name(version)).or_default() += 1;
+                self.bytes += bytes;
+            }
+            Outcome::Failed(e) => {
+                self.interval.failed += 1;
+                let entry = self.errors.entry(error_kind(&e)).or_default();
+                if entry.count == 0 {
+                    entry.example = e.to_string();
+                }
+                entry.count += 1;
+            }
+        }
+    }
+
+    /// Moves this shard's interval into `into`, leaving it empty.
+    pub fn drain_into(&mut self, into: &mut Interval) {
+        let i = &mut self.interval;
+        if i.succeeded == 0 && i.failed == 0 {
+            return;
+        }
+        into.latency_us
+            .add(&i.latency_us)
+            .expect("auto-resizing histograms always add");
+        into.succeeded += i.succeeded;
+        into.failed += i.failed;
+        i.latency_us.reset();
+        i.succeeded = 0;
+        i.failed = 0;
+    }
+}
+
+/// The workers' shards: worker `i` writes to shard `i % len`.
+#[derive(Debug)]
+pub struct Shards(Vec<Shard>);
+
+/// Aligned so two shards' locks never share a cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Shard(Mutex<Recorder>);
+
+impl Shards {
+    /// Enough shards that threads rarely meet on one lock, never more than
+    /// the workers.
+    pub fn new(threads: usize, workers: usize) -> Shards {
+        let n = (threads * 4).clamp(1, workers.max(1));
+        Shards((0..n).map(|_| Shard::default()).collect())
+    }
+
+    pub fn for_worker(&self, i: usize) -> &Mutex<Recorder> {
+        &self.0[i % self.0.len()].0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Mutex<Recorder>> {
+        self.0.iter().map(|s| &s.0)
+    }
+}
+
+fn version_name(v: leakless::Version) -> &'static str {
+    match v {
+        leakless::Version::HTTP_2 => "HTTP/2",
+        leakless::Version::HTTP_11 => "HTTP/1.1",
+        leakless::Version::HTTP_10 => "HTTP/1.0",
+        _ => "other",
+    }
+}
+
+/// A stable snake_case name per failure, the key of the report's `errors`.
+/// Timeouts carry their phase: "timeout_response_headers" and
+/// "timeout_connect" call for different fixes.
+pub fn error_kind(e: &leakless::Error) -> &'static str {
+    match e.kind() {
+        ErrorKind::Connect => "connect",
+        ErrorKind::Tls => "tls",
+        ErrorKind::PoolWait => "pool_wait",
+        ErrorKind::Io => "io",
+        ErrorKind::Protocol => "protocol",
+        ErrorKind::BodyTooLarge => "body_too_large",
+        ErrorKind::Request => "request",
+        ErrorKind::Builder => "builder",
+        ErrorKind::Timeout => match e.phase() {
+            Some(Phase::Connect) => "timeout_connect",
+            Some(Phase::Tls) => "timeout_tls",
+            Some(Phase::PoolWait) => "timeout_pool_wait",
+            Some(Phase::WriteRequest) => "timeout_write_request",
+            Some(Phase::ResponseHeaders) => "timeout_response_headers",
+            Some(Phase::BodyRead) => "timeout_body_read",
+            Some(Phase::Total) => "timeout_total",
+            _ => "timeout",
+        },
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_drains() {
+        let mut r = Recorder::default();
+        for us in [10, 20, 30] {
+            r.record(
+                Outcome::Done {
+                    status: 200,
+                    version: leakless::Version::HTTP_11,
+                    bytes: 5,
+                },
+                Duration::from_micros(us),
+            );
+        }
+        let mut into = Interval::default();
+        r.drain_into(&mut into);
+        assert_eq!(into.succeeded, 3);
+        assert_eq!(into.latency_us.max(), 30);
+        assert_eq!(r.interval.succeeded, 0);
+        assert!(r.interval.latency_us.is_empty());
+        assert_eq!(r.statuses[&200], 3);
+        assert_eq!(r.bytes, 15);
+        assert_eq!(Shards::new(2, 3).0.len(), 3);
+        assert_eq!(Shards::new(1, 50).0.len(), 4);
+    }
+}
