@@ -1,11 +1,12 @@
 //! `leakless`: find, measure and tune HTTP connection behaviour of any
 //! program. This file only parses, dispatches and turns the result into an
-//! exit code; each subcommand lives in its own module (`bench`, `serve` and
-//! `watch` now; `tune` joins them as a sibling in [`Command`]).
+//! exit code; each subcommand lives in its own module (`bench`, `serve`,
+//! `tune` and `watch`), a sibling in [`Command`].
 
 mod bench;
 mod serve;
 mod sockets;
+mod tune;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,13 @@ enum Command {
     /// Prints the address (use --addr 127.0.0.1:0 for a free port) and the
     /// query language that shapes each reply (?size=16384&latency_ms=5...).
     Serve(serve::ServeArgs),
+    /// Measure a server and print the pool sizes and timeouts to use.
+    ///
+    /// Sweeps concurrency (1, 2, 4, ...) to find the knee where throughput
+    /// stops growing and latency starts to, probes how long the server keeps
+    /// an idle connection, and prints recommended settings with the
+    /// evidence, as code for leakless, Go's http.Transport and reqwest.
+    Tune(tune::TuneArgs),
     /// Watch a process's TCP connections over time, with a leak verdict.
     ///
     /// Per remote endpoint and TCP state: counts, a sparkline, opens and
@@ -51,6 +59,7 @@ fn main() {
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Tune(args) => tune::run(args),
         Command::Watch(args) => watch::run(args),
     };
     match result {

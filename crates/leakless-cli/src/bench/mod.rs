@@ -15,15 +15,15 @@ mod census;
 mod chart;
 pub mod duration;
 mod html;
-mod load;
+pub(crate) mod load;
 mod monitor;
-mod plan;
-mod progress;
+pub(crate) mod plan;
+pub(crate) mod progress;
 mod recorder;
-mod report;
-mod request;
+pub(crate) mod report;
+pub(crate) mod request;
 mod series;
-mod summary;
+pub(crate) mod summary;
 mod target;
 
 use std::sync::Arc;
@@ -173,7 +173,7 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
     })
 }
 
-fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
     // One thread: the current-thread scheduler, no work stealing, the
     // cheapest per request (what a pinned comparison with wrk -t1 wants).
     let mut b = if threads == 1 {
