@@ -6,13 +6,13 @@
 //! baseline, one after the last is the census. A socket to the target in
 //! the census is ours when this process holds it (its fd resolves to our
 //! pid), or when no process holds it any more (TIME_WAIT, an orphan in
-//! FIN_WAIT) and it was not in the baseline: no socket table outlives its
-//! 4-tuple, and the kernel keeps the cookie when a socket moves to
-//! TIME_WAIT, so "new since the start, to this address, owned by nobody"
-//! is the set of ports this run closed. The one thing that can blur it is
-//! another client closing connections to the same target during the run;
-//! the census sees such clients (live sockets to the target held by other
-//! processes) and says so instead of guessing.
+//! FIN_WAIT), it was not in the baseline (the kernel keeps a socket's
+//! cookie when it moves to TIME_WAIT), and its local port is one this run's
+//! connections used ([`Ports`], from the client's observer). The port is
+//! what tells our TIME_WAIT from that of another client closing connections
+//! to the same target during the run. Without ports (the embedded server,
+//! whose port nobody else uses) "new since the baseline" decides alone, and
+//! live sockets of other processes to the target are reported as a warning.
 //!
 //! With the embedded server, the server's end of each connection is counted
 //! too: when the server closes first (keep-alives disabled: it closes after
@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 
+use super::ports::Ports;
 use crate::sockets::{Owners, SocketInfo, SocketTable, TcpState, normalize};
 
 pub struct Census {
@@ -71,7 +72,9 @@ impl Census {
         })
     }
 
-    pub fn finish(mut self) -> Result<Leftovers, String> {
+    /// The census. With `ports` (the local ports the run's connections
+    /// used), an ownerless socket must also have one of them.
+    pub fn finish(mut self, ports: Option<&Ports>) -> Result<Leftovers, String> {
         let sample = self
             .table
             .sample()
@@ -100,14 +103,15 @@ impl Census {
             if self.baseline.contains(&s.cookie) {
                 continue;
             }
-            let ours = s.pid == Some(self.me) || (s.inode == 0 && s.pid.is_none());
-            if ours {
+            let ownerless = s.inode == 0 && s.pid.is_none();
+            let used = ports.is_none_or(|p| p.contains(s.local.port()));
+            if s.pid == Some(self.me) || (ownerless && used) {
                 *out.by_state.entry(s.state).or_default() += 1;
-            } else {
+            } else if !ownerless {
                 out.foreign += 1;
             }
         }
-        if out.foreign > 0 {
+        if out.foreign > 0 && ports.is_none() {
             out.warnings.push(format!(
                 "{} sockets to the target belong to other processes: the TIME_WAIT count may include their closes",
                 out.foreign
@@ -168,7 +172,7 @@ mod tests {
             Census::start(&[l.local_addr().unwrap()], Some(l.local_addr().unwrap())).unwrap();
         let after = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (_served, _) = l.accept().unwrap();
-        let left = census.finish().unwrap();
+        let left = census.finish(None).unwrap();
         // The socket opened before the baseline is not the run's; the one
         // after is, and the listener's accepted side is not "to" the target.
         assert_eq!(left.named()["ESTABLISHED"], 1, "{left:?}");

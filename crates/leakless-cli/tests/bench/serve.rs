@@ -113,3 +113,31 @@ fn bench_against_serve() {
     assert_eq!(v["connections"]["opened"], 10, "{v:#}");
     assert_eq!(v["connections"]["closed"]["not_reusable"], 10, "{v:#}");
 }
+
+#[test]
+fn another_clients_time_wait_is_not_ours() {
+    let s = Serve::start(&[]);
+    let url = format!("http://{}/", s.addr);
+    // A: keeps its connections, closes none during the run.
+    let a = leakless()
+        .args(["bench", &url, "-d", "1500ms", "-c", "2", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // B, meanwhile: keeps no idle connection, so it closes one per request
+    // and the TIME_WAIT is on its side, to the same target.
+    let (code, b, err) =
+        super::bench_json(&[&url, "-n", "100", "-c", "2", "--max-idle-per-host", "0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(b["sockets_end"]["TIME_WAIT"].as_u64().unwrap() > 0, "{b:#}");
+    let a = a.wait_with_output().unwrap();
+    let a: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(a["connections"]["closed_total"], 0, "{a:#}");
+    assert_eq!(
+        a["sockets_end"]["TIME_WAIT"], 0,
+        "B's closes are not A's: {a:#}"
+    );
+    assert_eq!(a["sockets_end"]["ESTABLISHED"], 2, "{a:#}");
+}
