@@ -23,7 +23,7 @@ pub fn text(t: &Tune) -> String {
         "p99",
         "p99.9",
         "errors",
-        "conns"
+        "dials"
     );
     for s in &t.steps {
         let mark = if s.concurrency == t.knee.concurrency {

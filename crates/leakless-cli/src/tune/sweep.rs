@@ -42,8 +42,8 @@ pub struct Step {
     pub max_ms: f64,
     /// Response body bytes per successful response.
     pub body_bytes_avg: f64,
-    /// Connections dialed during the step (the pool is warm from the step
-    /// before, so this is what the higher concurrency added).
+    /// Connections dialed during the step, after its warm-up (one request
+    /// per worker); non-zero means the server closed some mid-step.
     pub opened: u64,
     /// HTTP versions of the step's responses, e.g. `HTTP/1.1`.
     pub versions: Vec<String>,
@@ -112,6 +112,19 @@ fn plateaued(steps: &[Step]) -> bool {
 
 /// One step: `c` workers for `b.step`, through bench's load loop.
 fn one(rt: &Runtime, client: &Client, template: &Template, c: u32, b: &Bounds) -> Step {
+    // Warm-up, not measured: one request per worker, so the step's
+    // connections are dialed before the clock starts. Dials landing inside
+    // the step showed up as a p99 several times the steady one, and a knee
+    // found on cold connections moves with the step duration.
+    Load {
+        client: client.clone(),
+        template: template.clone(),
+        plan: Arc::new(Plan::new(Stop::Count(u64::from(c)), None)),
+        concurrency: c as usize,
+        threads: b.threads,
+        grace: GRACE,
+    }
+    .run(rt, Progress::Quiet);
     let before = client.stats().total;
     let progress = if b.quiet || !std::io::stderr().is_terminal() {
         Progress::Quiet
@@ -181,7 +194,7 @@ fn measure(c: u32, run: &Run, before: &HostStats, after: &HostStats) -> Step {
 /// The live progress line printed as each step ends.
 pub fn line(s: &Step) -> String {
     format!(
-        "  c={:<5} {:>8} req/s  p50 {:>9}  p99 {:>9}  p99.9 {:>9}  errors {:.1}%  +{} conns",
+        "  c={:<5} {:>8} req/s  p50 {:>9}  p99 {:>9}  p99.9 {:>9}  errors {:.1}%  +{} dials",
         s.concurrency,
         si(s.rps),
         ms(s.p50_ms),
