@@ -104,9 +104,9 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
             .map_err(|e| format!("sampling sockets: {e}"))?;
         let snap = Snapshot::build(&sampler, top, false);
         if args.json {
-            println!("{}", report::json_line("sample", &snap));
+            emit(&format!("{}\n", report::json_line("sample", &snap)));
         } else {
-            print!("{}", report::once_text(&snap));
+            emit(&report::once_text(&snap));
         }
         return Ok(target
             .as_mut()
@@ -135,6 +135,7 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
     let mut next = start;
     let mut last: Option<Snapshot> = None;
     let mut exit_code = None;
+    let mut stdout_gone = false;
     loop {
         // Check the target before sampling: a report of a process that has
         // exited keeps the verdicts of its last live sample.
@@ -160,10 +161,17 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
             screen
                 .draw(&snap, &header)
                 .map_err(|e| format!("terminal: {e}"))?;
-        } else if args.json {
-            println!("{}", report::json_line("sample", &snap));
         } else {
-            println!("{}", report::progress_line(&snap));
+            let line = if args.json {
+                report::json_line("sample", &snap)
+            } else {
+                report::progress_line(&snap)
+            };
+            if !emit(&format!("{line}\n")) {
+                // The reader went away (`| head`): stop quietly.
+                stdout_gone = true;
+                break;
+            }
         }
         last = Some(snap);
         if args.for_.is_some_and(|d| start.elapsed() >= d) || target::stop_requested() {
@@ -193,12 +201,24 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
         None => Snapshot::build(&sampler, top, true),
     };
     let report = report::Report::from_snapshot(&snap, exit_code);
-    if args.json {
-        println!("{}", report::json_line("report", &report));
-    } else {
-        print!("{}", report::report_text(&report));
+    if !stdout_gone {
+        if args.json {
+            emit(&format!("{}\n", report::json_line("report", &report)));
+        } else {
+            emit(&report::report_text(&report));
+        }
     }
     Ok(exit_code.unwrap_or(0))
+}
+
+/// Writes to stdout and flushes; false once the reader has gone (EPIPE),
+/// where `println!` would panic.
+fn emit(text: &str) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
 }
 
 fn sockets_process_alive(pid: u32) -> bool {
