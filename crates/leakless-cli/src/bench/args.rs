@@ -72,7 +72,7 @@ pub struct BenchArgs {
     pub max_conns_per_host: Option<usize>,
 
     /// Go: MaxIdleConnsPerHost. Default: max-conns-per-host. Set 2 (Go's
-    /// default) with -c 50 to see the churn it causes.
+    /// default) with -c 50 and a --rate to see the churn it causes.
     #[arg(long, value_name = "N")]
     pub max_idle_per_host: Option<usize>,
 

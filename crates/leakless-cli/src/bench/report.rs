@@ -72,7 +72,7 @@ pub fn text(s: &Summary) -> String {
     );
     let _ = writeln!(
         o,
-        "  {} {} on {} thread{}, {}{}; {}; max_conns_per_host {}, max_idle_per_host {}{}",
+        "  {} {} on {} thread{}, {}{}; {}max_conns_per_host {}, max_idle_per_host {}{}",
         s.concurrency,
         if s.concurrency == 1 {
             "worker"
@@ -85,7 +85,10 @@ pub fn text(s: &Summary) -> String {
         s.rate
             .map(|r| format!(" at ≤ {}/s", si(r)))
             .unwrap_or_default(),
-        set.protocol,
+        match set.protocol {
+            "auto" => String::new(),
+            p => format!("{p}; "),
+        },
         set.max_conns_per_host,
         set.max_idle_per_host
             .map_or_else(|| "default".to_string(), |n| n.to_string()),
@@ -160,16 +163,10 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(o, "    closed by   {}", by.join(", "));
     }
     if !s.sockets_end.is_empty() {
-        let st: Vec<String> = s
-            .sockets_end
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        let _ = writeln!(o, "  sockets left  {}", st.join(", "));
+        let _ = writeln!(o, "  sockets left  {}", states(&s.sockets_end));
     }
     if let Some(server) = &s.server_sockets_end {
-        let st: Vec<String> = server.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(o, "    server side {}", st.join(", "));
+        let _ = writeln!(o, "    server side {}", states(server));
     }
     if let Some(hint) = churn_hint(s) {
         let _ = writeln!(o, "\n  {hint}");
@@ -178,6 +175,19 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(o, "  warning: {w}");
     }
     o
+}
+
+/// `ESTABLISHED 50, TIME_WAIT 0, CLOSE_WAIT 0`, then any other state.
+fn states(m: &std::collections::BTreeMap<String, u32>) -> String {
+    const FIRST: [&str; 3] = ["ESTABLISHED", "TIME_WAIT", "CLOSE_WAIT"];
+    let first = FIRST
+        .iter()
+        .filter_map(|k| m.get(*k).map(|n| format!("{k} {n}")));
+    let rest = m
+        .iter()
+        .filter(|(k, _)| !FIRST.contains(&k.as_str()))
+        .map(|(k, n)| format!("{k} {n}"));
+    first.chain(rest).collect::<Vec<_>>().join(", ")
 }
 
 /// The seed's lesson, said where it shows: many connections for few
