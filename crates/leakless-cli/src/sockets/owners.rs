@@ -69,6 +69,11 @@ struct Owned {
     generation: u64,
 }
 
+/// Marks a cached fd whose socket was not in the TCP table when read (a UDP
+/// or unix socket, or a TCP socket opened after the dump): kept, so such fds
+/// are not read again every scan, but claimable once the inode shows up.
+const NOT_TCP: u64 = 1 << 63;
+
 #[derive(Default)]
 struct ProcFds {
     /// Open fds at the last listing, as `stat("/proc/PID/fd").st_size`
@@ -76,8 +81,9 @@ struct ProcFds {
     count: Option<u64>,
     /// One of its sockets closed since the last listing.
     lost: bool,
-    /// fd number -> TCP socket inode; 0 when the fd is anything else (a
-    /// file, a pipe, a UDP or unix socket), so those are not read again.
+    /// fd number -> socket inode: as is for a TCP socket of the table,
+    /// `inode | NOT_TCP` for another socket, 0 for anything else (a file, a
+    /// pipe), so those are not read again.
     fds: HashMap<u32, u64>,
     uid: u32,
 }
@@ -91,6 +97,10 @@ pub struct OwnerMap {
     /// inodes no process in scope owns -> last sample that saw them.
     foreign: HashMap<u64, u64>,
     generation: u64,
+    /// Socket inodes read from small processes' fds just before the dump:
+    /// inode -> (pid, fd).
+    pre: HashMap<u64, (u32, u32)>,
+    prescanned: bool,
     last_full: Option<Instant>,
     /// Pids whose fds we may not read (another user's, without privilege).
     denied: BTreeSet<u32>,
@@ -105,6 +115,8 @@ impl OwnerMap {
             owner: HashMap::new(),
             foreign: HashMap::new(),
             generation: 0,
+            pre: HashMap::new(),
+            prescanned: false,
             last_full: None,
             denied: BTreeSet::new(),
             stats: ScanStats::default(),
@@ -134,9 +146,65 @@ impl OwnerMap {
         self.stats
     }
 
+    /// Call just before dumping the socket table. For the small processes in
+    /// scope (at most [`SMALL_FD_TABLE`] fds), reads the fds that may hold a
+    /// new socket (new numbers, non-TCP or closed sockets) and remembers the
+    /// socket inodes. A connection that lives 30 ms, opened and closed
+    /// between samples, is then attributed if it is open now and still in
+    /// the dump, instead of being gone by the time a scan after the dump
+    /// reads the fd (on a host with 10k sockets the dump itself takes that
+    /// long). Files are not read again.
+    pub fn prescan(&mut self) {
+        self.stats = ScanStats::default();
+        self.prescanned = true;
+        self.pre.clear();
+        let Owners::Pids(pids) = &self.scope else {
+            return;
+        };
+        for &pid in pids {
+            let Some(proc) = self.procs.get_mut(&pid) else {
+                continue;
+            };
+            if proc.count.is_none_or(|n| n > SMALL_FD_TABLE) {
+                continue;
+            }
+            let dir = format!("/proc/{pid}/fd");
+            let (Ok(entries), Ok(dirfd)) = (fs::read_dir(&dir), fs::File::open(&dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Some(fd) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                match proc.fds.get(&fd) {
+                    Some(0) => continue,
+                    Some(&i) if i & NOT_TCP == 0 && self.owner.contains_key(&i) => continue,
+                    _ => {}
+                }
+                self.stats.readlinks += 1;
+                match link_inode(&dirfd, fd) {
+                    Some(i) => {
+                        proc.fds.insert(fd, i | NOT_TCP);
+                        self.pre.insert(i, (pid, fd));
+                    }
+                    None => {
+                        proc.fds.insert(fd, 0);
+                    }
+                }
+            }
+        }
+    }
+
     /// Fills `pid` on every socket whose owner is in scope.
     pub fn resolve(&mut self, sockets: &mut [SocketInfo]) {
-        self.stats = ScanStats::default();
+        if !std::mem::take(&mut self.prescanned) {
+            self.stats = ScanStats::default();
+            self.pre.clear();
+        }
         if self.scope == Owners::None {
             return;
         }
@@ -159,6 +227,25 @@ impl OwnerMap {
                 *g = generation;
             } else {
                 unknown.push((s.inode, s.uid));
+            }
+        }
+        // Inodes the prescan read from our processes' fds just before.
+        if !self.pre.is_empty() {
+            unknown.retain(|(inode, _)| {
+                let Some(&(pid, fd)) = self.pre.get(inode) else {
+                    return true;
+                };
+                if let Some(p) = self.procs.get_mut(&pid) {
+                    p.fds.insert(fd, *inode);
+                }
+                self.owner.insert(*inode, Owned { pid, generation });
+                false
+            });
+            for s in sockets
+                .iter_mut()
+                .filter(|s| s.inode != 0 && s.pid.is_none())
+            {
+                s.pid = self.owner.get(&s.inode).map(|o| o.pid);
             }
         }
         // A socket of ours that closed freed an fd a new socket may reuse.
@@ -291,6 +378,15 @@ impl OwnerMap {
             let cached = proc.fds.get(&fd).copied();
             let trust = match cached {
                 Some(0) => !nonsockets,
+                Some(v) if v & NOT_TCP != 0 => {
+                    if live.contains_key(&(v & !NOT_TCP)) {
+                        // A socket read before it reached the table.
+                        proc.fds.insert(fd, v & !NOT_TCP);
+                        true
+                    } else {
+                        !nonsockets
+                    }
+                }
                 Some(inode) => live.contains_key(&inode),
                 None => false,
             };
@@ -304,13 +400,18 @@ impl OwnerMap {
                     .ok()
                     .and_then(|t| socket_inode(t.to_str()?)),
             }
-            .filter(|i| live.contains_key(i))
-            .unwrap_or(0);
+            .map_or(0, |i| {
+                if live.contains_key(&i) {
+                    i
+                } else {
+                    i | NOT_TCP
+                }
+            });
             proc.fds.insert(fd, inode);
         }
         proc.fds.retain(|fd, _| seen.contains(fd));
         for &inode in proc.fds.values() {
-            if inode != 0 {
+            if inode != 0 && inode & NOT_TCP == 0 {
                 let generation = self.generation;
                 self.owner.insert(inode, Owned { pid, generation });
                 self.foreign.remove(&inode);

@@ -144,6 +144,7 @@ impl SocketTable {
     pub fn sample(&mut self) -> io::Result<Sample> {
         let wall0 = Instant::now();
         let cpu0 = thread_cpu();
+        self.owners.prescan();
         let mut sockets = Vec::with_capacity(256);
         if let Some(reader) = &mut self.reader {
             if let Err(e) = reader.dump(self.with_info, &mut sockets) {
