@@ -69,7 +69,7 @@ fn assert_nothing_left(client: &Client, server: SocketAddr, old_port: Option<u16
 /// After a cancellation on HTTP/2: the stream was reset (the server saw
 /// it) and no stream or slot is left; the shared connection is idle.
 async fn assert_only_the_stream_is_gone(client: &Client, server: &TestServer) {
-    server.wait_until(|s| s.h2_streams_reset >= 1).await;
+    bounded(server.wait_until(|s| s.h2_streams_reset >= 1)).await;
     let s = client.stats().total;
     assert_eq!(
         (s.dialing, s.busy, s.waiting, s.h2_streams, s.open, s.idle),

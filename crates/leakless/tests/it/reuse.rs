@@ -191,7 +191,7 @@ async fn dropped_endless_body_closes_the_tcp_connection(mode: Mode) {
     res.chunk().await.unwrap().expect("some body");
     drop(res);
     if mode.is_h2() {
-        server.wait_until(|s| s.h2_streams_reset == 1).await;
+        bounded(server.wait_until(|s| s.h2_streams_reset == 1)).await;
         let s = client.stats().total;
         assert_eq!(
             (s.open, s.idle, s.h2_streams, s.closed),

@@ -26,7 +26,7 @@ async fn warm_up(mode: Mode, client: &Client, server: &TestServer) {
 /// After a timeout on HTTP/2: the stream was reset (the server saw it),
 /// and the connection is still there, idle, with no stream counted.
 async fn assert_only_the_stream_was_reset(client: &Client, server: &TestServer) {
-    server.wait_until(|s| s.h2_streams_reset == 1).await;
+    bounded(server.wait_until(|s| s.h2_streams_reset == 1)).await;
     let s = client.stats().total;
     assert_eq!(
         (s.open, s.idle, s.busy, s.h2_streams, s.closed),
