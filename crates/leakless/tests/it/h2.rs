@@ -1,16 +1,15 @@
 //! HTTP/2 scenarios (31–33, and 9 for h2): streams share connections up to
 //! the server's limit, dead connections are found by ping, GOAWAY and
 //! REFUSED_STREAM are retried, a dropped response resets only its stream.
+//! Each runs over TLS (h2 by ALPN) and over TCP (h2c, prior knowledge);
+//! the scenarios shared with HTTP/1.1 (reuse, idle timeout, dropping the
+//! client, ...) run over h2 in their own modules.
 
 use std::time::Duration;
 
-use leakless::{Client, CloseReason, Version};
+use leakless::{Client, CloseReason};
 
 use crate::support::*;
-
-fn h2c(builder: leakless::ClientBuilder) -> Client {
-    builder.http2_prior_knowledge().build().unwrap()
-}
 
 async fn get_all(
     client: &Client,
@@ -30,30 +29,10 @@ async fn get_all(
     out
 }
 
-#[tokio::test]
-async fn h2c_prior_knowledge_carries_sequential_requests_on_one_connection() {
-    let server = TestServer::start(Config::new());
-    let client = h2c(Client::builder());
-    for _ in 0..3 {
-        let res = client.get(server.url("/")).send().await.unwrap();
-        assert_eq!(res.version(), Version::HTTP_2);
-        assert_eq!(res.text().await.unwrap(), "hello");
-    }
-    let s = client.stats().total;
-    assert_eq!(
-        (s.created, s.reused, s.open, s.idle, s.h2_streams),
-        (1, 2, 1, 1, 0),
-        "{s:?}"
-    );
-    assert_consistent(&s);
-    assert_eq!(server.stats().h2_conns, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_requests_never_race_two_dials_for_the_first_connection() {
-    let server = TestServer::start(Config::new().latency(Duration::from_millis(20)));
-    let client = h2c(Client::builder());
-    let results = get_all(&client, (0..20).map(|_| server.url("/")).collect()).await;
+async fn concurrent_requests_never_race_two_dials_for_the_first_connection(mode: Mode) {
+    let server = mode.server(Config::new().latency(Duration::from_millis(20)));
+    let client = mode.client(&server, Client::builder());
+    let results = get_all(&client, (0..20).map(|_| mode.url(&server, "/")).collect()).await;
     assert!(results.iter().all(|r| r.is_ok()));
     assert_eq!(
         server.stats().accepted,
@@ -62,16 +41,18 @@ async fn concurrent_requests_never_race_two_dials_for_the_first_connection() {
     );
     assert_eq!(client.stats().total.created, 1);
 }
+per_mode!(multi_thread concurrent_requests_never_race_two_dials_for_the_first_connection: h2, h2c);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_fill_the_servers_limit_then_a_second_connection_opens_within_the_cap() {
-    let server = TestServer::start(
+async fn streams_fill_the_servers_limit_then_a_second_connection_opens_within_the_cap(mode: Mode) {
+    let server = mode.server(
         Config::new()
             .h2_max_concurrent_streams(4)
             .latency(Duration::from_millis(100)),
     );
-    let client = h2c(Client::builder().max_conns_per_host(2));
-    let urls: Vec<String> = (0..8).map(|i| server.url(&format!("/?n={i}"))).collect();
+    let client = mode.client(&server, Client::builder().max_conns_per_host(2));
+    let urls: Vec<String> = (0..8)
+        .map(|i| mode.url(&server, &format!("/?n={i}")))
+        .collect();
     let run = tokio::spawn({
         let client = client.clone();
         async move { get_all(&client, urls).await }
@@ -97,29 +78,36 @@ async fn streams_fill_the_servers_limit_then_a_second_connection_opens_within_th
         "never past the server's limit"
     );
 }
+per_mode!(multi_thread streams_fill_the_servers_limit_then_a_second_connection_opens_within_the_cap: h2, h2c);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_concurrent_requests_at_cap_one_over_h2_make_one_dial_and_respect_the_stream_limit() {
-    let server = TestServer::start(
+async fn ten_concurrent_requests_at_cap_one_over_h2_make_one_dial_and_respect_the_stream_limit(
+    mode: Mode,
+) {
+    let server = mode.server(
         Config::new()
             .h2_max_concurrent_streams(3)
             .latency(Duration::from_millis(5)),
     );
-    let client = h2c(Client::builder().max_conns_per_host(1));
-    let results = get_all(&client, (0..10).map(|_| server.url("/")).collect()).await;
+    let client = mode.client(&server, Client::builder().max_conns_per_host(1));
+    let results = get_all(&client, (0..10).map(|_| mode.url(&server, "/")).collect()).await;
     assert!(results.iter().all(|r| r.is_ok()));
     assert_eq!(server.stats().accepted, 1);
     assert_eq!(client.stats().total.created, 1);
 }
+per_mode!(multi_thread ten_concurrent_requests_at_cap_one_over_h2_make_one_dial_and_respect_the_stream_limit: h2, h2c);
 
-#[tokio::test]
-async fn a_connection_whose_peer_stops_answering_pings_is_closed_and_not_handed_out_again() {
-    let server = TestServer::start(Config::new());
-    let client = h2c(Client::builder()
-        .http2_keep_alive_interval(Duration::from_millis(50))
-        .http2_keep_alive_timeout(Duration::from_millis(100)));
+async fn a_connection_whose_peer_stops_answering_pings_is_closed_and_not_handed_out_again(
+    mode: Mode,
+) {
+    let server = mode.server(Config::new());
+    let client = mode.client(
+        &server,
+        Client::builder()
+            .http2_keep_alive_interval(Duration::from_millis(50))
+            .http2_keep_alive_timeout(Duration::from_millis(100)),
+    );
     client
-        .get(server.url("/"))
+        .get(mode.url(&server, "/"))
         .send()
         .await
         .unwrap()
@@ -137,7 +125,7 @@ async fn a_connection_whose_peer_stops_answering_pings_is_closed_and_not_handed_
     assert_eq!(s.closed_by.get(CloseReason::Timeout), 1, "{s:?}");
     assert_eq!(
         client
-            .get(server.url("/"))
+            .get(mode.url(&server, "/"))
             .send()
             .await
             .unwrap()
@@ -148,17 +136,20 @@ async fn a_connection_whose_peer_stops_answering_pings_is_closed_and_not_handed_
     );
     assert_eq!(client.stats().total.created, 2);
 }
+per_mode!(a_connection_whose_peer_stops_answering_pings_is_closed_and_not_handed_out_again: h2, h2c);
 
-#[tokio::test]
-async fn a_response_header_timeout_on_a_dead_connection_leaves_no_poisoned_connection() {
-    let server = TestServer::start(Config::new());
+async fn a_response_header_timeout_on_a_dead_connection_leaves_no_poisoned_connection(mode: Mode) {
+    let server = mode.server(Config::new());
     // No periodic pings: only the timeout itself may trigger the check.
-    let client = h2c(Client::builder()
-        .http2_keep_alive_interval(None)
-        .http2_keep_alive_timeout(Duration::from_millis(100))
-        .response_header_timeout(Duration::from_millis(150)));
+    let client = mode.client(
+        &server,
+        Client::builder()
+            .http2_keep_alive_interval(None)
+            .http2_keep_alive_timeout(Duration::from_millis(100))
+            .response_header_timeout(Duration::from_millis(150)),
+    );
     client
-        .get(server.url("/"))
+        .get(mode.url(&server, "/"))
         .send()
         .await
         .unwrap()
@@ -166,7 +157,7 @@ async fn a_response_header_timeout_on_a_dead_connection_leaves_no_poisoned_conne
         .await
         .unwrap();
     server.silence_connections();
-    let err = client.get(server.url("/")).send().await.unwrap_err();
+    let err = client.get(mode.url(&server, "/")).send().await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     bounded(async {
         while client.stats().total.open != 0 {
@@ -176,7 +167,7 @@ async fn a_response_header_timeout_on_a_dead_connection_leaves_no_poisoned_conne
     .await;
     assert_eq!(
         client
-            .get(server.url("/"))
+            .get(mode.url(&server, "/"))
             .send()
             .await
             .unwrap()
@@ -188,14 +179,14 @@ async fn a_response_header_timeout_on_a_dead_connection_leaves_no_poisoned_conne
     let s = client.stats().total;
     assert_eq!((s.created, s.open), (2, 1), "{s:?}");
 }
+per_mode!(a_response_header_timeout_on_a_dead_connection_leaves_no_poisoned_connection: h2, h2c);
 
-#[tokio::test]
-async fn goaway_sends_later_requests_to_a_new_connection() {
-    let server = TestServer::start(Config::new().h2_goaway_after(2));
-    let client = h2c(Client::builder());
+async fn goaway_sends_later_requests_to_a_new_connection(mode: Mode) {
+    let server = mode.server(Config::new().h2_goaway_after(2));
+    let client = mode.client(&server, Client::builder());
     for i in 0..5 {
         let res = client
-            .get(server.url(&format!("/?n={i}")))
+            .get(mode.url(&server, &format!("/?n={i}")))
             .send()
             .await
             .unwrap();
@@ -210,14 +201,14 @@ async fn goaway_sends_later_requests_to_a_new_connection() {
         );
     }
 }
+per_mode!(goaway_sends_later_requests_to_a_new_connection: h2, h2c);
 
-#[tokio::test]
-async fn refused_streams_are_retried_on_a_new_connection() {
-    let server = TestServer::start(Config::new().h2_refuse_streams(1));
-    let client = h2c(Client::builder());
+async fn refused_streams_are_retried_on_a_new_connection(mode: Mode) {
+    let server = mode.server(Config::new().h2_refuse_streams(1));
+    let client = mode.client(&server, Client::builder());
     // A POST too: REFUSED_STREAM guarantees the server did not process it.
     let res = client
-        .post(server.url("/?echo=1"))
+        .post(mode.url(&server, "/?echo=1"))
         .body("once")
         .send()
         .await
@@ -227,19 +218,19 @@ async fn refused_streams_are_retried_on_a_new_connection() {
     assert_eq!(s.retries, 1, "{s:?}");
     assert_eq!(server.stats().h2_streams_refused, 1);
 }
+per_mode!(refused_streams_are_retried_on_a_new_connection: h2, h2c);
 
-#[tokio::test]
-async fn dropping_a_response_resets_only_its_stream() {
-    let server = TestServer::start(Config::new());
-    let client = h2c(Client::builder());
+async fn dropping_a_response_resets_only_its_stream(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
     let mut endless = client
-        .get(server.url("/?fault=endless"))
+        .get(mode.url(&server, "/?fault=endless"))
         .send()
         .await
         .unwrap();
     endless.chunk().await.unwrap().unwrap();
     let other = client
-        .get(server.url("/?size=100000"))
+        .get(mode.url(&server, "/?size=100000"))
         .send()
         .await
         .unwrap();
@@ -254,64 +245,24 @@ async fn dropping_a_response_resets_only_its_stream() {
     );
     assert_eq!(server.stats().accepted, 1);
 }
+per_mode!(dropping_a_response_resets_only_its_stream: h2, h2c);
 
-#[tokio::test]
-async fn large_bodies_flow_both_ways_under_flow_control() {
-    let server = TestServer::start(Config::new());
-    let client = h2c(Client::builder());
+async fn large_bodies_flow_both_ways_under_flow_control(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
     let big = vec![b'x'; 3 << 20];
     let res = client
-        .post(server.url("/?echo=1"))
+        .post(mode.url(&server, "/?echo=1"))
         .body(big.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(res.bytes().await.unwrap().len(), big.len());
     let res = client
-        .get(server.url("/?size=5000000"))
+        .get(mode.url(&server, "/?size=5000000"))
         .send()
         .await
         .unwrap();
     assert_eq!(res.bytes().await.unwrap().len(), 5_000_000);
 }
-
-#[tokio::test]
-async fn idle_h2_connection_closes_after_idle_conn_timeout() {
-    let server = TestServer::start(Config::new());
-    let client = h2c(Client::builder().idle_conn_timeout(Duration::from_secs(90)));
-    client
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    tokio::time::pause();
-    tokio::time::advance(Duration::from_secs(91)).await;
-    tokio::task::yield_now().await;
-    tokio::time::resume();
-    let s = client.stats().total;
-    assert_eq!(
-        (s.open, s.closed_by.get(CloseReason::IdleTimeout)),
-        (0, 1),
-        "{s:?}"
-    );
-    server.wait_closed(1).await;
-}
-
-#[tokio::test]
-async fn dropping_the_client_closes_idle_h2_connections() {
-    let server = TestServer::start(Config::new());
-    let client = h2c(Client::builder());
-    client
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    drop(client);
-    server.wait_closed(1).await;
-}
+per_mode!(large_bodies_flow_both_ways_under_flow_control: h2, h2c);
