@@ -266,3 +266,39 @@ async fn large_bodies_flow_both_ways_under_flow_control(mode: Mode) {
     assert_eq!(res.bytes().await.unwrap().len(), 5_000_000);
 }
 per_mode!(large_bodies_flow_both_ways_under_flow_control: h2, h2c);
+
+/// Ten requests in flight on one connection when the server says GOAWAY
+/// after five streams: the other five are refused (REFUSED_STREAM,
+/// unprocessed) and must be retried on a new connection, not on the one
+/// that is going away.
+async fn streams_refused_by_a_goaway_are_retried_on_a_new_connection(mode: Mode) {
+    let server = mode.server(
+        Config::new()
+            .h2_goaway_after(5)
+            .latency(Duration::from_millis(20)),
+    );
+    let client = mode.client(&server, Client::builder());
+    // The others wait for the first request's dial (never two dials racing
+    // for a host's first h2 connection), then share its connection.
+    let results = get_all(
+        &client,
+        (0..10)
+            .map(|i| mode.url(&server, &format!("/?n={i}")))
+            .collect(),
+    )
+    .await;
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{failed:#?}\n{:?}\n{:?}",
+        client.stats().total,
+        server.stats()
+    );
+    let st = server.stats();
+    assert_eq!((st.h2_streams_refused, st.accepted), (5, 2), "{st:?}");
+    // Each refused request once; a request that found the connection
+    // already going away before its stream started is retried too.
+    let retries = client.stats().total.retries;
+    assert!((5..=10).contains(&retries), "{retries}");
+}
+per_mode!(streams_refused_by_a_goaway_are_retried_on_a_new_connection: h2, h2c);
