@@ -41,26 +41,11 @@ pub const ESTABLISHED: u8 = 1;
 /// sees them (/proc/self/net/tcp* joined with /proc/self/fd): `(local port, state)`.
 pub fn kernel_sockets_to(server: SocketAddr) -> Vec<(u16, u8)> {
     let inodes = own_socket_inodes();
-    let mut out = Vec::new();
-    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 {
-                continue;
-            }
-            let port =
-                |s: &str| u16::from_str_radix(s.rsplit(':').next().unwrap_or(""), 16).unwrap_or(0);
-            let inode: u64 = f[9].parse().unwrap_or(0);
-            if port(f[2]) == server.port() && inodes.contains(&inode) {
-                let state = u8::from_str_radix(f[3], 16).unwrap_or(0);
-                out.push((port(f[1]), state));
-            }
-        }
-    }
-    out
+    kernel_rows_to(server)
+        .into_iter()
+        .filter(|r| inodes.contains(&r.inode))
+        .map(|r| (r.local_port, r.state))
+        .collect()
 }
 
 /// Number of open file descriptors of this process.
@@ -109,32 +94,42 @@ pub struct TcpRow {
 /// `server`'s port, whoever holds it, orphans included: what the kernel
 /// really has, where [`kernel_sockets_to`] only shows sockets we hold.
 pub fn kernel_rows_to(server: SocketAddr) -> Vec<TcpRow> {
+    // The table lists every socket in the network namespace, other
+    // processes' included (tens of thousands on a busy machine): look at
+    // the remote address first and split only the rows that match.
+    let suffix = format!(":{:04X}", server.port());
     let mut out = Vec::new();
     for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
         let Ok(text) = fs::read_to_string(table) else {
             continue;
         };
         for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 {
+            let mut fields = line.split_whitespace();
+            let (Some(_), Some(local), Some(remote)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if !remote.ends_with(&suffix) {
+                continue;
+            }
+            let f: Vec<&str> = fields.collect();
+            if f.len() < 7 {
                 continue;
             }
             let port =
                 |s: &str| u16::from_str_radix(s.rsplit(':').next().unwrap_or(""), 16).unwrap_or(0);
-            let row = TcpRow {
-                local_port: port(f[1]),
-                remote_port: port(f[2]),
-                state: u8::from_str_radix(f[3], 16).unwrap_or(0),
-                tx_queue: f[4]
+            out.push(TcpRow {
+                local_port: port(local),
+                remote_port: server.port(),
+                state: u8::from_str_radix(f[0], 16).unwrap_or(0),
+                tx_queue: f[1]
                     .split(':')
                     .next()
                     .and_then(|q| u64::from_str_radix(q, 16).ok())
                     .unwrap_or(0),
-                inode: f[9].parse().unwrap_or(0),
-            };
-            if row.remote_port == server.port() {
-                out.push(row);
-            }
+                inode: f[6].parse().unwrap_or(0),
+            });
         }
     }
     out
