@@ -4,6 +4,7 @@
 //! `tune` and `watch`), a sibling in [`Command`].
 
 mod bench;
+mod duration;
 mod serve;
 mod sockets;
 mod tune;

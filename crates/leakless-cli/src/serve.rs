@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, ValueEnum};
 use leakless_testserver::{Config, ConnFault, Fault, Framing, TestServer};
 
-use crate::bench::duration;
+use crate::duration;
 
 /// Arguments of `leakless serve`.
 #[derive(Args, Debug)]

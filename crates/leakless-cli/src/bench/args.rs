@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
-use super::duration;
+use crate::duration;
 
 /// Arguments of `leakless bench`.
 #[derive(Args, Debug, Clone)]

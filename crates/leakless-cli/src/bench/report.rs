@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use super::duration::human;
 use super::summary::Summary;
+use crate::duration::human;
 
 /// `950`, `41.2k`, `1.30M`.
 pub fn si(x: f64) -> String {

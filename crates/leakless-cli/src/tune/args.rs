@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, ValueEnum};
 
-use crate::bench::duration;
+use crate::duration;
 
 /// Which client's settings to print as code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

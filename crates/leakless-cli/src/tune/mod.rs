@@ -100,8 +100,8 @@ pub fn run(args: TuneArgs) -> Result<i32, String> {
             "leakless tune {}: sweeping concurrency 1..{} ({} a step, budget {})",
             args.url,
             args.max_concurrency,
-            crate::bench::duration::human(args.step_duration.as_secs_f64()),
-            crate::bench::duration::human(args.budget.as_secs_f64()),
+            crate::duration::human(args.step_duration.as_secs_f64()),
+            crate::duration::human(args.budget.as_secs_f64()),
         );
     }
     let sweep_start = std::time::Instant::now();
@@ -134,7 +134,7 @@ pub fn run(args: TuneArgs) -> Result<i32, String> {
         if !args.json {
             eprintln!(
                 "probing keep-alive (idle up to {}, {} trials at once)...",
-                crate::bench::duration::human(args.probe_max.as_secs_f64()),
+                crate::duration::human(args.probe_max.as_secs_f64()),
                 10
             );
         }

@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use crate::bench::duration::human;
 use crate::bench::report::{ms, si};
+use crate::duration::human;
 
 use super::Tune;
 use super::probe::Probe;

@@ -10,7 +10,6 @@
 //! - [`report`] (text and JSON lines), [`tui`], [`prom`]: the outputs;
 //! - [`target`]: the watched pid or command, and the stop signal.
 
-mod duration;
 mod prom;
 mod report;
 mod sampler;
@@ -44,10 +43,10 @@ pub struct WatchArgs {
     #[arg(long)]
     pub all: bool,
     /// Time between samples (e.g. 200ms, 1s).
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = duration::parse)]
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = crate::duration::parse_positive)]
     pub interval: Duration,
     /// Stop after this long and print the final report.
-    #[arg(long = "for", value_name = "DUR", value_parser = duration::parse)]
+    #[arg(long = "for", value_name = "DUR", value_parser = crate::duration::parse_positive)]
     pub for_: Option<Duration>,
     /// One snapshot (no verdict), then exit.
     #[arg(long)]

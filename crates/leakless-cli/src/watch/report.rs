@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::duration::human;
 use super::snapshot::{EndpointView, ProcessView, Snapshot};
 use super::verdict::{Kind, Verdict};
+use crate::duration::human;
 
 /// The last JSON object of a `--json` run, and the text printed at the end.
 #[derive(Clone, Debug, Serialize)]

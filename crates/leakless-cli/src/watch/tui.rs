@@ -19,9 +19,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table, Wrap};
 
-use super::duration::human;
 use super::snapshot::{EndpointView, ProcessView, Snapshot};
 use super::verdict::Kind;
+use crate::duration::human;
 
 /// Static facts for the header.
 pub struct Header {

@@ -28,8 +28,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::duration::human;
 use super::series::{Endpoint, EndpointSeries, HISTORY_S, Point, Window};
+use crate::duration::human;
 use crate::sockets::TcpState;
 
 pub const SHORT_WINDOW_S: f64 = 10.0;
