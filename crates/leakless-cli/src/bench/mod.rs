@@ -213,7 +213,7 @@ fn protocol(args: &BenchArgs) -> &'static str {
 /// observer's cost per request (measured at ~5% of the client's user-space
 /// instructions) is not paid.
 fn port_log(target: &Target) -> Option<Arc<Ports>> {
-    (!target.is_embedded() && std::env::var_os("NOPORTS").is_none()).then(Arc::default)
+    (!target.is_embedded()).then(Arc::default)
 }
 
 fn client(args: &BenchArgs, target: &Target, ports: Option<Arc<Ports>>) -> Result<Client, String> {
