@@ -4,8 +4,8 @@
 //! Layout:
 //! - [`series`]: per-endpoint history fed by observations;
 //! - [`verdict`]: the rules, pure functions of a series;
-//! - [`sampler`]: one socket-table sample per tick into series, TIME_WAIT
-//!   attribution, verdicts;
+//! - [`sampler`]: one socket-table sample per tick into series (its
+//!   `ingest` sorts a sample step by step), TIME_WAIT attribution, verdicts;
 //! - [`snapshot`]: the bounded view of a tick every output renders;
 //! - [`report`] (text and JSON lines), [`tui`], [`prom`]: the outputs;
 //! - [`target`]: the watched pid or command, and the stop signal.

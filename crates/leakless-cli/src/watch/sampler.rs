@@ -1,5 +1,8 @@
 //! The sampler: one socket-table sample per tick, split per process and
-//! endpoint into series, TIME_WAIT attributed, verdicts judged.
+//! endpoint into series ([`ingest`]: how a sample is sorted), TIME_WAIT
+//! attributed, verdicts judged.
+
+mod ingest;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -8,9 +11,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::series::{Endpoint, EndpointSeries, HISTORY_S, MAX_POINTS, Obs};
+use super::series::{Endpoint, EndpointSeries};
 use super::verdict::{self, Ctx, Verdict};
-use crate::sockets::{Owners, SampleStats, SocketInfo, SocketTable, TcpState, process};
+use crate::sockets::{Owners, SampleStats, SocketTable, process};
 
 /// Which processes are watched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,14 +81,6 @@ struct TupleOwner {
     key: u32,
     endpoint: Endpoint,
     last_seen: f64,
-}
-
-/// Who holds live connections to a remote, to know whether unattributed
-/// TIME_WAIT there can only be one process's.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Holder {
-    One(u32),
-    Many,
 }
 
 pub struct Sampler {
@@ -206,200 +201,6 @@ impl Sampler {
         }
     }
 
-    fn ingest(&mut self, t: f64, sockets: &[SocketInfo], baseline: bool) {
-        let mut listen: HashMap<u32, HashSet<u16>> = HashMap::new();
-        for s in sockets.iter().filter(|s| s.state == TcpState::Listen) {
-            if let Some(key) = s.pid.and_then(|p| self.key_of(p)) {
-                listen.entry(key).or_default().insert(s.local.port());
-            }
-        }
-        // Pass 1: the sockets of watched processes.
-        let mut groups: Vec<(u32, Endpoint, Vec<Obs>)> = Vec::new();
-        let mut index: HashMap<(u32, Endpoint), usize> = HashMap::new();
-        let mut group: Option<(u32, Endpoint, usize)> = None;
-        let mut holders: HashMap<SocketAddr, Holder> = HashMap::new();
-        let mut last_holder: Option<(SocketAddr, u32)> = None;
-        for s in sockets
-            .iter()
-            .filter(|s| s.state != TcpState::Listen && s.inode != 0)
-        {
-            let Some(key) = s.pid.and_then(|p| self.key_of(p)) else {
-                continue;
-            };
-            let inbound = listen
-                .get(&key)
-                .is_some_and(|l| l.contains(&s.local.port()));
-            let endpoint = if inbound {
-                Endpoint::Inbound(s.local.port())
-            } else {
-                Endpoint::Remote(s.remote)
-            };
-            // Consecutive sockets mostly share process and endpoint: look
-            // the group up only when that changes (10k sockets, 2 lookups
-            // each, were a visible share of a sample).
-            if group
-                .as_ref()
-                .is_none_or(|(k, e, _)| (*k, *e) != (key, endpoint))
-            {
-                let idx = *index.entry((key, endpoint)).or_insert_with(|| {
-                    groups.push((key, endpoint, Vec::new()));
-                    groups.len() - 1
-                });
-                group = Some((key, endpoint, idx));
-            }
-            if let Some((_, _, idx)) = group {
-                groups[idx].2.push(to_obs(s));
-            }
-            let owner = TupleOwner {
-                key,
-                endpoint,
-                last_seen: t,
-            };
-            self.tuples.insert(s.tuple(), owner);
-            if last_holder != Some((s.remote, key)) {
-                last_holder = Some((s.remote, key));
-                holders
-                    .entry(s.remote)
-                    .and_modify(|h| {
-                        if *h != Holder::One(key) {
-                            *h = Holder::Many;
-                        }
-                    })
-                    .or_insert(Holder::One(key));
-            }
-        }
-        let mut per: HashMap<u32, HashMap<Endpoint, Vec<Obs>>> = HashMap::new();
-        for (key, endpoint, obs) in groups {
-            per.entry(key).or_default().insert(endpoint, obs);
-        }
-        // The remotes and inbound ports watched processes have or had: only
-        // other sockets there matter below (on a busy host, most don't).
-        let mut remotes: HashSet<SocketAddr> = holders.keys().copied().collect();
-        let mut ports: HashSet<u16> = HashSet::new();
-        for p in self.procs.values() {
-            for ep in p.endpoints.keys() {
-                match ep {
-                    Endpoint::Remote(a) => remotes.insert(*a),
-                    Endpoint::Inbound(port) => ports.insert(*port),
-                };
-            }
-        }
-        for l in listen.values() {
-            ports.extend(l.iter().copied());
-        }
-
-        // Pass 2: everything else: TIME_WAIT and orphans (attributed by
-        // 4-tuple, else unattributed), and other processes' sockets to the
-        // same remotes.
-        let all = self.mode == Mode::All;
-        let mut tw_by_remote: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
-        let mut tw_by_port: HashMap<u16, Vec<u64>> = HashMap::new();
-        let mut unattributed: HashMap<SocketAddr, u32> = HashMap::new();
-        let mut unattributed_total = 0;
-        let mut foreign_now: HashSet<u64> = HashSet::new();
-        for s in sockets.iter().filter(|s| s.state != TcpState::Listen) {
-            if s.inode != 0 {
-                if s.pid.and_then(|p| self.key_of(p)).is_some() || !remotes.contains(&s.remote) {
-                    continue;
-                }
-                foreign_now.insert(s.inode);
-                // A socket of nobody we know counts as another holder only
-                // if it was there last sample too: a watched churner's own
-                // sockets often close before /proc can be read, and must
-                // not hide its TIME_WAIT.
-                if self.foreign_prev.contains(&s.inode) {
-                    holders.insert(s.remote, Holder::Many);
-                }
-            } else if let Some(owner) = self.tuples.get_mut(&s.tuple()) {
-                // TIME_WAIT or an orphan the program closed: the 4-tuple was
-                // this process's in an earlier sample.
-                owner.last_seen = t;
-                per.entry(owner.key)
-                    .or_default()
-                    .entry(owner.endpoint)
-                    .or_default()
-                    .push(to_obs(s));
-            } else if s.state == TcpState::TimeWait {
-                unattributed_total += 1;
-                if all {
-                    *unattributed.entry(s.remote).or_default() += 1;
-                }
-                if remotes.contains(&s.remote) {
-                    tw_by_remote.entry(s.remote).or_default().push(s.cookie);
-                }
-                if ports.contains(&s.local.port()) {
-                    tw_by_port.entry(s.local.port()).or_default().push(s.cookie);
-                }
-            }
-        }
-        self.tuples.retain(|_, o| t - o.last_seen <= TUPLE_MEMORY_S);
-        self.foreign_prev = foreign_now;
-
-        let mut top: Vec<(SocketAddr, u32)> = unattributed.into_iter().collect();
-        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        top.truncate(5);
-        self.unattributed_top = top;
-        self.unattributed_total = unattributed_total;
-
-        self.others.clear();
-        let mut keys: HashSet<u32> = per
-            .keys()
-            .copied()
-            .chain(self.procs.keys().copied())
-            .collect();
-        if let Mode::Pid(root) = self.mode {
-            // Shown even while it has no socket at all.
-            keys.insert(root);
-        }
-        let empty: Vec<u64> = Vec::new();
-        for key in keys {
-            let mut mine = per.remove(&key).unwrap_or_default();
-            let proc = self
-                .procs
-                .entry(key)
-                .or_insert_with(|| ProcessSeries::new(key));
-            if let Mode::Pid(_) = self.mode {
-                proc.pids = self.tree.clone();
-            }
-            for ep in mine.keys() {
-                proc.endpoints.entry(*ep).or_default();
-            }
-            let mut total = 0;
-            for (ep, series) in proc.endpoints.iter_mut() {
-                let socks = mine.remove(ep).unwrap_or_default();
-                let tw = match ep {
-                    Endpoint::Remote(a) => tw_by_remote.get(a).unwrap_or(&empty),
-                    Endpoint::Inbound(p) => tw_by_port.get(p).unwrap_or(&empty),
-                };
-                series.observe(t, &socks, tw, baseline);
-                total += socks.len() as u32;
-            }
-            proc.endpoints.retain(|_, s| !s.empty_for(DROP_EMPTY_S));
-            if total > 0 {
-                proc.last_active = t;
-            }
-            proc.totals.push_back((t, total));
-            while proc.totals.len() > MAX_POINTS
-                || proc.totals.front().is_some_and(|f| t - f.0 > HISTORY_S)
-            {
-                proc.totals.pop_front();
-            }
-            // Keep the per-endpoint "who else is there" answer for judging.
-            for ep in proc.endpoints.keys() {
-                if let Endpoint::Remote(a) = ep {
-                    if holders.get(a).is_some_and(|h| *h != Holder::One(key)) {
-                        self.others.insert((key, *a));
-                    }
-                }
-            }
-        }
-        if self.mode == Mode::All {
-            // Processes that are gone and had nothing for a while.
-            self.procs
-                .retain(|_, p| t - p.last_active <= DROP_EMPTY_S || !p.endpoints.is_empty());
-        }
-    }
-
     fn refresh_fds(&mut self, t: f64) {
         let due = match self.mode {
             Mode::Pid(_) => true,
@@ -450,15 +251,5 @@ impl Sampler {
             verdicts.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(a.endpoint.cmp(&b.endpoint)));
             p.verdicts = verdicts;
         }
-    }
-}
-
-fn to_obs(s: &SocketInfo) -> Obs {
-    Obs {
-        cookie: s.cookie,
-        state: s.state,
-        recv_q: s.recv_q,
-        idle_s: s.times.map(|t| f64::from(t.idle_ms()) / 1000.0),
-        recv_idle_s: s.times.map(|t| f64::from(t.last_data_recv_ms) / 1000.0),
     }
 }
