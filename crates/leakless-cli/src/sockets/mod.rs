@@ -29,10 +29,12 @@ mod filter;
 mod netlink;
 mod netns;
 pub mod owners;
+pub mod perf;
 pub mod process;
 mod procfs;
 mod state;
 mod table;
+mod tracefs;
 
 use std::net::{IpAddr, SocketAddr};
 
