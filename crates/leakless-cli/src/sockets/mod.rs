@@ -25,7 +25,9 @@
 // the per-socket fields as they are.
 #![allow(dead_code)]
 
+pub mod events;
 mod filter;
+pub mod lifecycle;
 mod netlink;
 mod netns;
 pub mod owners;

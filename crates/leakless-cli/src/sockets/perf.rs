@@ -62,9 +62,17 @@ pub struct Transition {
 pub enum Record {
     Transition(Transition),
     /// A process (`pid != ppid`) or thread started.
-    Fork { time_ns: u64, pid: u32, ppid: u32 },
+    Fork {
+        time_ns: u64,
+        pid: u32,
+        ppid: u32,
+    },
     /// A thread (`tid`) of `pid` ended; the process when `tid == pid`.
-    Exit { time_ns: u64, pid: u32, tid: u32 },
+    Exit {
+        time_ns: u64,
+        pid: u32,
+        tid: u32,
+    },
     /// Records the kernel dropped because a ring was full.
     Lost(u64),
 }
@@ -175,8 +183,14 @@ fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
 /// One record's body (after the 8-byte header), as laid out for
 /// `PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW`.
 pub fn parse(ty: u32, b: &[u8], layout: &Layout) -> Option<Record> {
-    let u32_at = |o: usize| b.get(o..o + 4).map(|s| u32::from_ne_bytes(s.try_into().unwrap()));
-    let u64_at = |o: usize| b.get(o..o + 8).map(|s| u64::from_ne_bytes(s.try_into().unwrap()));
+    let u32_at = |o: usize| {
+        b.get(o..o + 4)
+            .map(|s| u32::from_ne_bytes(s.try_into().unwrap()))
+    };
+    let u64_at = |o: usize| {
+        b.get(o..o + 8)
+            .map(|s| u64::from_ne_bytes(s.try_into().unwrap()))
+    };
     match ty {
         PERF_RECORD_SAMPLE => {
             let pid = u32_at(0)?;
@@ -340,14 +354,15 @@ mod tests {
         let me = std::process::id();
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mine = |r: &Record| {
-            matches!(r, Record::Transition(t) if t.remote == remote && (t.local == local || t.local.port() == 0))
-        };
+        let mine = |r: &Record| matches!(r, Record::Transition(t) if t.remote == remote && (t.local == local || t.local.port() == 0));
         while Instant::now() < deadline {
             let mut out = Vec::new();
             ev.read(&mut out);
             seen.extend(out.into_iter().filter(mine));
-            if seen.iter().any(|r| matches!(r, Record::Transition(t) if t.new == TcpState::FinWait1)) {
+            if seen
+                .iter()
+                .any(|r| matches!(r, Record::Transition(t) if t.new == TcpState::FinWait1))
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));

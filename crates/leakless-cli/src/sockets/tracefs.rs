@@ -47,7 +47,7 @@ pub fn inet_sock_set_state() -> io::Result<Layout> {
         .get_or_init(|| {
             let found = match mounted() {
                 Some(dir) => read_layout(&dir),
-                None => with_private_mount(|dir| read_layout(dir)),
+                None => with_private_mount(read_layout),
             };
             found.map_err(|e| (e.kind(), e.to_string()))
         })
@@ -103,7 +103,9 @@ fn with_private_mount<T>(f: impl FnOnce(&Path) -> io::Result<T>) -> io::Result<T
         let _ = fs::remove_dir(&dir);
         return Err(io::Error::new(
             e.kind(),
-            format!("tracefs is not mounted and mounting it failed ({e}); mount it at /sys/kernel/tracing"),
+            format!(
+                "tracefs is not mounted and mounting it failed ({e}); mount it at /sys/kernel/tracing"
+            ),
         ));
     }
     let out = f(&dir);
