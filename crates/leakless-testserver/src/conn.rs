@@ -1,61 +1,26 @@
 //! One connection, accept to close: connection faults, telling TLS from
 //! cleartext and HTTP/2 from HTTP/1.1 by the first bytes, then handing the
-//! stream to `http1.rs` or `http2.rs`; and recording the close whatever
+//! stream to `http1` or `http2`; and recording the close whatever
 //! happens, panics and aborts included.
 
 use std::any::Any;
 use std::future::Future;
-use std::io;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
-use tokio_rustls::server::TlsStream;
 
 use crate::config::ConnFault;
+use crate::ctx::Ctx;
+use crate::io::Io;
 use crate::ledger::Ledger;
-use crate::pki::Pki;
 use crate::rewind::Rewind;
 use crate::stats::{CloseReason, ConnState, TlsInfo};
 use crate::tcp::{Gate, Tcp};
 use crate::{http1, http2};
-
-/// A byte stream the server can speak HTTP on: the socket, or TLS over it.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {
-    /// Make the coming close a reset (RST) rather than a FIN.
-    fn reset_on_close(&self) -> io::Result<()>;
-}
-
-impl Io for Tcp {
-    fn reset_on_close(&self) -> io::Result<()> {
-        Tcp::reset_on_close(self)
-    }
-}
-
-impl<S: Io> Io for Rewind<S> {
-    fn reset_on_close(&self) -> io::Result<()> {
-        self.inner().reset_on_close()
-    }
-}
-
-impl<S: Io> Io for TlsStream<S> {
-    fn reset_on_close(&self) -> io::Result<()> {
-        self.get_ref().0.reset_on_close()
-    }
-}
-
-/// What a connection's task needs besides its socket.
-pub(crate) struct Ctx {
-    pub id: u64,
-    pub ledger: Arc<Ledger>,
-    pub notify: Arc<Notify>,
-    pub pki: Arc<Pki>,
-}
 
 /// Serves one accepted connection until it closes, then records the close.
 pub(crate) async fn serve(tcp: TcpStream, gate: Arc<Gate>, ctx: Ctx) {
@@ -127,20 +92,6 @@ impl<F: Future> Future for CatchUnwind<'_, F> {
     }
 }
 
-/// Races `fut` against a close request for the connection.
-pub(crate) async fn guarded<T>(
-    notify: &Notify,
-    ledger: &Ledger,
-    id: u64,
-    fut: impl Future<Output = T>,
-) -> Result<T, CloseReason> {
-    tokio::select! {
-        biased;
-        () = notify.notified() => Err(ledger.requested_close(id)),
-        out = fut => Ok(out),
-    }
-}
-
 /// The first byte of a TLS handshake record (RFC 8446 §5.1): no HTTP/1.x
 /// method and not HTTP/2's preface starts with it.
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -148,7 +99,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 async fn run(slot: &mut Option<Tcp>, ctx: &Ctx) -> CloseReason {
-    let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);
+    let (id, ledger) = (ctx.id, &*ctx.ledger);
     let Some(tcp) = slot.as_mut() else {
         unreachable!("the socket is taken only below")
     };
@@ -156,12 +107,12 @@ async fn run(slot: &mut Option<Tcp>, ctx: &Ctx) -> CloseReason {
     let cfg = ledger.config();
     match cfg.conn_fault {
         Some(ConnFault::AcceptAndClose) => return CloseReason::Fault,
-        Some(ConnFault::AcceptAndStall) => return stall(tcp, &mut buf, id, ledger, notify).await,
+        Some(ConnFault::AcceptAndStall) => return ctx.stall(tcp, &mut buf).await,
         Some(ConnFault::AcceptAndStallUnread) => {
             if let Some(reason) = ledger.enter(id, ConnState::Stalled) {
                 return reason;
             }
-            return match guarded(notify, ledger, id, tcp.closed_unread()).await {
+            return match ctx.guarded(tcp.closed_unread()).await {
                 Ok(()) => CloseReason::Peer,
                 Err(reason) => reason,
             };
@@ -172,7 +123,7 @@ async fn run(slot: &mut Option<Tcp>, ctx: &Ctx) -> CloseReason {
         if let Some(reason) = ledger.enter(id, ConnState::New) {
             return reason;
         }
-        if let Err(reason) = fill(tcp, &mut buf, ctx).await {
+        if let Err(reason) = ctx.fill(tcp, &mut buf).await {
             return reason;
         }
         if buf[0] == TLS_HANDSHAKE {
@@ -186,21 +137,7 @@ async fn run(slot: &mut Option<Tcp>, ctx: &Ctx) -> CloseReason {
     let Some(tcp) = slot.take() else {
         unreachable!("taken once")
     };
-    speak(tcp, buf, false, ctx).await
-}
-
-/// Reads more bytes into `buf`, as a connection waiting for a client's
-/// first bytes: a close request or the client's close ends it.
-async fn fill<S: AsyncRead + Unpin>(
-    io: &mut S,
-    buf: &mut BytesMut,
-    ctx: &Ctx,
-) -> Result<(), CloseReason> {
-    match guarded(&ctx.notify, &ctx.ledger, ctx.id, io.read_buf(buf)).await {
-        Err(reason) => Err(reason),
-        Ok(Ok(0) | Err(_)) => Err(CloseReason::Peer),
-        Ok(Ok(_)) => Ok(()),
-    }
+    speak(tcp, buf, ctx).await
 }
 
 async fn serve_tls(tcp: Rewind<Tcp>, tls: &crate::tls::Tls, ctx: &Ctx) -> CloseReason {
@@ -215,7 +152,7 @@ async fn serve_tls(tcp: Rewind<Tcp>, tls: &crate::tls::Tls, ctx: &Ctx) -> CloseR
         }
     };
     let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
-    let stream = match guarded(&ctx.notify, ledger, id, accept).await {
+    let stream = match ctx.guarded(accept).await {
         Err(reason) => return reason,
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
@@ -232,10 +169,14 @@ async fn serve_tls(tcp: Rewind<Tcp>, tls: &crate::tls::Tls, ctx: &Ctx) -> CloseR
     let info = tls_info(stream.get_ref().1);
     let h2 = info.alpn.as_deref() == Some("h2");
     ledger.tls_done(id, info);
+    let ctx = Ctx {
+        tls: true,
+        ..ctx.clone()
+    };
     if h2 {
-        return http2::run(stream, BytesMut::new(), true, ctx).await;
+        return http2::run(stream, BytesMut::new(), &ctx).await;
     }
-    speak(stream, BytesMut::new(), true, ctx).await
+    speak(stream, BytesMut::new(), &ctx).await
 }
 
 fn tls_info(conn: &rustls::ServerConnection) -> TlsInfo {
@@ -260,7 +201,7 @@ fn tls_info(conn: &rustls::ServerConnection) -> TlsInfo {
 
 /// Serves HTTP/2 if the client opens with its preface (and prior knowledge
 /// is on), HTTP/1.1 otherwise. `buf` holds bytes already read.
-async fn speak<S: Io>(mut io: S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
+async fn speak<S: Io>(mut io: S, mut buf: BytesMut, ctx: &Ctx) -> CloseReason {
     if ctx.ledger.config().h2_prior_knowledge {
         // Read until the bytes either are the preface or cannot become it;
         // an HTTP/1.1 request differs by its second byte at the latest.
@@ -270,40 +211,17 @@ async fn speak<S: Io>(mut io: S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Clo
                 break;
             }
             if n == PREFACE.len() {
-                return http2::run(io, buf, tls, ctx).await;
+                return http2::run(io, buf, ctx).await;
             }
             if buf.is_empty() {
                 if let Some(reason) = ctx.ledger.enter(ctx.id, ConnState::New) {
                     return reason;
                 }
             }
-            if let Err(reason) = fill(&mut io, &mut buf, ctx).await {
+            if let Err(reason) = ctx.fill(&mut io, &mut buf).await {
                 return reason;
             }
         }
     }
-    http1::run(&mut io, buf, tls, ctx).await
-}
-
-/// Holds the connection without answering until the client closes it or a
-/// close is requested. Whatever the client sends is read and dropped: that
-/// is how its close is seen.
-pub(crate) async fn stall<S: AsyncRead + Unpin>(
-    io: &mut S,
-    buf: &mut BytesMut,
-    id: u64,
-    ledger: &Ledger,
-    notify: &Notify,
-) -> CloseReason {
-    if let Some(reason) = ledger.enter(id, ConnState::Stalled) {
-        return reason;
-    }
-    loop {
-        buf.clear();
-        match guarded(notify, ledger, id, io.read_buf(buf)).await {
-            Err(reason) => return reason,
-            Ok(Ok(0) | Err(_)) => return CloseReason::Peer,
-            Ok(Ok(_)) => {}
-        }
-    }
+    http1::run(&mut io, buf, ctx).await
 }

@@ -117,41 +117,50 @@
 //! # Layout
 //!
 //! ```text
-//! src/lib.rs      this overview; re-exports
-//! src/config.rs   Config, Reply, Framing, Fault, ConnFault: behaviour as data
-//! src/tls.rs      Tls, ServerCert, ClientAuth: TLS as data
-//! src/query.rs    the query-string overrides
-//! src/server.rs   TestServer: listener, thread and runtime, accept loop, Drop
-//! src/conn.rs     one connection: faults, TLS or not, h2 preface or not, close accounting
-//! src/tcp.rs      the socket behind a gate that makes it deaf or silent
-//! src/rewind.rs   a stream that replays the bytes read to tell protocols apart
-//! src/pki.rs      certificates (rcgen) and rustls configs; ClientCert
-//! src/http1.rs    one HTTP/1.1 connection: keep-alive loop, idle timeout, stalls
-//! src/request.rs  reading a request (httparse head, length/chunked body); RecordedRequest
-//! src/reply.rs    writing a reply or its fault, byte for byte
-//! src/http2.rs    one HTTP/2 connection (h2 crate): streams, GOAWAY, refusals, silence
-//! src/stream.rs   one HTTP/2 stream: request, reply or fault, flow control
-//! src/tap.rs      counting PING and RST_STREAM frames on their way into h2
-//! src/ledger.rs   the shared state behind stats, requests and close requests
-//! src/stats.rs    ServerStats, ConnStats, ConnState, CloseReason, TlsInfo
-//! src/wait.rs     waiting on the state: wait_until, wait_for, wait_blocking, wait_*
+//! Dependencies point down this list: the server at the top, the
+//! protocols under it, the vocabulary at the bottom.
+//!
+//! ```text
+//! src/lib.rs          this overview; re-exports
+//! src/server.rs       TestServer: listener, thread and runtime, accept loop, Drop
+//! src/wait.rs         waiting on the state: wait_until, wait_for, wait_blocking, wait_*
+//! src/conn.rs         one connection: faults, TLS or not, h2 preface or not, close accounting
+//! src/http1/mod.rs    one HTTP/1.1 connection: keep-alive loop, idle timeout, stalls
+//! src/http1/read.rs   reading a request (httparse head, length/chunked body)
+//! src/http1/write.rs  writing a reply or its fault, byte for byte
+//! src/http2/mod.rs    one HTTP/2 connection (h2 crate): streams, GOAWAY, refusals, silence
+//! src/http2/stream.rs one HTTP/2 stream: request, reply or fault, flow control
+//! src/answer.rs       choosing a request's reply (both protocols) and its body's bytes
+//! src/query.rs        the query-string overrides
+//! src/ctx.rs          what a connection's tasks share; waits a close request cuts short
+//! src/io.rs           the byte streams HTTP is spoken on (socket, replayed, TLS)
+//! src/rewind.rs       a stream that replays the bytes read to tell protocols apart
+//! src/tap.rs          counting PING and RST_STREAM frames on their way into h2
+//! src/tcp.rs          the socket behind a gate that makes it deaf or silent
+//! src/pki.rs          certificates (rcgen) and rustls configs; ClientCert
+//! src/ledger.rs       the shared state behind stats, requests and close requests
+//! src/stats.rs        ServerStats, ConnStats, ConnState, CloseReason, TlsInfo
+//! src/request.rs      RecordedRequest, what a test sees of a request
+//! src/config.rs       Config, Reply, Framing, Fault, ConnFault: behaviour as data
+//! src/tls.rs          Tls, ServerCert, ClientAuth: TLS as data
 //! ```
 
 #![deny(missing_docs)]
 
+mod answer;
 mod config;
 mod conn;
+mod ctx;
 mod http1;
 mod http2;
+mod io;
 mod ledger;
 mod pki;
 mod query;
-mod reply;
 mod request;
 mod rewind;
 mod server;
 mod stats;
-mod stream;
 mod tap;
 mod tcp;
 mod tls;

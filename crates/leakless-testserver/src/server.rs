@@ -14,6 +14,7 @@ use tokio::task::{JoinError, JoinSet};
 
 use crate::config::Config;
 use crate::conn;
+use crate::ctx::Ctx;
 use crate::ledger::Ledger;
 use crate::pki::{ClientCert, Pki};
 use crate::request::RecordedRequest;
@@ -242,7 +243,7 @@ async fn accept_loop(listener: TcpListener, ledger: Arc<Ledger>, pki: Arc<Pki>, 
                     // Replies are written whole; Nagle would only add delay.
                     let _ = stream.set_nodelay(true);
                     if let Some((id, notify, gate)) = ledger.accept(peer) {
-                        let ctx = conn::Ctx { id, ledger: ledger.clone(), notify, pki: pki.clone() };
+                        let ctx = Ctx { id, ledger: ledger.clone(), notify, pki: pki.clone(), tls: false };
                         tasks.spawn(conn::serve(stream, gate, ctx));
                     }
                 }

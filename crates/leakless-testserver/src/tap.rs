@@ -1,13 +1,11 @@
 //! [`Tap`]: reads HTTP/2 frame headers as they pass from the client to the
-//! h2 crate, to count what h2 handles without telling anyone: PINGs (it
-//! answers them itself) and RST_STREAMs on streams it already forgot.
+//! h2 crate (it sees the bytes a [`Rewind`] reads), to count what h2
+//! handles without telling anyone: PINGs (it answers them itself) and
+//! RST_STREAMs on streams it already forgot.
+//!
+//! [`Rewind`]: crate::rewind::Rewind
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::ledger::Ledger;
 
@@ -17,8 +15,7 @@ const RST_STREAM: u8 = 0x3;
 const PING: u8 = 0x6;
 const ACK: u8 = 0x1;
 
-pub(crate) struct Tap<S> {
-    io: S,
+pub(crate) struct Tap {
     id: u64,
     ledger: Arc<Ledger>,
     /// Bytes of the client preface still to pass before the first frame.
@@ -30,16 +27,23 @@ pub(crate) struct Tap<S> {
     skip: usize,
 }
 
-impl<S> Tap<S> {
-    pub(crate) fn new(io: S, id: u64, ledger: Arc<Ledger>) -> Self {
+impl Tap {
+    pub(crate) fn new(id: u64, ledger: Arc<Ledger>) -> Self {
         Tap {
-            io,
             id,
             ledger,
             preface_left: PREFACE_LEN,
             header: [0; HEADER_LEN],
             have: 0,
             skip: 0,
+        }
+    }
+
+    /// Counts the frames that start in `bytes`, the next bytes read.
+    pub(crate) fn saw(&mut self, bytes: &[u8]) {
+        let (pings, resets) = self.feed(bytes);
+        if pings + resets > 0 {
+            self.ledger.h2_frames(self.id, pings, resets);
         }
     }
 
@@ -76,53 +80,6 @@ impl<S> Tap<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        let (pings, resets) = this.feed(&buf.filled()[before..]);
-        if pings + resets > 0 {
-            this.ledger.h2_frames(this.id, pings, resets);
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +103,7 @@ mod tests {
         wire.extend(frame(PING, 0, 8));
         for split in [1, 2, 5, 9, 24, 100, wire.len()] {
             let ledger = Arc::new(Ledger::new(Config::new()));
-            let mut tap = Tap::new((), 1, ledger);
+            let mut tap = Tap::new(1, ledger);
             let (mut pings, mut resets) = (0, 0);
             for piece in wire.chunks(split) {
                 let (p, r) = tap.feed(piece);

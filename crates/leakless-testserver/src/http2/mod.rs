@@ -3,6 +3,8 @@
 //! streams, GOAWAY after N streams, keep-alive timeout, close requests from
 //! the test, and going deaf after N streams.
 
+mod stream;
+
 use std::future::poll_fn;
 use std::time::Duration;
 
@@ -13,12 +15,13 @@ use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
-use crate::conn::{Ctx, Io, guarded};
+use crate::ctx::Ctx;
+use crate::io::Io;
 use crate::ledger::Ledger;
 use crate::rewind::Rewind;
 use crate::stats::{CloseReason, ConnState};
-use crate::stream::{self, Done};
 use crate::tap::Tap;
+use stream::Done;
 
 /// How long a close requested by the test waits for its GOAWAY to go out;
 /// a client that reads nothing must not hold the close up.
@@ -26,7 +29,7 @@ const GOAWAY_FLUSH: Duration = Duration::from_millis(50);
 
 /// Serves HTTP/2 on `io` until the connection closes; `buf` holds bytes
 /// already read (all or part of the client's preface).
-pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
+pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, ctx: &Ctx) -> CloseReason {
     let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);
     ledger.h2_started(id);
     let cfg = ledger.config();
@@ -34,8 +37,8 @@ pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
     if let Some(n) = cfg.h2_max_concurrent_streams {
         builder.max_concurrent_streams(n);
     }
-    let io = Tap::new(Rewind::new(buf.freeze(), io), id, ctx.ledger.clone());
-    let mut conn = match guarded(notify, ledger, id, builder.handshake::<_, Bytes>(io)).await {
+    let io = Rewind::new(buf.freeze(), io).tapped(Tap::new(id, ctx.ledger.clone()));
+    let mut conn = match ctx.guarded(builder.handshake::<_, Bytes>(io)).await {
         Err(reason) => return reason,
         Ok(Err(e)) => return broken(ledger, &e),
         Ok(Ok(conn)) => conn,
@@ -66,17 +69,7 @@ pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
             }
         }
         let cfg = ledger.config();
-        // A silent connection never closes on its own: a dead peer does not.
-        let idle_for = match (now, closing) {
-            (ConnState::Idle, None) if !ledger.is_shut(id) => cfg.keep_alive_timeout,
-            _ => None,
-        };
-        let timer = async {
-            match idle_for {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let idle = now == ConnState::Idle && closing.is_none();
         tokio::select! {
             biased;
             () = notify.notified() => {
@@ -134,8 +127,7 @@ pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
                         held.push((req, respond));
                         continue;
                     }
-                    let sctx = stream::Ctx { id, ledger: ctx.ledger.clone(), tls };
-                    streams.spawn(stream::serve(req, respond, sctx));
+                    streams.spawn(stream::serve(req, respond, ctx.clone()));
                     if let Some((n, reason)) = limit {
                         if opened >= n {
                             go_away(&mut conn, &mut closing, reason, ledger);
@@ -143,7 +135,9 @@ pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
                     }
                 }
             },
-            () = timer => go_away(&mut conn, &mut closing, CloseReason::KeepAliveTimeout, ledger),
+            () = ctx.keep_alive_expired(idle) => {
+                go_away(&mut conn, &mut closing, CloseReason::KeepAliveTimeout, ledger);
+            }
         }
     }
 }

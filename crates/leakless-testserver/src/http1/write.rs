@@ -1,18 +1,20 @@
-//! Writing one response, or the fault that replaces it, byte for byte.
+//! Writing one HTTP/1.1 response, or the fault that replaces it, byte for
+//! byte.
 
 use std::fmt::Write as _;
 use std::io;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::config::{Fault, Framing, Reply};
-use crate::conn::Io;
+use crate::answer::{Answer, Src};
+use crate::config::{Fault, Framing};
+use crate::io::Io;
 use crate::stats::CloseReason;
 
 /// Everything the writer needs besides the socket: decided by the
 /// connection loop, which owns keep-alive.
 pub(crate) struct Plan<'a> {
-    pub reply: &'a Reply,
+    pub answer: &'a Answer,
     /// A HEAD request: head only, with the length a GET would get.
     pub head_only: bool,
     /// The request was HTTP/1.0: no chunked framing.
@@ -23,8 +25,6 @@ pub(crate) struct Plan<'a> {
     pub keep_alive: Option<String>,
     /// `(conn id, request seq)` for the `x-conn-*` headers, if wanted.
     pub conn: Option<(u64, u64)>,
-    /// The request body, for [`Reply::echo`].
-    pub request_body: &'a [u8],
 }
 
 /// What the connection does after the writer returns.
@@ -49,13 +49,9 @@ pub(crate) async fn write<S: Io>(io: &mut S, plan: &Plan<'_>) -> Outcome {
 }
 
 async fn write_inner<S: Io>(io: &mut S, plan: &Plan<'_>) -> io::Result<Outcome> {
-    let reply = plan.reply;
+    let reply = &plan.answer.reply;
     let done = plan.close.map_or(Outcome::Done, Outcome::Close);
-    let body = if reply.echo {
-        Src::Bytes(plan.request_body)
-    } else {
-        Src::Pattern(reply.body_size)
-    };
+    let body = &plan.answer.body;
     let has_body = !matches!(reply.status, 204 | 304);
     let mut framing = match reply.framing {
         Framing::Chunked if plan.http10 => Framing::ContentLength,
@@ -105,7 +101,7 @@ async fn write_inner<S: Io>(io: &mut S, plan: &Plan<'_>) -> io::Result<Outcome> 
             Framing::Chunked => reply.chunk_size.max(1),
             _ => usize::MAX,
         };
-        write_body(&mut w, framing, chunk, &body, send.min(body.len()), finish).await?;
+        write_body(&mut w, framing, chunk, body, send.min(body.len()), finish).await?;
     }
     w.flush().await?;
     Ok(match (&reply.fault, stall_after) {
@@ -118,7 +114,7 @@ async fn write_inner<S: Io>(io: &mut S, plan: &Plan<'_>) -> io::Result<Outcome> 
 /// Writes the status line and headers into `out`. `body` is the framing and
 /// full length, or `None` for a status that has no body.
 fn head(out: &mut Vec<u8>, plan: &Plan<'_>, body: Option<(Framing, u64)>) {
-    let reply = plan.reply;
+    let reply = &plan.answer.reply;
     let mut h = String::with_capacity(128);
     let _ = write!(h, "HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     match body {
@@ -127,6 +123,9 @@ fn head(out: &mut Vec<u8>, plan: &Plan<'_>, body: Option<(Framing, u64)>) {
         }
         Some((Framing::Chunked, _)) => h.push_str("Transfer-Encoding: chunked\r\n"),
         Some((Framing::UntilClose, _)) | None => {}
+    }
+    if plan.answer.text {
+        h.push_str("Content-Type: text/plain\r\n");
     }
     if plan.close.is_some() {
         h.push_str("Connection: close\r\n");
@@ -152,7 +151,7 @@ async fn write_body<S: Io>(
     w: &mut Writer<'_, S>,
     framing: Framing,
     chunk: usize,
-    body: &Src<'_>,
+    body: &Src,
     send: u64,
     finish: bool,
 ) -> io::Result<()> {
@@ -166,7 +165,7 @@ async fn write_body<S: Io>(
         let end = off + n;
         while off < end {
             let piece = body.piece(off, end - off);
-            w.put(piece);
+            w.put(&piece);
             off += piece.len() as u64;
             w.flush_if_full().await?;
         }
@@ -194,56 +193,6 @@ async fn endless<S: Io>(w: &mut Writer<'_, S>, framing: Framing) -> io::Error {
         }
     }
 }
-
-/// Where body bytes come from.
-enum Src<'a> {
-    /// `hello` repeated, this long.
-    Pattern(u64),
-    /// Exactly these bytes.
-    Bytes(&'a [u8]),
-}
-
-impl Src<'_> {
-    fn len(&self) -> u64 {
-        match self {
-            Src::Pattern(n) => *n,
-            Src::Bytes(b) => b.len() as u64,
-        }
-    }
-
-    /// Up to `max` bytes starting at `off` (at least one if any are left).
-    fn piece(&self, off: u64, max: u64) -> &[u8] {
-        match self {
-            Src::Pattern(_) => pattern(off, max),
-            Src::Bytes(b) => {
-                let start = off as usize;
-                let len = max.min((b.len() - start) as u64) as usize;
-                &b[start..start + len]
-            }
-        }
-    }
-}
-
-/// Up to `max` bytes (at most [`PIECE`]) of the `hello` pattern as it
-/// continues at body offset `off`.
-pub(crate) fn pattern(off: u64, max: u64) -> &'static [u8] {
-    let start = (off % 5) as usize;
-    let len = max.min(PIECE as u64) as usize;
-    &PATTERN[start..start + len]
-}
-
-/// The longest pattern slice handed out: any start in 0..5 still fits.
-pub(crate) const PIECE: usize = PATTERN.len() - 5;
-/// `hello` repeated, so `PATTERN[off % 5..]` continues the body at `off`.
-static PATTERN: [u8; 65535] = {
-    let mut p = [0u8; 65535];
-    let mut i = 0;
-    while i < p.len() {
-        p[i] = b"hello"[i % 5];
-        i += 1;
-    }
-    p
-};
 
 /// Batches small writes into one syscall: a 5-byte reply goes out as one
 /// segment with its head, as real servers send it.
@@ -306,23 +255,5 @@ pub(crate) fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         _ => "Status",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pattern_continues_across_pieces() {
-        let src = Src::Pattern(200_000);
-        let mut out = Vec::new();
-        let mut off = 0;
-        while off < 200_000 {
-            let p = src.piece(off, 200_000 - off);
-            out.extend_from_slice(p);
-            off += p.len() as u64;
-        }
-        assert!(out.iter().enumerate().all(|(i, b)| *b == b"hello"[i % 5]));
     }
 }

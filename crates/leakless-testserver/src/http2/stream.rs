@@ -4,7 +4,6 @@
 //! up the others.
 
 use std::future::poll_fn;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -12,10 +11,9 @@ use h2::{Reason, RecvStream, SendStream};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use crate::config::{Config, Fault, Framing, Reply};
-use crate::ledger::Ledger;
-use crate::query;
-use crate::reply;
+use crate::answer::{Answer, PIECE, Src};
+use crate::config::{Fault, Framing, Reply};
+use crate::ctx::Ctx;
 use crate::request::{RecordedRequest, Version};
 use crate::stats::CloseReason;
 
@@ -37,13 +35,6 @@ pub(crate) enum Done {
     Reset,
 }
 
-/// What a stream's task needs from its connection.
-pub(crate) struct Ctx {
-    pub id: u64,
-    pub ledger: Arc<Ledger>,
-    pub tls: bool,
-}
-
 /// The `INTERNAL_ERROR` that cuts a body short: the stream-level twin of an
 /// HTTP/1.1 connection closed mid-body.
 const CUT: Reason = Reason::INTERNAL_ERROR;
@@ -58,10 +49,10 @@ pub(crate) async fn serve(
         .uri
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     // A stream reset is decided on the headers alone: the request is neither
     // read nor counted, which is what "unprocessed" promises the client.
-    if let Some(Fault::ResetStream(code)) = reply_for(&ctx.ledger.config(), path, query).fault {
+    let early = Answer::choose(&ctx.ledger.config(), &target, Version::Http2, Bytes::new());
+    if let Some(Fault::ResetStream(code)) = early.reply.fault {
         respond.send_reset(Reason::from(code));
         return match Reason::from(code) {
             Reason::REFUSED_STREAM => Done::Refused,
@@ -101,21 +92,11 @@ pub(crate) async fn serve(
 
     // Picked after the request is counted, as on HTTP/1.1.
     let cfg = ctx.ledger.config();
-    let mut reply = cfg.reply_for(path).clone();
-    // The server's own explanations are sent as text/plain.
-    let (src, text) = match query::apply(&mut reply, query) {
-        Err(why) => {
-            reply = Reply::default().status(400);
-            (Src::Bytes(Bytes::from(format!("{why}\n"))), true)
-        }
-        Ok(()) if matches!(reply.fault, Some(Fault::Raw(_))) => {
-            reply = Reply::default().status(501);
-            let why = Bytes::from_static(b"fault=raw is HTTP/1.1 only\n");
-            (Src::Bytes(why), true)
-        }
-        Ok(()) if reply.echo => (Src::Bytes(Bytes::from(rec.body)), false),
-        Ok(()) => (Src::Pattern(reply.body_size), false),
-    };
+    let Answer {
+        reply,
+        body: src,
+        text,
+    } = Answer::choose(&cfg, &target, Version::Http2, Bytes::from(rec.body));
     if !reply.latency.is_zero() {
         tokio::select! {
             () = tokio::time::sleep(reply.latency) => {}
@@ -187,14 +168,6 @@ pub(crate) async fn serve(
     }
 }
 
-fn reply_for(cfg: &Config, path: &str, query: &str) -> Reply {
-    let mut reply = cfg.reply_for(path).clone();
-    match query::apply(&mut reply, query) {
-        Ok(()) => reply,
-        Err(_) => Reply::default(),
-    }
-}
-
 fn done(reply: &Reply, endless: bool) -> Done {
     if endless {
         return Done::Abandoned;
@@ -237,33 +210,6 @@ fn response(
     head
 }
 
-/// Where body bytes come from.
-enum Src {
-    /// `hello` repeated, this long: served without copying.
-    Pattern(u64),
-    Bytes(Bytes),
-}
-
-impl Src {
-    fn len(&self) -> u64 {
-        match self {
-            Src::Pattern(n) => *n,
-            Src::Bytes(b) => b.len() as u64,
-        }
-    }
-
-    /// Up to `max` bytes from `off` (at least one if any are left).
-    fn piece(&self, off: u64, max: usize) -> Bytes {
-        match self {
-            Src::Pattern(_) => Bytes::from_static(reply::pattern(off, max as u64)),
-            Src::Bytes(b) => {
-                let start = off as usize;
-                b.slice(start..start + max.min(b.len() - start))
-            }
-        }
-    }
-}
-
 /// Sends the first `upto` bytes of `src` in pieces of at most `chunk`, each
 /// only once flow control grants room for it; `end` closes the stream with
 /// the last piece.
@@ -283,7 +229,7 @@ async fn send_body(
     }
     let mut off = 0u64;
     while off < upto {
-        let want = (upto - off).min(chunk as u64).min(reply::PIECE as u64) as usize;
+        let want = (upto - off).min(chunk as u64).min(PIECE as u64) as usize;
         send.reserve_capacity(want);
         // poll_capacity wakes only on an increase: room already granted
         // (left from a shorter piece) is read directly.
@@ -298,7 +244,7 @@ async fn send_body(
                 Some(Ok(_)) => {}
             }
         };
-        let piece = src.piece(off, want.min(room));
+        let piece = src.piece(off, want.min(room) as u64);
         off += piece.len() as u64;
         send.send_data(piece, end && off == upto)?;
     }

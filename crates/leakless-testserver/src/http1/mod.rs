@@ -1,22 +1,28 @@
 //! One HTTP/1.1 connection: the keep-alive loop, idle timeouts, close
-//! requests from the test, and the stalls faults ask for.
+//! requests from the test, and the stalls faults ask for. Reading a request
+//! is `read.rs`, writing its reply `write.rs`.
+
+mod read;
+mod write;
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{Fault, Framing, Reply};
-use crate::conn::{Ctx, Io, guarded, stall};
-use crate::query;
-use crate::reply::{self, Outcome, Plan};
-use crate::request::{self, ReadError, Version};
+use crate::answer::Answer;
+use crate::config::Framing;
+use crate::ctx::Ctx;
+use crate::io::Io;
+use crate::request::Version;
 use crate::stats::{CloseReason, ConnState};
+use read::ReadError;
+use write::{Outcome, Plan};
 
 /// Serves HTTP/1.1 on `io` until the connection closes; `buf` holds bytes
 /// already read (the start of the first request).
-pub(crate) async fn run<S: Io>(io: &mut S, buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
-    let reason = serve(io, buf, tls, ctx).await;
+pub(crate) async fn run<S: Io>(io: &mut S, buf: BytesMut, ctx: &Ctx) -> CloseReason {
+    let reason = serve(io, buf, ctx).await;
     // A close the server chose is said properly: over TLS that is a
     // close_notify, without which a client must treat a body delimited by
     // the close as truncated. Faults and a client that left get no goodbye;
@@ -31,7 +37,7 @@ pub(crate) async fn run<S: Io>(io: &mut S, buf: BytesMut, tls: bool, ctx: &Ctx) 
 /// How long a polite close may take.
 const GOODBYE: Duration = Duration::from_millis(50);
 
-async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> CloseReason {
+async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, ctx: &Ctx) -> CloseReason {
     let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);
     let mut served = 0u64;
     let mut waiting = ConnState::New;
@@ -43,17 +49,6 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
             if let Some(reason) = ledger.enter(id, waiting) {
                 return reason;
             }
-            // A silent connection never closes on its own: a dead peer does not.
-            let idle_for = match waiting {
-                ConnState::Idle if !ledger.is_shut(id) => cfg.keep_alive_timeout,
-                _ => None,
-            };
-            let timer = async {
-                match idle_for {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 biased;
                 read = io.read_buf(&mut buf) => match read {
@@ -61,7 +56,9 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
                     Ok(_) => {}
                 },
                 () = notify.notified() => return ledger.requested_close(id),
-                () = timer => return CloseReason::KeepAliveTimeout,
+                () = ctx.keep_alive_expired(waiting == ConnState::Idle) => {
+                    return CloseReason::KeepAliveTimeout;
+                }
             }
         }
         // The state change checks for a close requested while idle, so a
@@ -71,8 +68,8 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
             return reason;
         }
         waiting = ConnState::Idle;
-        let read = request::read(io, &mut buf, cfg.max_head_bytes);
-        let req = match guarded(notify, ledger, id, read).await {
+        let read = read::read(io, &mut buf, cfg.max_head_bytes);
+        let mut req = match ctx.guarded(read).await {
             Err(reason) => return reason,
             Ok(Err(ReadError::Closed)) => return CloseReason::Peer,
             Ok(Err(ReadError::Bad(status, why))) => {
@@ -81,7 +78,7 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
                 return CloseReason::BadRequest;
             }
             Ok(Ok(mut req)) => {
-                req.rec.tls = tls;
+                req.rec.tls = ctx.tls;
                 req
             }
         };
@@ -91,13 +88,9 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
         // Picked after the request is counted, so a test that changes the
         // config once it sees the count gets the new behaviour next time.
         let cfg = ledger.config();
-        let (path, query) = req.rec.path.split_once('?').unwrap_or((&req.rec.path, ""));
-        let mut reply = cfg.reply_for(path).clone();
-        if let Err(why) = query::apply(&mut reply, query) {
-            reply = Reply::default();
-            reply.fault = Some(Fault::Raw(error_response(400, &why, req.wants_close)));
-            reply.close = req.wants_close;
-        }
+        let body = Bytes::from(std::mem::take(&mut req.rec.body));
+        let answer = Answer::choose(&cfg, &req.rec.path, req.rec.version, body);
+        let reply = &answer.reply;
         let silence = reply.silence;
         let close = if req.wants_close {
             Some(CloseReason::RequestClose)
@@ -117,20 +110,19 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
         };
         if !reply.latency.is_zero() {
             let sleep = tokio::time::sleep(reply.latency);
-            if let Err(reason) = guarded(notify, ledger, id, sleep).await {
+            if let Err(reason) = ctx.guarded(sleep).await {
                 return reason;
             }
         }
         let plan = Plan {
-            reply: &reply,
+            answer: &answer,
             head_only: req.rec.method == "HEAD",
             http10: req.rec.version == Version::Http10,
             close,
             keep_alive,
             conn: cfg.conn_headers.then_some((id, seq)),
-            request_body: &req.rec.body,
         };
-        match guarded(notify, ledger, id, reply::write(io, &plan)).await {
+        match ctx.guarded(write::write(io, &plan)).await {
             Err(reason) => return reason,
             // Deaf from now on: the next read waits for the client's close.
             Ok(Outcome::Done) if silence => ledger.deafen(id),
@@ -140,7 +132,7 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, tls: bool, ctx: &Ctx) -> Cl
                 ledger.write_failed(id);
                 return CloseReason::Peer;
             }
-            Ok(Outcome::Stall) => return stall(io, &mut buf, id, ledger, notify).await,
+            Ok(Outcome::Stall) => return ctx.stall(io, &mut buf).await,
         }
     }
 }
@@ -150,7 +142,7 @@ fn error_response(status: u16, why: &str, close: bool) -> Vec<u8> {
     let connection = if close { "Connection: close\r\n" } else { "" };
     format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{connection}\r\n{why}\n",
-        reply::reason(status),
+        write::reason(status),
         why.len() + 1,
     )
     .into_bytes()
