@@ -2,9 +2,16 @@
 //! program. This file only parses, dispatches and turns the result into an
 //! exit code; each subcommand lives in its own module (`bench`, `serve`,
 //! `tune` and `watch`), a sibling in [`Command`].
+//!
+//! Below the commands: [`load`], the load engine `bench` and `tune` share;
+//! [`sockets`], the kernel's socket table `watch` and `bench` read;
+//! [`format`](mod@format) and [`duration`], how every command prints numbers and
+//! parses and prints durations. Commands use these, never each other.
 
 mod bench;
 mod duration;
+mod format;
+mod load;
 mod serve;
 mod sockets;
 mod tune;
@@ -69,5 +76,49 @@ fn main() {
             eprintln!("leakless: {e}");
             std::process::exit(2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Clap's own checks over every command: no two flags of a command
+    /// share a name or a short, which flattening shared flags could cause.
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bench_and_tune_take_the_same_request_flags() {
+        for cmd in ["bench", "tune"] {
+            let args: &[&str] = if cmd == "tune" {
+                &["tune", "http://127.0.0.1:1/"]
+            } else {
+                &["bench"]
+            };
+            let cli = Cli::try_parse_from(
+                ["leakless"]
+                    .iter()
+                    .chain(args)
+                    .chain(&["-m", "post", "-H", "a: b", "--h2c", "-k", "-t", "3"]),
+            )
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            let request = match cli.command {
+                Command::Bench(a) => a.request,
+                Command::Tune(a) => a.request,
+                _ => unreachable!(),
+            };
+            assert_eq!(request.method, "post");
+            assert_eq!(request.headers, ["a: b"]);
+            assert!(request.h2c && request.insecure);
+            assert_eq!(request.threads(), 3);
+            assert_eq!(request.protocol(), "h2c");
+        }
+        let both = Cli::try_parse_from(["leakless", "bench", "--http1", "--h2c"]);
+        assert!(both.is_err(), "one protocol flag at a time");
     }
 }

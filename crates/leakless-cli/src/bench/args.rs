@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgGroup, Args};
+use clap::Args;
 
 use crate::duration;
+use crate::load::RequestArgs;
 
 /// Arguments of `leakless bench`.
 #[derive(Args, Debug, Clone)]
-#[command(group(ArgGroup::new("protocol").args(["http1", "http2", "h2c"])))]
 pub struct BenchArgs {
     /// The URL to load. None, or a path such as `/?size=16384`: start the
     /// embedded test server on loopback and bench it (the path's query
@@ -38,33 +38,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N/s", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
-    /// HTTP method.
-    #[arg(short = 'm', long, value_name = "M", default_value = "GET")]
-    pub method: String,
-
-    /// A request header, 'Name: value' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "K: V")]
-    pub headers: Vec<String>,
-
-    /// The request body.
-    #[arg(long, value_name = "STR", conflicts_with = "body_file")]
-    pub body: Option<String>,
-
-    /// The request body, read from a file once.
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-
-    /// HTTP/1.1 only (TLS offers no h2 by ALPN).
-    #[arg(long)]
-    pub http1: bool,
-
-    /// HTTP/2: by ALPN over https, with prior knowledge (h2c) over http.
-    #[arg(long)]
-    pub http2: bool,
-
-    /// HTTP/2 over cleartext with prior knowledge.
-    #[arg(long)]
-    pub h2c: bool,
+    #[command(flatten)]
+    pub request: RequestArgs,
 
     /// Go: MaxConnsPerHost. Default: the library's 100, or -c when larger,
     /// so -c means connections as in wrk and oha.
@@ -89,10 +64,6 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DUR", value_parser = duration::parse_positive)]
     pub timeout: Option<Duration>,
 
-    /// Accept any TLS certificate (dangerous; for self-signed test servers).
-    #[arg(long, short = 'k')]
-    pub insecure: bool,
-
     /// Print one JSON object with the result and nothing else.
     #[arg(long)]
     pub json: bool,
@@ -100,23 +71,11 @@ pub struct BenchArgs {
     /// Also write a self-contained HTML report with charts to FILE.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
-
-    /// Runtime worker threads. Default: the CPUs this process may run on
-    /// (so `taskset -c 1` gives one).
-    #[arg(short = 't', long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub threads: Option<u16>,
 }
 
 impl BenchArgs {
     /// The run length when neither -d nor -n was given.
     pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
-
-    pub fn threads(&self) -> usize {
-        self.threads
-            .map(usize::from)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    }
 
     /// The per-host cap: never below the concurrency unless asked, so the
     /// workers are not throttled by a pool wait nobody asked for.

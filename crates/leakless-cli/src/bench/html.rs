@@ -8,8 +8,8 @@ use hdrhistogram::Histogram;
 
 use super::chart::{self, Bin, Line};
 use super::report;
-use super::series::Series;
 use super::summary::Summary;
+use crate::load::Series;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:800px}\
 h1{font-size:20px;margin:0 0 12px}pre{background:#f6f6f6;padding:12px;white-space:pre-wrap;font-size:12px}\
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn bins_hold_every_count() {
-        let mut h = super::super::recorder::histogram();
+        let mut h = Histogram::<u64>::new(3).unwrap();
         for us in [20, 25, 30, 400, 9000] {
             h.record(us).unwrap();
         }

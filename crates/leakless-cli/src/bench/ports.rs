@@ -1,6 +1,6 @@
 //! The local ports this run's connections used, learnt from the client's
 //! observer (`GotConn` on a new connection carries our end of the socket).
-//! The census attributes ownerless sockets (TIME_WAIT, orphans) by them, so
+//! The count of sockets left attributes ownerless sockets (TIME_WAIT, orphans) by them, so
 //! another client closing connections to the same target is never counted
 //! as ours.
 

@@ -2,60 +2,12 @@
 //! do not say: connections opened, reused and closed by reason, and the
 //! sockets the run left behind.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::summary::Summary;
 use crate::duration::human;
-
-/// `950`, `41.2k`, `1.30M`.
-pub fn si(x: f64) -> String {
-    if x >= 1e6 {
-        format!("{:.2}M", x / 1e6)
-    } else if x >= 1e4 {
-        format!("{:.1}k", x / 1e3)
-    } else if x >= 100.0 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.1}")
-    }
-}
-
-/// `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Milliseconds with sensible precision: `0.031ms`, `1.25ms`, `120ms`.
-pub fn ms(x: f64) -> String {
-    if x < 1.0 {
-        format!("{x:.3}ms")
-    } else if x < 100.0 {
-        format!("{x:.2}ms")
-    } else {
-        format!("{x:.0}ms")
-    }
-}
-
-fn bytes(n: u64) -> String {
-    let n = n as f64;
-    if n >= 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2} GiB", n / (1024.0 * 1024.0 * 1024.0))
-    } else if n >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", n / (1024.0 * 1024.0))
-    } else if n >= 1024.0 {
-        format!("{:.1} KiB", n / 1024.0)
-    } else {
-        format!("{n} B")
-    }
-}
+use crate::format::{bytes, ms, si, states, thousands};
 
 pub fn text(s: &Summary) -> String {
     let mut o = String::new();
@@ -163,10 +115,10 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(o, "    closed by   {}", by.join(", "));
     }
     if !s.sockets_end.is_empty() {
-        let _ = writeln!(o, "  sockets left  {}", states(&s.sockets_end));
+        let _ = writeln!(o, "  sockets left  {}", states(named(&s.sockets_end)));
     }
     if let Some(server) = &s.server_sockets_end {
-        let _ = writeln!(o, "    server side {}", states(server));
+        let _ = writeln!(o, "    server side {}", states(named(server)));
     }
     if let Some(hint) = churn_hint(s) {
         let _ = writeln!(o, "\n  {hint}");
@@ -175,19 +127,6 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(o, "  warning: {w}");
     }
     o
-}
-
-/// `ESTABLISHED 50, TIME_WAIT 0, CLOSE_WAIT 0`, then any other state.
-fn states(m: &std::collections::BTreeMap<String, u32>) -> String {
-    const FIRST: [&str; 3] = ["ESTABLISHED", "TIME_WAIT", "CLOSE_WAIT"];
-    let first = FIRST
-        .iter()
-        .filter_map(|k| m.get(*k).map(|n| format!("{k} {n}")));
-    let rest = m
-        .iter()
-        .filter(|(k, _)| !FIRST.contains(&k.as_str()))
-        .map(|(k, n)| format!("{k} {n}"));
-    first.chain(rest).collect::<Vec<_>>().join(", ")
 }
 
 /// The seed's lesson, said where it shows: many connections for few
@@ -229,19 +168,7 @@ fn churn_hint(s: &Summary) -> Option<String> {
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn number_forms() {
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(thousands(12), "12");
-        assert_eq!(si(41234.0), "41.2k");
-        assert_eq!(si(1_300_000.0), "1.30M");
-        assert_eq!(si(950.0), "950");
-        assert_eq!(ms(0.0314), "0.031ms");
-        assert_eq!(ms(1.254), "1.25ms");
-        assert_eq!(bytes(2048), "2.0 KiB");
-    }
+/// A state map as [`states`] takes it.
+fn named(m: &BTreeMap<String, u32>) -> impl Iterator<Item = (&str, u32)> {
+    m.iter().map(|(k, n)| (k.as_str(), *n))
 }

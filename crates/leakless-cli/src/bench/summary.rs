@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
 use leakless::HostStats;
 use serde::Serialize;
 
-use super::census::Leftovers;
-use super::recorder::ErrorCount;
+use super::sockets_left::SocketsLeft;
+use crate::load::{Latency, Run};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
@@ -58,19 +57,6 @@ pub struct Summary {
     pub error_examples: BTreeMap<String, String>,
 }
 
-/// Latency of the successful requests, milliseconds, from an HDR histogram
-/// with 3 significant digits.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Latency {
-    pub min: f64,
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
-}
-
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Connections {
     /// Connections dialed (the pool's `created`).
@@ -106,40 +92,7 @@ pub struct Settings {
     pub timeout_s: Option<f64>,
 }
 
-/// What the summary is built from.
-pub struct Parts<'a> {
-    pub latency_us: &'a Histogram<u64>,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub canceled: u64,
-    pub elapsed_s: f64,
-    pub statuses: BTreeMap<u16, u64>,
-    pub versions: BTreeMap<&'static str, u64>,
-    pub errors: BTreeMap<&'static str, ErrorCount>,
-    pub bytes: u64,
-    pub pool: &'a HostStats,
-    pub peak_open: usize,
-    pub peak_waiting: usize,
-    pub leftovers: Option<&'a Leftovers>,
-}
-
-pub fn latency(h: &Histogram<u64>) -> Latency {
-    if h.is_empty() {
-        return Latency::default();
-    }
-    let ms = |us: u64| us as f64 / 1000.0;
-    Latency {
-        min: ms(h.min()),
-        mean: h.mean() / 1000.0,
-        p50: ms(h.value_at_quantile(0.5)),
-        p90: ms(h.value_at_quantile(0.9)),
-        p99: ms(h.value_at_quantile(0.99)),
-        p999: ms(h.value_at_quantile(0.999)),
-        max: ms(h.max()),
-    }
-}
-
-pub fn connections(pool: &HostStats, peak_open: usize, peak_waiting: usize) -> Connections {
+fn connections(pool: &HostStats, peak_open: usize, peak_waiting: usize) -> Connections {
     let served = pool.reused + pool.created;
     Connections {
         opened: pool.created,
@@ -164,8 +117,19 @@ pub fn connections(pool: &HostStats, peak_open: usize, peak_waiting: usize) -> C
 }
 
 impl Summary {
-    pub fn build(head: Head, p: Parts<'_>, mut warnings: Vec<String>) -> Summary {
-        if let Some(l) = p.leftovers {
+    /// `pool`: the client's stats after the run; `sockets_left`: `None`
+    /// when the socket table could not be read.
+    pub fn build(
+        head: Head,
+        run: &Run,
+        pool: &HostStats,
+        sockets_left: Option<&SocketsLeft>,
+        mut warnings: Vec<String>,
+    ) -> Summary {
+        let (succeeded, failed) = (run.series.succeeded, run.series.failed);
+        let elapsed_s = run.elapsed.as_secs_f64();
+        let tally = &run.tally;
+        if let Some(l) = sockets_left {
             warnings.extend(l.warnings.iter().cloned());
         }
         Summary {
@@ -174,41 +138,41 @@ impl Summary {
             concurrency: head.concurrency,
             threads: head.threads,
             rate: head.rate,
-            elapsed_s: p.elapsed_s,
-            requests: p.succeeded + p.failed,
-            succeeded: p.succeeded,
-            failed: p.failed,
-            canceled: p.canceled,
-            errors: p
+            elapsed_s,
+            requests: succeeded + failed,
+            succeeded,
+            failed,
+            canceled: run.canceled,
+            errors: tally
                 .errors
                 .iter()
                 .map(|(k, e)| (k.to_string(), e.count))
                 .collect(),
-            error_examples: p
+            error_examples: tally
                 .errors
                 .iter()
                 .map(|(k, e)| (k.to_string(), e.example.clone()))
                 .collect(),
-            statuses: p
+            statuses: tally
                 .statuses
                 .iter()
                 .map(|(k, n)| (k.to_string(), *n))
                 .collect(),
-            versions: p
+            versions: tally
                 .versions
                 .iter()
                 .map(|(k, n)| (k.to_string(), *n))
                 .collect(),
-            rps: if p.elapsed_s > 0.0 {
-                p.succeeded as f64 / p.elapsed_s
+            rps: if elapsed_s > 0.0 {
+                succeeded as f64 / elapsed_s
             } else {
                 0.0
             },
-            bytes: p.bytes,
-            latency_ms: latency(p.latency_us),
-            connections: connections(p.pool, p.peak_open, p.peak_waiting),
-            sockets_end: p.leftovers.map(Leftovers::named).unwrap_or_default(),
-            server_sockets_end: p.leftovers.and_then(Leftovers::server_named),
+            bytes: tally.bytes,
+            latency_ms: Latency::of(&run.series.total),
+            connections: connections(pool, run.series.peak_open, run.series.peak_waiting),
+            sockets_end: sockets_left.map(SocketsLeft::named).unwrap_or_default(),
+            server_sockets_end: sockets_left.and_then(SocketsLeft::server_named),
             settings: head.settings,
             warnings,
         }

@@ -12,6 +12,7 @@ use http::Uri;
 use leakless_testserver::{Config, TestServer};
 
 use super::args::BenchArgs;
+use crate::load::parse_url;
 
 pub struct Target {
     pub uri: Uri,
@@ -33,17 +34,13 @@ impl Target {
     }
 
     fn remote(url: &str) -> Result<Target, String> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-        let default_port = match uri.scheme_str() {
-            Some("http") => 80,
-            Some("https") => 443,
-            _ => return Err(format!("invalid URL {url:?}: use http:// or https://")),
+        let uri = parse_url(url)?;
+        let default_port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
         };
-        let host = uri
-            .host()
-            .ok_or_else(|| format!("invalid URL {url:?}: no host"))?;
+        let host = uri.host().expect("parse_url requires a host");
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(default_port);
         let addrs: Vec<SocketAddr> = (host, port)
@@ -65,7 +62,7 @@ impl Target {
     fn embedded(args: &BenchArgs, path: &str) -> Target {
         // Records nothing (constant memory however long the run) and adds no
         // per-connection headers: a server for load, not for assertions.
-        let tls = args.http2;
+        let tls = args.request.http2;
         let config = Config::new().history(0).conn_headers(false).tls(tls);
         let server = TestServer::start(config);
         let url = if tls {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::knee::Knee;
 use super::probe::Probe;
-use super::sweep::Step;
+use super::step::Step;
 
 /// response_header_timeout = p99.9 at the knee × this: a slow tail is
 /// waited for, a hung server is not.
@@ -228,7 +228,7 @@ mod tests {
     use super::*;
     use crate::tune::knee::find;
     use crate::tune::probe::Idle;
-    use crate::tune::sweep::fake;
+    use crate::tune::step::fake;
 
     fn probe(measured: Option<f64>, advertised: Option<f64>) -> Probe {
         Probe {

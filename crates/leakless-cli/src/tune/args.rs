@@ -1,13 +1,12 @@
 //! The flags of `leakless tune`: the sweep's bounds, the keep-alive probe,
-//! the output, and the request flags of `bench` (same names, so a request
-//! that was benched can be tuned by changing the subcommand).
+//! the output, and the request flags it shares with `bench`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgGroup, Args, ValueEnum};
+use clap::{Args, ValueEnum};
 
 use crate::duration;
+use crate::load::RequestArgs;
 
 /// Which client's settings to print as code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -20,7 +19,6 @@ pub enum Lang {
 
 /// Arguments of `leakless tune`.
 #[derive(Args, Debug, Clone)]
-#[command(group(ArgGroup::new("protocol").args(["http1", "http2", "h2c"])))]
 pub struct TuneArgs {
     /// The URL to measure (http:// or https://).
     #[arg(value_name = "URL")]
@@ -68,57 +66,12 @@ pub struct TuneArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// HTTP method.
-    #[arg(short = 'm', long, value_name = "M", default_value = "GET")]
-    pub method: String,
-
-    /// A request header, 'Name: value' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "K: V")]
-    pub headers: Vec<String>,
-
-    /// The request body.
-    #[arg(long, value_name = "STR", conflicts_with = "body_file")]
-    pub body: Option<String>,
-
-    /// The request body, read from a file once.
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-
-    /// HTTP/1.1 only (TLS offers no h2 by ALPN).
-    #[arg(long)]
-    pub http1: bool,
-
-    /// HTTP/2: by ALPN over https, with prior knowledge (h2c) over http.
-    #[arg(long)]
-    pub http2: bool,
-
-    /// HTTP/2 over cleartext with prior knowledge.
-    #[arg(long)]
-    pub h2c: bool,
-
-    /// Accept any TLS certificate (dangerous; for self-signed test servers).
-    #[arg(long, short = 'k')]
-    pub insecure: bool,
-
-    /// Runtime worker threads. Default: the CPUs this process may run on.
-    #[arg(short = 't', long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 impl TuneArgs {
     pub fn probe(&self) -> bool {
         !self.no_probe_keep_alive
-    }
-
-    pub fn threads(&self) -> usize {
-        self.threads
-            .map(usize::from)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    }
-
-    /// `--http2` over http means h2c, as in bench.
-    pub fn prior_knowledge(&self) -> bool {
-        self.h2c || (self.http2 && self.url.starts_with("http://"))
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::sweep::Step;
+use super::step::Step;
 
 /// "Reaches the best": within this fraction of it. Measurements on a shared
 /// host wobble by a few percent; 95% keeps that wobble from pushing the
@@ -126,7 +126,7 @@ pub fn find(steps: &[Step]) -> Knee {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tune::sweep::fake;
+    use crate::tune::step::fake;
 
     /// A server with 8 workers at 20 ms: linear to 8, flat after, and the
     /// median grows with the queue.

@@ -3,7 +3,8 @@
 //!
 //! Layout:
 //! - [`args`]: the flags;
-//! - [`sweep`]: concurrency steps through bench's one load loop;
+//! - [`sweep`]: concurrency steps through the one load loop
+//!   ([`crate::load`]), each measured into a [`step`];
 //! - [`knee`]: where throughput stops growing and latency starts to;
 //! - [`probe`]: idle keep-alive, `Keep-Alive:` and "closes after N";
 //! - [`advice`]: settings with their evidence; [`snippet`]: as code;
@@ -15,13 +16,13 @@ mod knee;
 mod probe;
 mod report;
 mod snippet;
+mod step;
 mod sweep;
 
-use leakless::{Bytes, Client, ClientBuilder};
+use leakless::{Client, ClientBuilder};
 use serde::Serialize;
 
-use crate::bench::request::Template;
-
+use crate::load::{self, Template, parse_url};
 pub use args::{Lang, TuneArgs};
 
 /// Everything tune measured and recommends: what `--json` prints.
@@ -31,7 +32,7 @@ pub struct Tune {
     /// The first response's status and version (the reachability check).
     pub status: u16,
     pub version: String,
-    pub steps: Vec<sweep::Step>,
+    pub steps: Vec<step::Step>,
     pub knee: knee::Knee,
     /// `null` with --no-probe-keep-alive.
     pub keep_alive: Option<probe::Probe>,
@@ -51,27 +52,12 @@ pub struct Snippets {
 
 /// Runs tune; returns the exit status (1: the target never answered).
 pub fn run(args: TuneArgs) -> Result<i32, String> {
-    let body = match (&args.body, &args.body_file) {
-        (Some(s), _) => Some(Bytes::from(s.clone())),
-        (None, Some(f)) => Some(Bytes::from(
-            std::fs::read(f).map_err(|e| format!("--body-file {}: {e}", f.display()))?,
-        )),
-        (None, None) => None,
-    };
-    let uri: http::Uri = args
-        .url
-        .parse()
-        .map_err(|e| format!("invalid URL {:?}: {e}", args.url))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-        return Err(format!(
-            "invalid URL {:?}: use http:// or https://HOST",
-            args.url
-        ));
-    }
-    let template = Template::new(&args.method, uri, &args.headers, body)?;
-    let threads = args.threads();
-    let rt = crate::bench::runtime(threads)?;
-    let base = base(&args);
+    let uri = parse_url(&args.url)?;
+    // The request flags as client settings, shared by the sweep and probes.
+    let base = args.request.client(Client::builder(), &uri);
+    let template = args.request.template(uri)?;
+    let threads = args.request.threads();
+    let rt = load::runtime(threads)?;
     let mut warnings = Vec::new();
 
     // One request first: an unreachable or failing target ends here in one
@@ -181,18 +167,6 @@ pub fn run(args: TuneArgs) -> Result<i32, String> {
         print!("{}", report::text(&tune));
     }
     Ok(0)
-}
-
-/// The request flags as client settings, shared by the sweep and probes.
-fn base(args: &TuneArgs) -> ClientBuilder {
-    let mut b = Client::builder().danger_accept_invalid_certs(args.insecure);
-    if args.http1 {
-        b = b.disable_http2(true);
-    }
-    if args.prior_knowledge() {
-        b = b.http2_prior_knowledge();
-    }
-    b
 }
 
 async fn keep_alive(

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use leakless::{Client, ClientBuilder, Error, HeaderMap, Version};
 use serde::Serialize;
 
-use crate::bench::request::Template;
+use crate::load::Template;
 
 /// Trials per grid round: enough that the first round's bracket is a tenth
 /// of --probe-max, few enough to be gentle on the server.
@@ -74,14 +74,7 @@ pub struct Idle {
 
 /// Sends `t` once on `client`, reads the body to the end, keeps the head.
 pub async fn exchange(client: &Client, t: &Template) -> Result<Seen, Error> {
-    let mut req = client.request(t.method.clone(), t.uri.clone());
-    if !t.headers.is_empty() {
-        req = req.headers(t.headers.clone());
-    }
-    if let Some(body) = &t.body {
-        req = req.body(body.clone());
-    }
-    let mut res = req.send().await?;
+    let mut res = t.request(client).send().await?;
     // Read to the end: only then is the connection back in the pool.
     while res.chunk().await?.is_some() {}
     Ok(Seen {

@@ -1,14 +1,12 @@
 //! The text output: the sweep table, the knee, the keep-alive findings,
 //! each recommended setting with its evidence, then the code to paste.
-//! Numbers are formatted with bench's helpers so both read alike.
 
 use std::fmt::Write;
 
-use crate::bench::report::{ms, si};
-use crate::duration::human;
-
 use super::Tune;
 use super::probe::Probe;
+use crate::duration::human;
+use crate::format::{ms, si};
 
 pub fn text(t: &Tune) -> String {
     let mut o = String::new();

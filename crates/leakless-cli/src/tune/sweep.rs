@@ -1,53 +1,19 @@
 //! The concurrency sweep: 1, 2, 4, … until throughput stops growing (or
 //! the budget or --max-concurrency ends it), then a step or two between the
-//! knee and the step below it. Each step is one run of bench's load loop
-//! ([`Load`]) on one shared client, so what tune measures is exactly what
-//! `leakless bench -c N` would.
+//! knee and the step below it. Each step is one run of the load loop
+//! `bench` runs ([`Load`]) on one shared client, so what tune measures is
+//! exactly what `leakless bench -c N` would.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use leakless::{Client, HostStats};
-use serde::Serialize;
+use leakless::Client;
 use tokio::runtime::Runtime;
 
-use crate::bench::load::{Load, Run};
-use crate::bench::plan::{Plan, Stop};
-use crate::bench::progress::{Length, Progress};
-use crate::bench::report::{ms, si};
-use crate::bench::request::Template;
-use crate::bench::summary::latency;
-
 use super::knee;
-
-/// How long requests in flight at a step's end may finish before they are
-/// cut (bench's default grace).
-const GRACE: Duration = Duration::from_secs(2);
-
-/// One concurrency step's measurements.
-#[derive(Clone, Debug, Serialize)]
-pub struct Step {
-    pub concurrency: u32,
-    pub elapsed_s: f64,
-    pub succeeded: u64,
-    pub failed: u64,
-    /// `failed / (succeeded + failed)`.
-    pub error_rate: f64,
-    /// Successful responses per second.
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
-    /// Response body bytes per successful response.
-    pub body_bytes_avg: f64,
-    /// Connections dialed during the step, after its warm-up (one request
-    /// per worker); non-zero means the server closed some mid-step.
-    pub opened: u64,
-    /// HTTP versions of the step's responses, e.g. `HTTP/1.1`.
-    pub versions: Vec<String>,
-}
+use super::step::Step;
+use crate::load::{GRACE, Length, Load, Plan, Progress, Stop, Template};
 
 /// What the sweep was allowed to do.
 pub struct Bounds {
@@ -110,7 +76,7 @@ fn plateaued(steps: &[Step]) -> bool {
     steps[n - 2].rps < best_before * 1.05 && steps[n - 1].rps < best_before * 1.05
 }
 
-/// One step: `c` workers for `b.step`, through bench's load loop.
+/// One step: `c` workers for `b.step`, through the load loop.
 fn one(rt: &Runtime, client: &Client, template: &Template, c: u32, b: &Bounds) -> Step {
     // Warm-up, not measured: one request per worker, so the step's
     // connections are dialed before the clock starts. Dials landing inside
@@ -140,93 +106,17 @@ fn one(rt: &Runtime, client: &Client, template: &Template, c: u32, b: &Bounds) -
         grace: GRACE,
     };
     let run = load.run(rt, progress);
-    let step = measure(c, &run, &before, &client.stats().total);
+    let step = Step::measure(c, &run, &before, &client.stats().total);
     if !b.quiet {
-        eprintln!("{}", line(&step));
+        eprintln!("{}", step.line());
     }
     step
-}
-
-fn measure(c: u32, run: &Run, before: &HostStats, after: &HostStats) -> Step {
-    let lat = latency(&run.series.total);
-    let (ok, failed) = (run.series.succeeded, run.series.failed);
-    let mut bytes = 0;
-    let mut versions = Vec::new();
-    for shard in run.shards.iter() {
-        let shard = shard.lock().expect("a worker panicked while recording");
-        bytes += shard.bytes;
-        for v in shard.versions.keys() {
-            if !versions.iter().any(|x: &String| x == v) {
-                versions.push(v.to_string());
-            }
-        }
-    }
-    let elapsed = run.elapsed.as_secs_f64();
-    Step {
-        concurrency: c,
-        elapsed_s: elapsed,
-        succeeded: ok,
-        failed,
-        error_rate: if ok + failed == 0 {
-            0.0
-        } else {
-            failed as f64 / (ok + failed) as f64
-        },
-        rps: if elapsed > 0.0 {
-            ok as f64 / elapsed
-        } else {
-            0.0
-        },
-        p50_ms: lat.p50,
-        p99_ms: lat.p99,
-        p999_ms: lat.p999,
-        max_ms: lat.max,
-        body_bytes_avg: if ok == 0 {
-            0.0
-        } else {
-            bytes as f64 / ok as f64
-        },
-        opened: after.created.saturating_sub(before.created),
-        versions,
-    }
-}
-
-/// The live progress line printed as each step ends.
-pub fn line(s: &Step) -> String {
-    format!(
-        "  c={:<5} {:>8} req/s  p50 {:>9}  p99 {:>9}  p99.9 {:>9}  errors {:.1}%  +{} dials",
-        s.concurrency,
-        si(s.rps),
-        ms(s.p50_ms),
-        ms(s.p99_ms),
-        ms(s.p999_ms),
-        s.error_rate * 100.0,
-        s.opened
-    )
-}
-
-#[cfg(test)]
-pub(crate) fn fake(concurrency: u32, rps: f64, p50_ms: f64) -> Step {
-    Step {
-        concurrency,
-        elapsed_s: 1.0,
-        succeeded: rps as u64,
-        failed: 0,
-        error_rate: 0.0,
-        rps,
-        p50_ms,
-        p99_ms: p50_ms * 1.2,
-        p999_ms: p50_ms * 1.5,
-        max_ms: p50_ms * 2.0,
-        body_bytes_avg: 100.0,
-        opened: 0,
-        versions: vec!["HTTP/1.1".into()],
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tune::step::fake;
 
     #[test]
     fn plateau_needs_two_flat_steps() {

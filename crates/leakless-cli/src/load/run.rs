@@ -13,14 +13,19 @@ use tokio::task::JoinSet;
 use super::monitor::Monitor;
 use super::plan::{Plan, Ticket};
 use super::progress::Progress;
-use super::recorder::Shards;
+use super::recorder::{Shards, Tally};
 use super::request::Template;
 use super::series::Series;
+
+/// How long requests in flight may finish after a timed run's deadline (or
+/// Ctrl-C) when the command sets no other grace.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// What the loop produced.
 pub struct Run {
     pub series: Series,
-    pub shards: Arc<Shards>,
+    /// Statuses, versions, errors and bytes of every finished request.
+    pub tally: Tally,
     pub elapsed: Duration,
     /// Requests in flight when the grace after the stop ran out; dropped,
     /// so not in the counts (their connections were closed as `canceled`).
@@ -109,9 +114,10 @@ impl Load {
             (canceled, plan.is_stopped())
         });
         let elapsed = start.elapsed();
+        let series = monitor.finish();
         Run {
-            series: monitor.finish(),
-            shards,
+            series,
+            tally: shards.tally(),
             elapsed,
             canceled,
             interrupted,

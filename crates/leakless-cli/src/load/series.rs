@@ -8,7 +8,8 @@ use hdrhistogram::Histogram;
 use leakless::HostStats;
 use serde::Serialize;
 
-use super::recorder::{Interval, histogram};
+use super::latency::histogram;
+use super::recorder::Interval;
 
 /// One interval of the run.
 #[derive(Clone, Debug, Serialize)]

@@ -10,11 +10,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use leakless::{ErrorKind, Phase};
 
-/// A latency histogram in microseconds, 3 significant digits, growing to
-/// the largest value recorded (so memory follows the latencies seen).
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant digits is a valid precision")
-}
+use super::latency::histogram;
 
 /// What happened since the sampler last looked.
 #[derive(Debug)]
@@ -41,10 +37,10 @@ pub struct ErrorCount {
     pub example: String,
 }
 
-/// One shard's record.
-#[derive(Debug, Default)]
-pub struct Recorder {
-    pub interval: Interval,
+/// What a run's requests came to, beyond their latency: counted per shard
+/// while the run goes, merged into one when it ends.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
     /// Response counts per status code.
     pub statuses: BTreeMap<u16, u64>,
     pub errors: BTreeMap<&'static str, ErrorCount>,
@@ -52,6 +48,35 @@ pub struct Recorder {
     pub bytes: u64,
     /// Responses per HTTP version ("HTTP/1.1", "HTTP/2.0").
     pub versions: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    /// Adds `other`'s counts; the first example of an error kind stays.
+    pub fn merge(&mut self, other: &Tally) {
+        for (k, n) in &other.statuses {
+            *self.statuses.entry(*k).or_default() += n;
+        }
+        for (k, n) in &other.versions {
+            *self.versions.entry(*k).or_default() += n;
+        }
+        for (k, e) in &other.errors {
+            let m = self.errors.entry(*k).or_default();
+            if m.count == 0 {
+                m.example = e.example.clone();
+            }
+            m.count += e.count;
+        }
+        self.bytes += other.bytes;
+    }
+}
+
+/// One shard's record.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// Drained into the series by the monitor at every point.
+    pub interval: Interval,
+    /// Kept for the whole run.
+    pub tally: Tally,
 }
 
 /// A finished request, as the worker saw it.
@@ -80,13 +105,14 @@ impl Recorder {
                 if h.record(us).is_err() {
                     h.saturating_record(us);
                 }
-                *self.statuses.entry(status).or_default() += 1;
-                *self.versions.entry(version_name(version)).or_default() += 1;
-                self.bytes += bytes;
+                let t = &mut self.tally;
+                *t.statuses.entry(status).or_default() += 1;
+                *t.versions.entry(version_name(version)).or_default() += 1;
+                t.bytes += bytes;
             }
             Outcome::Failed(e) => {
                 self.interval.failed += 1;
-                let entry = self.errors.entry(error_kind(&e)).or_default();
+                let entry = self.tally.errors.entry(error_kind(&e)).or_default();
                 if entry.count == 0 {
                     entry.example = e.to_string();
                 }
@@ -135,6 +161,20 @@ impl Shards {
 
     pub fn iter(&self) -> impl Iterator<Item = &Mutex<Recorder>> {
         self.0.iter().map(|s| &s.0)
+    }
+
+    /// Every shard's tally in one.
+    pub fn tally(&self) -> Tally {
+        let mut all = Tally::default();
+        for shard in self.iter() {
+            all.merge(
+                &shard
+                    .lock()
+                    .expect("a worker panicked while recording")
+                    .tally,
+            );
+        }
+        all
     }
 }
 
@@ -197,8 +237,8 @@ mod tests {
         assert_eq!(into.latency_us.max(), 30);
         assert_eq!(r.interval.succeeded, 0);
         assert!(r.interval.latency_us.is_empty());
-        assert_eq!(r.statuses[&200], 3);
-        assert_eq!(r.bytes, 15);
+        assert_eq!(r.tally.statuses[&200], 3);
+        assert_eq!(r.tally.bytes, 15);
         assert_eq!(Shards::new(2, 3).0.len(), 3);
         assert_eq!(Shards::new(1, 50).0.len(), 4);
     }

@@ -3,7 +3,9 @@
 //! without being kept.
 
 use http::Uri;
-use leakless::{Bytes, Client, HeaderMap, Method, header::HeaderName, header::HeaderValue};
+use leakless::{
+    Bytes, Client, HeaderMap, Method, RequestBuilder, header::HeaderName, header::HeaderValue,
+};
 
 use super::recorder::Outcome;
 
@@ -43,9 +45,8 @@ impl Template {
         })
     }
 
-    /// Sends one request and reads its body to the end, which hands the
-    /// connection back to the pool before this returns.
-    pub async fn send(&self, client: &Client) -> Outcome {
+    /// The request, ready to send on `client`.
+    pub fn request(&self, client: &Client) -> RequestBuilder {
         let mut req = client.request(self.method.clone(), self.uri.clone());
         if !self.headers.is_empty() {
             req = req.headers(self.headers.clone());
@@ -53,7 +54,13 @@ impl Template {
         if let Some(body) = &self.body {
             req = req.body(body.clone());
         }
-        let mut res = match req.send().await {
+        req
+    }
+
+    /// Sends one request and reads its body to the end, which hands the
+    /// connection back to the pool before this returns.
+    pub async fn send(&self, client: &Client) -> Outcome {
+        let mut res = match self.request(client).send().await {
             Ok(res) => res,
             Err(e) => return Outcome::Failed(e),
         };
@@ -71,6 +78,20 @@ impl Template {
             bytes,
         }
     }
+}
+
+/// A URL the engine can load: http or https, with a host.
+pub fn parse_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!("invalid URL {url:?}: use http:// or https://"));
+    }
+    if uri.host().is_none() {
+        return Err(format!("invalid URL {url:?}: no host"));
+    }
+    Ok(uri)
 }
 
 #[cfg(test)]

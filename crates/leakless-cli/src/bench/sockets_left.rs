@@ -3,16 +3,17 @@
 //! CLOSE_WAIT it never reaped), read from the kernel with `sockets`.
 //!
 //! Which sockets are the run's: one dump before the first request is the
-//! baseline, one after the last is the census. A socket to the target in
-//! the census is ours when this process holds it (its fd resolves to our
-//! pid), or when no process holds it any more (TIME_WAIT, an orphan in
-//! FIN_WAIT), it was not in the baseline (the kernel keeps a socket's
-//! cookie when it moves to TIME_WAIT), and its local port is one this run's
-//! connections used ([`Ports`], from the client's observer). The port is
-//! what tells our TIME_WAIT from that of another client closing connections
-//! to the same target during the run. Without ports (the embedded server,
-//! whose port nobody else uses) "new since the baseline" decides alone, and
-//! live sockets of other processes to the target are reported as a warning.
+//! [`Baseline`], one after the last is counted into [`SocketsLeft`]. A
+//! socket to the target in the second dump is ours when this process holds
+//! it (its fd resolves to our pid), or when no process holds it any more
+//! (TIME_WAIT, an orphan in FIN_WAIT), it was not in the baseline (the
+//! kernel keeps a socket's cookie when it moves to TIME_WAIT), and its
+//! local port is one this run's connections used ([`Ports`], from the
+//! client's observer). The port is what tells our TIME_WAIT from that of
+//! another client closing connections to the same target during the run.
+//! Without ports (the embedded server, whose port nobody else uses) "new
+//! since the baseline" decides alone, and live sockets of other processes
+//! to the target are reported as a warning.
 //!
 //! With the embedded server, the server's end of each connection is counted
 //! too: when the server closes first (keep-alives disabled: it closes after
@@ -25,18 +26,21 @@ use std::net::SocketAddr;
 use super::ports::Ports;
 use crate::sockets::{Owners, SocketInfo, SocketTable, TcpState, normalize};
 
-pub struct Census {
+/// The sockets to the target before the run, and the table to read again
+/// after it.
+pub struct Baseline {
     table: SocketTable,
     targets: Vec<SocketAddr>,
     /// The embedded server's listening address: its accepted sockets have it as local.
     server: Option<SocketAddr>,
-    baseline: HashSet<u64>,
+    /// Cookies of the sockets already there.
+    before: HashSet<u64>,
     me: u32,
 }
 
 /// Sockets to the target at the end, by state.
 #[derive(Clone, Debug, Default)]
-pub struct Leftovers {
+pub struct SocketsLeft {
     pub by_state: BTreeMap<TcpState, u32>,
     /// The embedded server's side of the run's connections, by state.
     pub server_by_state: Option<BTreeMap<TcpState, u32>>,
@@ -46,10 +50,10 @@ pub struct Leftovers {
     pub warnings: Vec<String>,
 }
 
-impl Census {
-    /// Takes the baseline. Without netlink or /proc (a locked-down
-    /// sandbox) there is no census, and the report says so.
-    pub fn start(targets: &[SocketAddr], server: Option<SocketAddr>) -> Result<Census, String> {
+impl Baseline {
+    /// Reads the socket table. Without netlink or /proc (a locked-down
+    /// sandbox) there is no count at the end, and the report says so.
+    pub fn take(targets: &[SocketAddr], server: Option<SocketAddr>) -> Result<Baseline, String> {
         let me = std::process::id();
         let mut table = SocketTable::open(Owners::Pids(vec![me])).without_tcp_info();
         let sample = table
@@ -57,32 +61,33 @@ impl Census {
             .map_err(|e| format!("cannot read the socket table: {e}"))?;
         let targets: Vec<SocketAddr> = targets.iter().copied().map(normalize).collect();
         let server = server.map(normalize);
-        let baseline = sample
+        let before = sample
             .sockets
             .iter()
             .filter(|s| to_target(&targets, s) || from_server(server, s))
             .map(|s| s.cookie)
             .collect();
-        Ok(Census {
+        Ok(Baseline {
             table,
             targets,
             server,
-            baseline,
+            before,
             me,
         })
     }
 
-    /// The census. With `ports` (the local ports the run's connections
-    /// used), an ownerless socket must also have one of them.
-    pub fn finish(mut self, ports: Option<&Ports>) -> Result<Leftovers, String> {
+    /// Reads the table again and counts the run's sockets. With `ports`
+    /// (the local ports the run's connections used), an ownerless socket
+    /// must also have one of them.
+    pub fn sockets_left(mut self, ports: Option<&Ports>) -> Result<SocketsLeft, String> {
         let sample = self
             .table
             .sample()
             .map_err(|e| format!("cannot read the socket table: {e}"))?;
-        let mut out = Leftovers {
+        let mut out = SocketsLeft {
             warnings: self.table.warnings(),
             server_by_state: self.server.map(|_| BTreeMap::new()),
-            ..Leftovers::default()
+            ..SocketsLeft::default()
         };
         if let Some(side) = &mut out.server_by_state {
             for s in sample
@@ -90,7 +95,7 @@ impl Census {
                 .iter()
                 .filter(|s| from_server(self.server, s))
             {
-                if !self.baseline.contains(&s.cookie) {
+                if !self.before.contains(&s.cookie) {
                     *side.entry(s.state).or_default() += 1;
                 }
             }
@@ -100,7 +105,7 @@ impl Census {
             .iter()
             .filter(|s| to_target(&self.targets, s))
         {
-            if self.baseline.contains(&s.cookie) {
+            if self.before.contains(&s.cookie) {
                 continue;
             }
             let ownerless = s.inode == 0 && s.pid.is_none();
@@ -130,7 +135,7 @@ fn from_server(server: Option<SocketAddr>, s: &SocketInfo) -> bool {
     server.is_some_and(|a| normalize(s.local) == a) && s.state != TcpState::Listen
 }
 
-impl Leftovers {
+impl SocketsLeft {
     /// The client's side by state name (see [`named`]).
     pub fn named(&self) -> BTreeMap<String, u32> {
         named(&self.by_state)
@@ -168,11 +173,11 @@ mod tests {
     fn counts_only_new_sockets_to_the_target() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let before = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let census =
-            Census::start(&[l.local_addr().unwrap()], Some(l.local_addr().unwrap())).unwrap();
+        let baseline =
+            Baseline::take(&[l.local_addr().unwrap()], Some(l.local_addr().unwrap())).unwrap();
         let after = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (_served, _) = l.accept().unwrap();
-        let left = census.finish(None).unwrap();
+        let left = baseline.sockets_left(None).unwrap();
         // The socket opened before the baseline is not the run's; the one
         // after is, and the listener's accepted side is not "to" the target.
         assert_eq!(left.named()["ESTABLISHED"], 1, "{left:?}");

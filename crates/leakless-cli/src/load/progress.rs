@@ -8,8 +8,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leakless::HostStats;
 
-use super::report::si;
 use super::series::Series;
+use crate::format::si;
 
 /// How far a run goes, for the bar's length.
 #[derive(Clone, Copy, Debug)]
