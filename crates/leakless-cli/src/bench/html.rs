@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use super::chart::{self, Bin, Line};
 use super::report;
 use super::summary::Summary;
-use crate::load::Series;
+use crate::load::{Series, millis};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:800px}\
 h1{font-size:20px;margin:0 0 12px}pre{background:#f6f6f6;padding:12px;white-space:pre-wrap;font-size:12px}\
@@ -46,7 +46,6 @@ pub fn page(s: &Summary, series: &Series) -> String {
             },
         ],
     ));
-    let ms = |us: u64| us as f64 / 1000.0;
     o.push_str(&chart::lines(
         "Latency percentiles",
         "ms",
@@ -55,17 +54,17 @@ pub fn page(s: &Summary, series: &Series) -> String {
             Line {
                 label: "p50",
                 color: "#59a14f",
-                ys: p.iter().map(|p| ms(p.p50_us)).collect(),
+                ys: p.iter().map(|p| millis(p.p50_us)).collect(),
             },
             Line {
                 label: "p90",
                 color: "#f28e2b",
-                ys: p.iter().map(|p| ms(p.p90_us)).collect(),
+                ys: p.iter().map(|p| millis(p.p90_us)).collect(),
             },
             Line {
                 label: "p99",
                 color: "#e15759",
-                ys: p.iter().map(|p| ms(p.p99_us)).collect(),
+                ys: p.iter().map(|p| millis(p.p99_us)).collect(),
             },
         ],
     ));
@@ -128,8 +127,8 @@ fn bins(h: &Histogram<u64>, n: usize) -> Vec<Bin> {
     if h.is_empty() {
         return Vec::new();
     }
-    let lo = (h.min().max(1)) as f64 / 1000.0;
-    let hi = (h.max().max(1)) as f64 / 1000.0;
+    let lo = millis(h.min().max(1));
+    let hi = millis(h.max().max(1));
     let (lo, hi) = if hi / lo < 1.2 {
         (lo / 1.1, hi * 1.1)
     } else {
@@ -144,7 +143,7 @@ fn bins(h: &Histogram<u64>, n: usize) -> Vec<Bin> {
         })
         .collect();
     for v in h.iter_recorded() {
-        let x = (v.value_iterated_to().max(1)) as f64 / 1000.0;
+        let x = millis(v.value_iterated_to().max(1));
         let i = (((x / lo).ln() / step).floor().max(0.0) as usize).min(n - 1);
         out[i].count += v.count_at_value();
     }

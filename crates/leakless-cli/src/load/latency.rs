@@ -10,6 +10,12 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant digits is a valid precision")
 }
 
+/// Microseconds, as the histograms hold them, in milliseconds, as every
+/// report shows them.
+pub fn millis(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
 /// Latency of the successful requests, milliseconds, from an HDR histogram
 /// with 3 significant digits.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -29,15 +35,14 @@ impl Latency {
         if h.is_empty() {
             return Latency::default();
         }
-        let ms = |us: u64| us as f64 / 1000.0;
         Latency {
-            min: ms(h.min()),
+            min: millis(h.min()),
             mean: h.mean() / 1000.0,
-            p50: ms(h.value_at_quantile(0.5)),
-            p90: ms(h.value_at_quantile(0.9)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
+            p50: millis(h.value_at_quantile(0.5)),
+            p90: millis(h.value_at_quantile(0.9)),
+            p99: millis(h.value_at_quantile(0.99)),
+            p999: millis(h.value_at_quantile(0.999)),
+            max: millis(h.max()),
         }
     }
 }

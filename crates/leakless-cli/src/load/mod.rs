@@ -29,7 +29,7 @@ mod runtime;
 mod series;
 
 pub use args::RequestArgs;
-pub use latency::Latency;
+pub use latency::{Latency, millis};
 pub use plan::{Plan, Stop};
 pub use progress::{Length, Progress};
 pub use request::{Template, parse_url};

@@ -36,7 +36,7 @@ impl Monitor {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
-            .name("bench-monitor".into())
+            .name("load-monitor".into())
             .spawn(move || watch(&client, &shards, start, progress, &flag))
             .expect("cannot start the monitor thread");
         Monitor { stop, thread }

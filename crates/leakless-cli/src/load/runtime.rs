@@ -13,7 +13,7 @@ pub fn runtime(threads: usize) -> Result<Runtime, String> {
         b
     };
     b.enable_all()
-        .thread_name("bench-worker")
+        .thread_name("load-worker")
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
