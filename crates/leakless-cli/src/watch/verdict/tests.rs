@@ -2,6 +2,7 @@
 //! look-alike, and the edges (too early, other processes on the remote).
 
 use super::*;
+use crate::sockets::TcpState;
 use crate::watch::series::Obs;
 
 const DT: f64 = 0.2;

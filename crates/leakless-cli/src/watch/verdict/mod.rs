@@ -1,0 +1,188 @@
+//! Verdicts: LEAK, STALE_POOL, CHURN or OK for one (process, endpoint), each
+//! with the numbers behind it. Pure functions of an [`EndpointSeries`], so
+//! the rules are tested on synthetic series as well as on real processes.
+//! One file per rule: [`leak`], [`stale`], [`churn`]; [`judge`] tries them
+//! in order.
+//!
+//! Rules, checked in this order (the first that holds wins):
+//! 1. LEAK (CLOSE_WAIT): at least [`LEAK_MIN`] CLOSE_WAIT sockets, and those
+//!    that persist (in CLOSE_WAIT for 3 s and more, across samples) up by at
+//!    least [`LEAK_MIN_GROWTH`] over the window with a positive slope, rising
+//!    or flat in [`STEADY`] of the steps. Sockets that turn over (a stale
+//!    pool recycling) do not count.
+//! 2. LEAK (ESTABLISHED): ESTABLISHED up by [`LEAK_EST_GROWTH`] (and 20%)
+//!    just as steadily, closes at most [`EST_MAX_CLOSE_SHARE`] of opens, and
+//!    of the sockets older than 5 s, 80% sat idle for 80% of their life with
+//!    the longest idle past [`HELD_IDLE_S`]: opened, used once, never reused.
+//!    A healthy pool reuses its connections, so their idle times stay short;
+//!    that is what keeps a growing healthy pool from ever being called LEAK.
+//! 3. STALE_POOL: CLOSE_WAIT present in [`STALE_PRESENT`] of the samples and
+//!    not growing: a pool keeping connections the server closed.
+//! 4. CHURN: at least [`CHURN_RATE`] connections/s closed (seen going, or new TIME_WAIT)
+//!    while so few are open that each lives under [`CHURN_LIFETIME_S`]
+//!    (Little's law: open / rate): no keep-alive reuse.
+//!
+//! Windows: the last [`SHORT_WINDOW_S`] seconds (fast detection) and, for
+//! LEAK, also all history (slow leaks). Nothing is judged before
+//! [`MIN_SPAN_S`] seconds and [`MIN_POINTS`] samples.
+
+mod churn;
+mod leak;
+mod stale;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::series::{Endpoint, EndpointSeries, HISTORY_S, Window};
+use crate::duration::human;
+
+pub const SHORT_WINDOW_S: f64 = 10.0;
+pub const STALE_WINDOW_S: f64 = 20.0;
+pub const MIN_SPAN_S: f64 = 4.0;
+pub const MIN_POINTS: usize = 5;
+/// Share of sample-to-sample steps that must rise or stay flat for growth.
+pub const STEADY: f64 = 0.7;
+
+/// Severity order: OK < CHURN < STALE_POOL < LEAK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Kind {
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "CHURN")]
+    Churn,
+    #[serde(rename = "STALE_POOL")]
+    StalePool,
+    #[serde(rename = "LEAK")]
+    Leak,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Ok, Kind::Churn, Kind::StalePool, Kind::Leak];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ok => "OK",
+            Kind::Churn => "CHURN",
+            Kind::StalePool => "STALE_POOL",
+            Kind::Leak => "LEAK",
+        }
+    }
+}
+
+/// A verdict and its evidence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    pub verdict: Kind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The socket state the verdict is about (CLOSE_WAIT, ESTABLISHED, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    pub summary: String,
+    pub evidence: Vec<String>,
+    pub numbers: BTreeMap<&'static str, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+}
+
+impl Verdict {
+    pub fn ok(summary: impl Into<String>) -> Verdict {
+        Verdict {
+            verdict: Kind::Ok,
+            pid: None,
+            endpoint: None,
+            state: None,
+            summary: summary.into(),
+            evidence: Vec::new(),
+            numbers: BTreeMap::new(),
+            advice: None,
+        }
+    }
+}
+
+/// What the rules need besides the series.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    pub fds_open: Option<u32>,
+    pub fd_limit: Option<u64>,
+    /// `ip_local_port_range`, inclusive.
+    pub port_range: (u16, u16),
+    /// Another process (or one we cannot read) holds connections to the same
+    /// remote, so unattributed TIME_WAIT may be theirs.
+    pub others_on_remote: bool,
+}
+
+/// Judges one endpoint.
+pub fn judge(ep: &Endpoint, s: &EndpointSeries, ctx: &Ctx) -> Verdict {
+    let short = s.window(SHORT_WINDOW_S);
+    if short.len() < MIN_POINTS || short.span() < MIN_SPAN_S - 1e-9 {
+        let mut v = Verdict::ok(format!("collecting ({} samples so far)", short.len()));
+        v.endpoint = Some(ep.to_string());
+        return v;
+    }
+    let long = s.window(HISTORY_S);
+    let mut v = leak::close_wait(&short, ctx)
+        .or_else(|| {
+            (long.len() > short.len())
+                .then(|| leak::close_wait(&long, ctx))
+                .flatten()
+        })
+        .or_else(|| leak::established(&short, s.has_times, ctx))
+        .or_else(|| {
+            (long.len() > short.len())
+                .then(|| leak::established(&long, s.has_times, ctx))
+                .flatten()
+        })
+        .or_else(|| match ep {
+            Endpoint::Remote(_) => stale::pool(&s.window(STALE_WINDOW_S), s),
+            // A server with CLOSE_WAIT has no pool to blame; only LEAK applies.
+            Endpoint::Inbound(_) => None,
+        })
+        .or_else(|| churn::judge(ep, &short, ctx))
+        .unwrap_or_else(|| healthy(&short));
+    v.endpoint = Some(ep.to_string());
+    v
+}
+
+pub(super) fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+/// "fd limit reached in ..." from the current growth rate.
+pub(super) fn fd_projection(
+    ctx: &Ctx,
+    per_s: f64,
+    numbers: &mut BTreeMap<&'static str, f64>,
+) -> Option<String> {
+    let (open, limit) = (ctx.fds_open?, ctx.fd_limit?);
+    numbers.insert("fds_open", f64::from(open));
+    numbers.insert("fd_limit", limit as f64);
+    if per_s <= 0.0 {
+        return None;
+    }
+    let left = (limit as f64 - f64::from(open)).max(0.0);
+    let eta = left / per_s;
+    numbers.insert("fd_limit_eta_s", eta);
+    Some(format!(
+        "{open} of {limit} file descriptors in use: the limit is reached in ~{} at {per_s:.2}/s",
+        human(eta)
+    ))
+}
+
+fn healthy(w: &Window<'_>) -> Verdict {
+    let last = w.last().cloned().unwrap_or_default();
+    let mut v = Verdict::ok(format!(
+        "{} open, {:.1} opens/s, {:.1} closes/s, no CLOSE_WAIT growth",
+        last.live(),
+        w.rate(|p| p.opens),
+        w.rate(|p| p.closes)
+    ));
+    v.numbers.insert("open", f64::from(last.live()));
+    v
+}
+
+#[cfg(test)]
+mod tests;
