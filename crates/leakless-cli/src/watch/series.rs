@@ -311,6 +311,23 @@ impl EndpointSeries {
     }
 }
 
+/// How a quantity rose over a window ([`Window::rise`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Rise {
+    /// Last point minus first.
+    pub growth: f64,
+    /// Least-squares slope per second.
+    pub slope: f64,
+    /// Share of sample-to-sample steps that rose or stayed flat.
+    pub steady: f64,
+    /// Samples that raised the running maximum (the first point aside).
+    pub highs: u32,
+    /// Seconds between the first and the last new high.
+    pub highs_spread_s: f64,
+    /// Seconds since the last new high (0: the last point is one).
+    pub since_last_high_s: f64,
+}
+
 /// A slice of history the verdict rules look at.
 pub struct Window<'a> {
     pub points: Vec<&'a Point>,
@@ -365,6 +382,37 @@ impl Window<'_> {
             .filter(|w| f(w[1]) >= f(w[0]))
             .count();
         ups as f64 / (self.points.len() - 1) as f64
+    }
+
+    /// How `f` rose over the window: overall, its trend, and when its
+    /// running maximum was raised (new highs), to tell a sustained rise from
+    /// one step followed by a plateau.
+    pub fn rise(&self, f: impl Fn(&Point) -> f64) -> Rise {
+        let (Some(first), Some(last)) = (self.points.first(), self.points.last()) else {
+            return Rise::default();
+        };
+        let mut high = f(first);
+        let mut highs = 0;
+        let (mut first_high, mut last_high) = (first.t, first.t);
+        for p in self.points.iter().skip(1) {
+            let v = f(p);
+            if v > high {
+                high = v;
+                if highs == 0 {
+                    first_high = p.t;
+                }
+                last_high = p.t;
+                highs += 1;
+            }
+        }
+        Rise {
+            growth: f(last) - f(first),
+            slope: self.slope(&f),
+            steady: self.rising_steps(&f),
+            highs,
+            highs_spread_s: last_high - first_high,
+            since_last_high_s: last.t - last_high,
+        }
     }
 
     /// Share of samples in which `f` was above zero.

@@ -239,6 +239,21 @@ pub fn run_role(role: &str, addr: SocketAddr, deadline: Instant) {
                 thread::sleep(Duration::from_millis(1500));
             }
         }
+        // A pool that opens six connections in a burst (a second in, so
+        // the watch sees them ESTABLISHED first), uses each once, then
+        // holds them idle: the server's keep-alive closes them, and the
+        // CLOSE_WAIT set stays exactly as it is.
+        "burst_idle" => {
+            thread::sleep(Duration::from_millis(1000));
+            let mut pool: Vec<TcpStream> = (0..6).map(|_| connect(addr)).collect();
+            for c in &mut pool {
+                exchange(c).unwrap();
+            }
+            while Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(100));
+            }
+            drop(pool);
+        }
         // Its own server, then the CLOSE_WAIT leak against it: for a process
         // alone in a network namespace.
         "self_close_wait" => {

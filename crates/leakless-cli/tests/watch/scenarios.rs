@@ -139,6 +139,52 @@ fn idle_pool_facing_short_keepalive_is_called_stale_pool() {
     }
 }
 
+/// A burst of six pooled connections the server then closes, held idle:
+/// a flat CLOSE_WAIT set. STALE_POOL with a suggested idle timeout below the
+/// server's 2 s, and never LEAK in any sample, even once the step has left
+/// the short window and only the whole history holds it.
+#[test]
+fn flat_close_wait_from_a_burst_is_a_stale_pool_never_a_leak() {
+    let server = Server::start(ServerCfg {
+        keepalive: Duration::from_secs(2),
+        ..ServerCfg::default()
+    });
+    let role = Role::spawn("burst_idle", server.addr);
+    let pid = role.pid().to_string();
+    let w = Watch::start(&[
+        "--pid",
+        &pid,
+        "--interval",
+        "200ms",
+        "--json",
+        "--for",
+        "24s",
+    ]);
+    let mut kinds = Vec::new();
+    let report = loop {
+        let v = w
+            .next(Duration::from_secs(15))
+            .expect("samples, then a report");
+        if v["type"] == "report" {
+            break v;
+        }
+        let p = process(&v, role.pid()).expect("the watched process in every sample");
+        let kind = p["verdict"].as_str().unwrap().to_string();
+        assert_ne!(kind, "LEAK", "at {}s: {p:#}", v["t"]);
+        if kinds.last() != Some(&kind) {
+            kinds.push(kind);
+        }
+    };
+    let r = verdicts_for(&report, role.pid());
+    assert_eq!(r[0]["verdict"], "STALE_POOL", "{report:#} (seen {kinds:?})");
+    assert_eq!(r[0]["endpoint"], server.addr.to_string());
+    assert_eq!(r[0]["numbers"]["close_wait"], 6.0, "{:#}", r[0]);
+    let t = r[0]["numbers"]["suggested_idle_timeout_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the server's keep-alive was seen closing: {:#}", r[0]));
+    assert!(t < 2.0, "suggested {t}s is not below the server's 2 s");
+}
+
 #[test]
 fn healthy_pooled_client_is_ok_throughout() {
     let server = Server::start(ServerCfg::default());

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, Kind, STEADY, Verdict, fd_projection, pct};
+use super::{Ctx, Kind, Verdict, fd_projection, pct, sustained};
 use crate::duration::human;
 use crate::sockets::TcpState;
 use crate::watch::series::{Point, Window};
@@ -27,24 +27,20 @@ fn est(p: &Point) -> f64 {
 }
 
 pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
-    let (first, last) = (w.first()?, w.last()?);
+    let last = w.last()?;
     let now = last.get(TcpState::CloseWait);
     // Judged on the persisting ones (in CLOSE_WAIT for 3 s or more), so a
     // stale pool's turnover beside a real leak neither hides nor fakes it.
-    let old = |p: &Point| f64::from(p.cw_old);
+    let rise = w.rise(|p| f64::from(p.cw_old));
     let persisting = last.cw_old;
-    let growth = persisting.saturating_sub(first.cw_old);
-    let slope = w.slope(old);
-    let steady = w.rising_steps(old);
-    let ended = w.cw_ended.len();
     if now < LEAK_MIN
         || persisting < LEAK_MIN_GROWTH
-        || growth < LEAK_MIN_GROWTH
-        || slope <= 0.0
-        || steady < STEADY
+        || !sustained(&rise, w.span(), f64::from(LEAK_MIN_GROWTH))
     {
         return None;
     }
+    let (growth, slope, steady) = (rise.growth as u32, rise.slope, rise.steady);
+    let ended = w.cw_ended.len();
     let mut numbers = BTreeMap::new();
     numbers.insert("close_wait", f64::from(now));
     numbers.insert("growth", f64::from(growth));
@@ -56,9 +52,11 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     numbers.insert("eof_read_not_closed", f64::from(last.cw_eof));
     let mut evidence = vec![
         format!(
-            "{now} CLOSE_WAIT; {persisting} of them persist across samples (3 s and more), up {growth} in {} ({slope:+.2}/s), rising or flat in {} of samples",
+            "{now} CLOSE_WAIT; {persisting} of them persist across samples (3 s and more), up {growth} in {} ({slope:+.2}/s), rising or flat in {} of samples, new highs over {} and the last {} ago",
             human(w.span()),
-            pct(steady)
+            pct(steady),
+            human(rise.highs_spread_s),
+            human(rise.since_last_high_s)
         ),
         format!(
             "the peer closed them and the program never did ({ended} other CLOSE_WAIT closed in the window)"
@@ -96,19 +94,16 @@ pub fn established(w: &Window<'_>, has_times: bool, ctx: &Ctx) -> Option<Verdict
     let (first, last) = (w.first()?, w.last()?);
     let now = last.get(TcpState::Established);
     let start = first.get(TcpState::Established);
-    let growth = now.saturating_sub(start);
-    let slope = w.slope(est);
-    let steady = w.rising_steps(est);
+    let rise = w.rise(est);
     let opens = w.sum_after_first(|p| p.opens);
     let closes = w.sum_after_first(|p| p.closes);
-    if growth < LEAK_EST_GROWTH
-        || f64::from(growth) < 0.2 * f64::from(start)
-        || slope <= 0.0
-        || steady < STEADY
+    if !sustained(&rise, w.span(), f64::from(LEAK_EST_GROWTH))
+        || rise.growth < 0.2 * f64::from(start)
         || f64::from(closes) > EST_MAX_CLOSE_SHARE * f64::from(opens.max(1))
     {
         return None;
     }
+    let (growth, slope) = (rise.growth as u32, rise.slope);
     let max_idle = last.max_idle_s.unwrap_or(0.0);
     if has_times {
         if last.est_old < 3

@@ -5,25 +5,29 @@
 //! in order.
 //!
 //! Rules, checked in this order (the first that holds wins):
-//! 1. LEAK (CLOSE_WAIT): at least [`LEAK_MIN`] CLOSE_WAIT sockets, and those
-//!    that persist (in CLOSE_WAIT for 3 s and more, across samples) up by at
-//!    least [`LEAK_MIN_GROWTH`] over the window with a positive slope, rising
-//!    or flat in [`STEADY`] of the steps. Sockets that turn over (a stale
-//!    pool recycling) do not count.
-//! 2. LEAK (ESTABLISHED): ESTABLISHED up by [`LEAK_EST_GROWTH`] (and 20%)
-//!    just as steadily, closes at most [`EST_MAX_CLOSE_SHARE`] of opens, and
-//!    of the sockets older than 5 s, 80% sat idle for 80% of their life with
-//!    the longest idle past [`HELD_IDLE_S`]: opened, used once, never reused.
-//!    A healthy pool reuses its connections, so their idle times stay short;
-//!    that is what keeps a growing healthy pool from ever being called LEAK.
-//! 3. STALE_POOL: CLOSE_WAIT present in [`STALE_PRESENT`] of the samples and
-//!    not growing: a pool keeping connections the server closed.
-//! 4. CHURN: at least [`CHURN_RATE`] connections/s closed (seen going, or new TIME_WAIT)
-//!    while so few are open that each lives under [`CHURN_LIFETIME_S`]
-//!    (Little's law: open / rate): no keep-alive reuse.
+//! 1. LEAK (CLOSE_WAIT): at least [`leak::LEAK_MIN`] CLOSE_WAIT sockets, and
+//!    those that persist (in CLOSE_WAIT for 3 s and more, across samples)
+//!    rising as a trend ([`sustained`]): up by [`leak::LEAK_MIN_GROWTH`],
+//!    new highs spread over the window and still coming late in it. Sockets
+//!    that turn over (a stale pool recycling) do not count, and one step
+//!    then a plateau (a pool that opened a burst and holds it) is not growth.
+//! 2. LEAK (ESTABLISHED): ESTABLISHED rising just as sustainedly by
+//!    [`leak::LEAK_EST_GROWTH`] (and 20%), closes at most
+//!    [`leak::EST_MAX_CLOSE_SHARE`] of opens, and of the sockets older than
+//!    5 s, 80% sat idle for 80% of their life with the longest idle past
+//!    [`leak::HELD_IDLE_S`]: opened, used once, never reused. A healthy pool
+//!    reuses its connections, so their idle times stay short; that is what
+//!    keeps a growing healthy pool from ever being called LEAK.
+//! 3. STALE_POOL: CLOSE_WAIT present in [`stale::STALE_PRESENT`] of the
+//!    samples and not rising as a trend: a pool keeping connections the
+//!    server closed.
+//! 4. CHURN: at least [`churn::CHURN_RATE`] connections/s closed (seen
+//!    going, or new TIME_WAIT) while so few are open that each lives under
+//!    [`churn::CHURN_LIFETIME_S`] (Little's law: open / rate): no keep-alive
+//!    reuse.
 //!
 //! Windows: the last [`SHORT_WINDOW_S`] seconds (fast detection) and, for
-//! LEAK, also all history (slow leaks). Nothing is judged before
+//! LEAK, also all history (slow leaks, staircases). Nothing is judged before
 //! [`MIN_SPAN_S`] seconds and [`MIN_POINTS`] samples.
 
 mod churn;
@@ -34,7 +38,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::series::{Endpoint, EndpointSeries, HISTORY_S, Window};
+use super::series::{Endpoint, EndpointSeries, HISTORY_S, Rise, Window};
 use crate::duration::human;
 
 pub const SHORT_WINDOW_S: f64 = 10.0;
@@ -43,6 +47,11 @@ pub const MIN_SPAN_S: f64 = 4.0;
 pub const MIN_POINTS: usize = 5;
 /// Share of sample-to-sample steps that must rise or stay flat for growth.
 pub const STEADY: f64 = 0.7;
+/// Growth is a trend only if its new highs spread over this share of the
+/// window...
+pub const HIGHS_SPREAD: f64 = 0.5;
+/// ...and the last came in this last share of it (still rising).
+pub const LAST_HIGH_WITHIN: f64 = 1.0 / 3.0;
 
 /// Severity order: OK < CHURN < STALE_POOL < LEAK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -145,6 +154,21 @@ pub fn judge(ep: &Endpoint, s: &EndpointSeries, ctx: &Ctx) -> Verdict {
         .unwrap_or_else(|| healthy(&short));
     v.endpoint = Some(ep.to_string());
     v
+}
+
+/// A rise that is a trend, not one step: up by `min` at least, upward in
+/// slope and in [`STEADY`] of the steps, with new highs spread over
+/// [`HIGHS_SPREAD`] of the window and the last within its final
+/// [`LAST_HIGH_WITHIN`]. A pool that opened connections in a burst and holds
+/// them is a step then a plateau, and never passes.
+pub(super) fn sustained(r: &Rise, span: f64, min: f64) -> bool {
+    const EPS: f64 = 1e-9;
+    r.growth >= min
+        && r.slope > 0.0
+        && r.steady >= STEADY
+        && r.highs >= 2
+        && r.highs_spread_s >= HIGHS_SPREAD * span - EPS
+        && r.since_last_high_s <= LAST_HIGH_WITHIN * span + EPS
 }
 
 pub(super) fn pct(x: f64) -> String {

@@ -28,10 +28,11 @@ pub fn pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
     numbers.insert("turned_over", turned as f64);
     numbers.insert("window_s", w.span());
     let growth = i64::from(now) - i64::from(w.first().map_or(0, |p| p.get(TcpState::CloseWait)));
-    let trend = if growth.abs() <= 2 {
+    let flat = growth.abs() <= 2;
+    let trend = if flat {
         "flat".to_string()
     } else {
-        format!("{growth:+} over the window")
+        format!("{growth:+} over the window, not a steady rise")
     };
     let mut evidence = vec![format!(
         "CLOSE_WAIT in {} of samples over {}, {now} now, at most {max}, {trend}",
@@ -88,7 +89,8 @@ pub fn pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
         endpoint: None,
         state: Some("CLOSE_WAIT"),
         summary: format!(
-            "{now} CLOSE_WAIT (at most {max}), flat: an idle pool keeps connections the server already closed"
+            "{now} CLOSE_WAIT (at most {max}), {}: an idle pool keeps connections the server already closed",
+            if flat { "flat" } else { "not growing" }
         ),
         evidence,
         numbers,

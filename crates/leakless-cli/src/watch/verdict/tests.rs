@@ -76,7 +76,7 @@ fn close_wait_growth_that_persists_is_a_leak() {
 /// CLOSE_WAIT that read EOF (Recv-Q 0) is still a leak, and says so.
 #[test]
 fn close_wait_after_eof_is_named() {
-    let (_, v) = run(30, |i, t| {
+    let (_, v) = run(40, |i, t| {
         let socks = (0..i as u64)
             .map(|c| o(c, TcpState::CloseWait, 0, t))
             .collect();
@@ -280,4 +280,117 @@ fn old_flat_close_wait_from_before_the_watch_is_not_a_leak() {
     });
     assert!(v.iter().all(|v| v.verdict != Kind::Leak));
     assert_eq!(v.last().unwrap().verdict, Kind::StalePool);
+}
+
+/// The shape that was once misread as a leak: a pool opened six connections
+/// in a burst, the server closed them at 2 s, and the pool holds them, never
+/// used again. One step, then a plateau for two minutes: STALE_POOL, never
+/// LEAK, at any moment.
+#[test]
+fn step_then_flat_close_wait_is_a_stale_pool_never_a_leak() {
+    let (_, v) = run(600, |_, t| {
+        let socks = (0..6)
+            .map(|c| {
+                if t < 2.0 {
+                    o(c, TcpState::Established, 0, t)
+                } else {
+                    o(c, TcpState::CloseWait, 1, t)
+                }
+            })
+            .collect();
+        (socks, vec![])
+    });
+    for (i, v) in v.iter().enumerate() {
+        assert_ne!(v.verdict, Kind::Leak, "at {}s: {v:#?}", i as f64 * DT);
+    }
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::StalePool, "{last:#?}");
+    assert!(last.summary.contains("flat"), "{last:#?}");
+    let (lo, hi) = (
+        last.numbers["server_keepalive_lo_s"],
+        last.numbers["server_keepalive_hi_s"],
+    );
+    assert!(lo <= 2.0 && 2.0 <= hi + DT, "the server's 2 s: {lo}..{hi}");
+    assert!(last.numbers["suggested_idle_timeout_s"] < 2.0);
+}
+
+/// A burst whose sockets reach CLOSE_WAIT over a second (not all in one
+/// sample) is still one step, not a trend.
+#[test]
+fn a_ragged_step_is_not_growth() {
+    let (_, v) = run(300, |_, t| {
+        let socks = (0..10u64)
+            .map(|c| {
+                if t < 2.0 + c as f64 * 0.1 {
+                    o(c, TcpState::Established, 0, t)
+                } else {
+                    o(c, TcpState::CloseWait, 1, t)
+                }
+            })
+            .collect();
+        (socks, vec![])
+    });
+    for (i, v) in v.iter().enumerate() {
+        assert_ne!(v.verdict, Kind::Leak, "at {}s: {v:#?}", i as f64 * DT);
+    }
+}
+
+/// Held CLOSE_WAIT rising in steps (three more every 4 s) is a leak:
+/// the whole history shows new highs all along.
+#[test]
+fn close_wait_staircase_is_a_leak() {
+    let (_, v) = run(300, |_, t| {
+        let held = 3 * ((t / 4.0) as u64 + 1);
+        let socks = (0..held).map(|c| o(c, TcpState::CloseWait, 1, t)).collect();
+        (socks, vec![])
+    });
+    let first = v.iter().position(|v| v.verdict == Kind::Leak);
+    assert!(
+        first.is_some_and(|i| i as f64 * DT <= 30.0),
+        "LEAK within 30 s: first at {first:?}"
+    );
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::Leak, "{last:#?}");
+    assert_eq!(last.state, Some("CLOSE_WAIT"));
+}
+
+/// A healthy pool under a load that comes and goes: it grows to eight busy
+/// connections, the idle timeout trims it back to two, again and again.
+/// OK in every sample.
+#[test]
+fn sawtooth_of_a_healthy_pool_is_ok() {
+    let (_, v) = run(400, |_, t| {
+        let phase = t % 12.0;
+        let n = if phase < 8.0 { 2 + phase as u64 } else { 2 };
+        let cycle = (t / 12.0) as u64;
+        (
+            (0..n)
+                .map(|c| o(cycle * 100 + c, TcpState::Established, 0, 0.05))
+                .collect(),
+            vec![],
+        )
+    });
+    for (i, v) in v.iter().enumerate() {
+        assert_eq!(v.verdict, Kind::Ok, "at {}s: {v:#?}", i as f64 * DT);
+    }
+}
+
+/// The same sawtooth in held CLOSE_WAIT (a pool that finds its dead
+/// connections only when load returns) is a stale pool, never a leak.
+#[test]
+fn sawtooth_of_close_wait_is_never_a_leak() {
+    let (_, v) = run(400, |_, t| {
+        let phase = t % 12.0;
+        let cycle = (t / 12.0) as u64;
+        let n = if phase < 8.0 { phase as u64 } else { 0 };
+        (
+            (0..n)
+                .map(|c| o(cycle * 100 + c, TcpState::CloseWait, 1, t))
+                .collect(),
+            vec![],
+        )
+    });
+    for (i, v) in v.iter().enumerate() {
+        assert_ne!(v.verdict, Kind::Leak, "at {}s: {v:#?}", i as f64 * DT);
+    }
 }
