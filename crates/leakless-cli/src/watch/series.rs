@@ -68,8 +68,12 @@ pub struct Point {
     /// CLOSE_WAIT sockets in that state for at least [`CW_OLD_S`]: the ones a
     /// pool did not recycle. A stale pool's turn over; a leak's pile up.
     pub cw_old: u32,
-    /// CLOSE_WAIT sockets whose Recv-Q still holds the FIN (never read EOF).
+    /// CLOSE_WAIT sockets with data left unread before the FIN (Recv-Q > 1:
+    /// the peer's FIN counts one): the program stopped reading early.
     pub cw_unread: u32,
+    /// CLOSE_WAIT sockets whose only unread byte is the FIN (Recv-Q 1): read
+    /// to the end of the data, not touched since the peer closed.
+    pub cw_fin: u32,
     /// CLOSE_WAIT sockets that read EOF and were never closed.
     pub cw_eof: u32,
     /// ESTABLISHED sockets at least [`OLD_S`] old, and how many of those sat
@@ -220,10 +224,10 @@ impl EndpointSeries {
                     {
                         p.cw_old += 1;
                     }
-                    if o.recv_q > 0 {
-                        p.cw_unread += 1;
-                    } else {
-                        p.cw_eof += 1;
+                    match o.recv_q {
+                        0 => p.cw_eof += 1,
+                        1 => p.cw_fin += 1,
+                        _ => p.cw_unread += 1,
                     }
                 }
                 _ => {}

@@ -94,6 +94,9 @@ pub struct EndpointView {
     /// at least `oldest_age_s`.
     pub age_at_least: bool,
     pub max_idle_s: Option<f64>,
+    /// CLOSE_WAIT by what is left to read: data (Recv-Q > 1), only the
+    /// peer's FIN (Recv-Q 1), nothing (Recv-Q 0: EOF read, never closed).
+    pub close_wait_data_unread: u32,
     pub close_wait_fin_unread: u32,
     pub close_wait_eof_read: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,7 +259,8 @@ fn endpoint_view(name: String, s: &EndpointSeries, verdict: Option<Kind>) -> End
         },
         age_at_least: last.live() > 0 && s.oldest_from_start,
         max_idle_s: last.max_idle_s,
-        close_wait_fin_unread: last.cw_unread,
+        close_wait_data_unread: last.cw_unread,
+        close_wait_fin_unread: last.cw_fin,
         close_wait_eof_read: last.cw_eof,
         verdict,
         history: tail(s.points().map(|p| u64::from(p.counts.total()))),
@@ -281,6 +285,7 @@ fn fold(mut a: EndpointView, b: EndpointView) -> EndpointView {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
     };
+    a.close_wait_data_unread += b.close_wait_data_unread;
     a.close_wait_fin_unread += b.close_wait_fin_unread;
     a.close_wait_eof_read += b.close_wait_eof_read;
     a.verdict = a.verdict.max(b.verdict);

@@ -20,6 +20,7 @@ fn endpoint(name: &str, states: &[(&'static str, u32)], verdict: Kind) -> Endpoi
         oldest_age_s: 12.0,
         age_at_least: false,
         max_idle_s: Some(11.5),
+        close_wait_data_unread: 0,
         close_wait_fin_unread: 40,
         close_wait_eof_read: 0,
         verdict: Some(verdict),

@@ -45,7 +45,11 @@ fn close_wait_leak_is_called_leak() {
         v["numbers"]["fd_limit_eta_s"].as_f64().unwrap() > 0.0,
         "{v:#}"
     );
+    // It read each body to its end: only the FIN is unread (Recv-Q 1), so
+    // nothing says it stopped reading early.
     assert!(evidence(v).contains("never read the peer's FIN"), "{v:#}");
+    assert!(!evidence(v).contains("stopped reading"), "{v:#}");
+    assert_eq!(v["numbers"]["data_unread"], 0.0, "{v:#}");
     assert!(evidence(v).contains("file descriptors in use"), "{v:#}");
 
     // The sample's shape: the endpoint row with its CLOSE_WAIT count.
@@ -54,6 +58,7 @@ fn close_wait_leak_is_called_leak() {
     assert_eq!(ep["endpoint"], server.addr.to_string());
     assert!(ep["states"]["CLOSE_WAIT"].as_u64().unwrap() >= 5, "{ep:#}");
     assert!(ep["close_wait_fin_unread"].as_u64().unwrap() >= 1);
+    assert_eq!(ep["close_wait_data_unread"], 0, "{ep:#}");
     assert!(p["fds_open"].as_u64().unwrap() >= ep["sockets"].as_u64().unwrap());
     assert!(p["fd_limit"].as_u64().is_some());
 

@@ -48,7 +48,8 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     numbers.insert("slope_per_s", slope);
     numbers.insert("persisting", f64::from(persisting));
     numbers.insert("closed_in_window", ended as f64);
-    numbers.insert("fin_unread", f64::from(last.cw_unread));
+    numbers.insert("data_unread", f64::from(last.cw_unread));
+    numbers.insert("fin_unread", f64::from(last.cw_fin));
     numbers.insert("eof_read_not_closed", f64::from(last.cw_eof));
     let mut evidence = vec![
         format!(
@@ -62,15 +63,22 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
             "the peer closed them and the program never did ({ended} other CLOSE_WAIT closed in the window)"
         ),
     ];
+    // The peer's FIN counts one byte in Recv-Q until the program reads EOF.
     if last.cw_unread > 0 {
         evidence.push(format!(
-            "{} never read the peer's FIN (Recv-Q > 0): the program stopped reading before EOF and kept the socket",
+            "{} still hold unread data (Recv-Q > 1): the program stopped reading before EOF and kept the socket",
             last.cw_unread
+        ));
+    }
+    if last.cw_fin > 0 {
+        evidence.push(format!(
+            "{} were read to the end of the data but never read the peer's FIN (Recv-Q 1): not touched since the peer closed, and never closed",
+            last.cw_fin
         ));
     }
     if last.cw_eof > 0 {
         evidence.push(format!(
-            "{} have nothing left to read (Recv-Q 0: the data and the FIN were consumed) and were never closed",
+            "{} read EOF (Recv-Q 0: the data and the FIN were consumed) and were never closed",
             last.cw_eof
         ));
     }

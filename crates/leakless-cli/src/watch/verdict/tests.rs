@@ -58,11 +58,17 @@ fn close_wait_growth_that_persists_is_a_leak() {
     let last = v.last().unwrap();
     assert_eq!(last.verdict, Kind::Leak, "{last:#?}");
     assert_eq!(last.state, Some("CLOSE_WAIT"));
+    let evidence = last.evidence.join("\n");
     assert!(
-        last.evidence
-            .iter()
-            .any(|e| e.contains("never read the peer's FIN"))
+        evidence.contains("never read the peer's FIN (Recv-Q 1)"),
+        "{evidence}"
     );
+    assert!(
+        !evidence.contains("stopped reading before EOF"),
+        "the FIN alone in Recv-Q is not unread data: {evidence}"
+    );
+    assert_eq!(last.numbers["fin_unread"], last.numbers["close_wait"]);
+    assert_eq!(last.numbers["data_unread"], 0.0);
     assert!(last.numbers["fd_limit_eta_s"] > 0.0);
     // Detected soon after the first sockets have persisted 3 s.
     let first = v.iter().position(|v| v.verdict == Kind::Leak).unwrap();
@@ -84,11 +90,29 @@ fn close_wait_after_eof_is_named() {
     });
     let last = v.last().unwrap();
     assert_eq!(last.verdict, Kind::Leak);
+    let evidence = last.evidence.join("\n");
+    assert!(evidence.contains("read EOF (Recv-Q 0"), "{evidence}");
+    assert!(!evidence.contains("FIN (Recv-Q 1)"), "{evidence}");
+}
+
+/// CLOSE_WAIT with data still queued before the FIN (Recv-Q > 1): the program
+/// stopped reading early, and only then is that said.
+#[test]
+fn close_wait_with_unread_data_says_reading_stopped_early() {
+    let (_, v) = run(40, |i, t| {
+        let socks = (0..i as u64)
+            .map(|c| o(c, TcpState::CloseWait, 4097, t))
+            .collect();
+        (socks, vec![])
+    });
+    let last = v.last().unwrap();
+    assert_eq!(last.verdict, Kind::Leak);
+    let evidence = last.evidence.join("\n");
     assert!(
-        last.evidence
-            .iter()
-            .any(|e| e.contains("nothing left to read"))
+        evidence.contains("unread data (Recv-Q > 1): the program stopped reading before EOF"),
+        "{evidence}"
     );
+    assert_eq!(last.numbers["data_unread"], last.numbers["close_wait"]);
 }
 
 /// A client that opens a connection per request and holds every response.
