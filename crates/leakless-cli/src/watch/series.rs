@@ -143,14 +143,34 @@ pub struct EndpointSeries {
     pub oldest_from_start: bool,
 }
 
+/// What one sample saw of one endpoint: the input of
+/// [`EndpointSeries::observe`]. New inputs (e.g. counts from kernel events)
+/// become fields here.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EndpointSample<'a> {
+    /// Seconds since the watch started.
+    pub t: f64,
+    /// The endpoint's owned sockets and the TIME_WAIT attributed to it by
+    /// 4-tuple.
+    pub socks: &'a [Obs],
+    /// Cookies of other TIME_WAIT sockets to it (no sample ties them to the
+    /// process).
+    pub tw_unattributed: &'a [u64],
+    /// The first sample of the watch, whose sockets are not "opened" (they
+    /// were there already, so their age is a lower bound).
+    pub baseline: bool,
+}
+
 impl EndpointSeries {
-    /// Adds one sample. `socks`: this endpoint's owned sockets and attributed
-    /// TIME_WAIT; `tw_unattributed`: cookies of other TIME_WAIT sockets to it.
-    /// `baseline`: the first sample of the watch, whose sockets are not
-    /// "opened" (they were there already, so their age is a lower bound).
-    /// The first observation of a series never counts TIME_WAIT arrivals:
-    /// that pile may be older than the watch.
-    pub fn observe(&mut self, t: f64, socks: &[Obs], tw_unattributed: &[u64], baseline: bool) {
+    /// Adds one sample. The first observation of a series never counts
+    /// TIME_WAIT arrivals: that pile may be older than the watch.
+    pub fn observe(&mut self, sample: &EndpointSample<'_>) {
+        let EndpointSample {
+            t,
+            socks,
+            tw_unattributed,
+            baseline,
+        } = *sample;
         let first_of_series = self.points.is_empty();
         let mut p = Point {
             t,
@@ -458,6 +478,15 @@ impl Window<'_> {
 mod tests {
     use super::*;
 
+    fn at<'a>(t: f64, socks: &'a [Obs], tw: &'a [u64], baseline: bool) -> EndpointSample<'a> {
+        EndpointSample {
+            t,
+            socks,
+            tw_unattributed: tw,
+            baseline,
+        }
+    }
+
     fn obs(cookie: u64, state: TcpState, idle: f64) -> Obs {
         Obs {
             cookie,
@@ -471,9 +500,9 @@ mod tests {
     #[test]
     fn opens_closes_and_time_wait_arrivals() {
         let mut s = EndpointSeries::default();
-        s.observe(0.0, &[obs(1, TcpState::Established, 0.0)], &[], true);
+        s.observe(&at(0.0, &[obs(1, TcpState::Established, 0.0)], &[], true));
         assert_eq!(s.last().unwrap().opens, 0, "baseline sockets are not opens");
-        s.observe(
+        s.observe(&at(
             1.0,
             &[
                 obs(1, TcpState::Established, 0.0),
@@ -481,10 +510,10 @@ mod tests {
             ],
             &[],
             false,
-        );
+        ));
         assert_eq!(s.last().unwrap().opens, 1);
         // Socket 1 closed by us: it is gone and its TIME_WAIT (same cookie) arrives.
-        s.observe(
+        s.observe(&at(
             2.0,
             &[
                 obs(2, TcpState::Established, 0.0),
@@ -492,12 +521,12 @@ mod tests {
             ],
             &[7],
             false,
-        );
+        ));
         let p = s.last().unwrap();
         assert_eq!((p.opens, p.closes, p.tw_unattributed), (0, 1, 1));
         assert_eq!((p.tw_new_attributed, p.tw_new_unattributed), (1, 1));
         assert_eq!(p.get(TcpState::TimeWait), 1);
-        s.observe(
+        s.observe(&at(
             3.0,
             &[
                 obs(2, TcpState::Established, 0.0),
@@ -505,7 +534,7 @@ mod tests {
             ],
             &[7],
             false,
-        );
+        ));
         let p = s.last().unwrap();
         assert_eq!(
             p.tw_new_attributed + p.tw_new_unattributed,
@@ -518,12 +547,12 @@ mod tests {
     #[test]
     fn learns_peer_keepalive_from_transitions() {
         let mut s = EndpointSeries::default();
-        s.observe(0.0, &[obs(1, TcpState::Established, 0.3)], &[], true);
-        s.observe(0.5, &[obs(1, TcpState::Established, 0.8)], &[], false);
-        s.observe(1.0, &[obs(1, TcpState::CloseWait, 1.3)], &[], false);
+        s.observe(&at(0.0, &[obs(1, TcpState::Established, 0.3)], &[], true));
+        s.observe(&at(0.5, &[obs(1, TcpState::Established, 0.8)], &[], false));
+        s.observe(&at(1.0, &[obs(1, TcpState::CloseWait, 1.3)], &[], false));
         assert_eq!(s.keepalive.lo, Some(0.8));
         assert_eq!(s.keepalive.hi, Some(1.3));
-        s.observe(1.5, &[], &[], false);
+        s.observe(&at(1.5, &[], &[], false));
         let w = s.window(10.0);
         assert_eq!(w.cw_ended.len(), 1);
         assert_eq!(w.cw_ended[0].since, 1.0);
@@ -534,7 +563,7 @@ mod tests {
         let mut s = EndpointSeries::default();
         for i in 0..11 {
             let socks: Vec<Obs> = (0..i).map(|c| obs(c, TcpState::CloseWait, 1.0)).collect();
-            s.observe(f64::from(i as u32), &socks, &[], i == 0);
+            s.observe(&at(f64::from(i as u32), &socks, &[], i == 0));
         }
         let w = s.window(5.0);
         assert_eq!(w.len(), 6);

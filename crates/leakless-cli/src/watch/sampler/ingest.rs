@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use super::{DROP_EMPTY_S, Mode, ProcessSeries, Sampler, TUPLE_MEMORY_S, TupleOwner};
 use crate::sockets::{SocketInfo, TcpState};
-use crate::watch::series::{Endpoint, HISTORY_S, MAX_POINTS, Obs};
+use crate::watch::series::{Endpoint, EndpointSample, HISTORY_S, MAX_POINTS, Obs};
 
 /// Who holds live connections to a remote, to know whether unattributed
 /// TIME_WAIT there can only be one process's.
@@ -106,7 +106,12 @@ impl ProcessSeries {
         let mut total = 0;
         for (ep, series) in self.endpoints.iter_mut() {
             let socks = mine.remove(ep).unwrap_or_default();
-            series.observe(t, &socks, unowned.to(ep), baseline);
+            series.observe(&EndpointSample {
+                t,
+                socks: &socks,
+                tw_unattributed: unowned.to(ep),
+                baseline,
+            });
             total += socks.len() as u32;
         }
         self.endpoints.retain(|_, s| !s.empty_for(DROP_EMPTY_S));

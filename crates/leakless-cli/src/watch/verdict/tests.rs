@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::sockets::TcpState;
-use crate::watch::series::Obs;
+use crate::watch::series::{EndpointSample, Obs};
 
 const DT: f64 = 0.2;
 
@@ -13,6 +13,15 @@ fn ctx() -> Ctx {
         fd_limit: Some(1024),
         port_range: (32768, 60999),
         others_on_remote: false,
+    }
+}
+
+fn at<'a>(t: f64, socks: &'a [Obs], tw: &'a [u64], baseline: bool) -> EndpointSample<'a> {
+    EndpointSample {
+        t,
+        socks,
+        tw_unattributed: tw,
+        baseline,
     }
 }
 
@@ -40,7 +49,7 @@ fn run(
     for i in 0..steps {
         let t = i as f64 * DT;
         let (socks, tw) = f(i, t);
-        s.observe(t, &socks, &tw, i == 0);
+        s.observe(&at(t, &socks, &tw, i == 0));
         verdicts.push(judge(&ep(), &s, &ctx()));
     }
     (s, verdicts)
@@ -233,12 +242,12 @@ fn unattributed_time_wait_needs_a_sole_owner() {
     let mut last = Verdict::ok("");
     for i in 0..40 {
         tw.extend((0..8).map(|k| i as u64 * 8 + k + 100));
-        s.observe(
+        s.observe(&at(
             i as f64 * DT,
             &[o(1, TcpState::Established, 0, 0.0)],
             &tw,
             i == 0,
-        );
+        ));
         last = judge(&ep(), &s, &c);
     }
     assert_eq!(last.verdict, Kind::Ok, "{last:#?}");
@@ -268,7 +277,7 @@ fn inbound_close_wait() {
     let mut s = EndpointSeries::default();
     for i in 0..30 {
         let socks: Vec<Obs> = (0..2).map(|c| o(c, TcpState::CloseWait, 1, 1.0)).collect();
-        s.observe(i as f64 * DT, &socks, &[], i == 0);
+        s.observe(&at(i as f64 * DT, &socks, &[], i == 0));
     }
     assert_eq!(judge(&inbound, &s, &ctx()).verdict, Kind::Ok);
     assert_eq!(judge(&ep(), &s, &ctx()).verdict, Kind::StalePool);
