@@ -2,7 +2,7 @@
 
 use std::{error::Error as StdError, fmt, time::Duration};
 
-use crate::timeout::Phase;
+use crate::phase::Phase;
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 

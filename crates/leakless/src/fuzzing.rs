@@ -7,7 +7,7 @@
 use bytes::BytesMut;
 use http::{HeaderMap, Method, Version};
 
-use crate::h1::{
+use crate::http1::{
     conn::parse_final_head,
     decoder::{Decoder, Step},
     framing::Framing,

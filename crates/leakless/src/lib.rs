@@ -18,66 +18,67 @@
 //!
 //! # Layout
 //!
-//! | module | what it holds |
-//! |---|---|
-//! | `client` | [`Client`], the request path: checkout → send → lease into the body, the retry rule |
-//! | `request` | [`RequestBuilder`] |
-//! | `config` | [`ClientBuilder`]: Go-named limits and timeouts, every default documented once |
-//! | `timeout` | [`Phase`]: where a request was when it failed |
-//! | `error` | [`Error`]: what, where (phase, host), what to do |
-//! | `pool/` | per-host counts and limits, LIFO idle lists, shared HTTP/2 entries, global LRU cap, FIFO waiters, the reaper |
-//! | `lease` | `Slot` and `Lease`: the accounting guards whose `Drop` is the one way a count goes down |
-//! | `conn/` | dialing: TCP within `connect_timeout`, TLS (rustls) with ALPN, the `Transport` enum |
-//! | `h2` | HTTP/2 over the h2 crate: handshake, the driver task with keep-alive pings, streams |
-//! | `h1/` | our HTTP/1.1 engine: request encoding, head parsing (httparse), RFC 9112 body framing |
-//! | `body` | [`Body`]: request bodies (bytes, strings, streams) |
-//! | `incoming` | [`Incoming`]: the response body that owns the connection's lease |
-//! | `drain` | what an early-dropped body does: bounded background drain, or close |
-//! | `response` | [`Response`] |
-//! | `stats` | [`PoolStats`]: connections per state, counters, close reasons, latency histograms |
-//! | `trace` | [`Observer`] and its [`Event`]s; the per-request tracer and `tracing` span |
-//! | `census` | counts clients to warn once when a process builds one per request |
-//! | `metrics` | Prometheus exposition: a collector over `stats()`, bounded host labels |
-//! | `leak` | outstanding leases with their call sites; the `leak_threshold` scanner |
+//! Dependencies point one way, top to bottom: a module uses its own parent
+//! and children and the layers below it, never one above (checked by the
+//! unit test in `src/layers.rs`). `ARCHITECTURE.md` at the repository root
+//! walks the path of a request and of a connection's return.
+//!
+//! | layer | module | what it holds |
+//! |---|---|---|
+//! | façade | `client/` | [`Client`], [`ClientBuilder`] (`builder`), [`RequestBuilder`] (`request`); `send`: the total deadline, tracer and span around one exchange; `metrics`: Prometheus exposition over the pool's stats; `count`: warns once when a process keeps creating clients |
+//! | response | `exchange` | one exchange: checkout, one attempt on HTTP/1.1 or HTTP/2, the retry rule (Go's), the response |
+//! | | `response` | [`Response`] |
+//! | | `body/response`, `body/drain` | [`Incoming`]: the response body that owns the connection's lease or stream; what it does when dropped early (bounded background drain, or close) |
+//! | pool | `pool/` | who holds a connection: `lease` (`Slot` and `Lease`, whose `Drop` is the one way a count goes down), `dial` (registering a freshly opened connection), `streams` (HTTP/2 stream handles), `host` (per-host counts, LIFO idle list, HTTP/2 entries), `waiter` (FIFO queue), `reaper`, `leak` ([`Outstanding`] and the `leak_threshold` scanner) |
+//! | protocols | `http1/` | our HTTP/1.1 engine: request encoding, head parsing (httparse), RFC 9112 body framing and decoding, the connection |
+//! | | `http2/` | HTTP/2 over the h2 crate: the handshake, the driver loop with keep-alive pings, one request on a stream |
+//! | connect | `connect/` | opening a connection: `tcp` (resolve, connect within `connect_timeout`), `tls` (rustls with ALPN), `transport`; returns what ALPN chose and the timings, knows nothing of the pool |
+//! | vocabulary | `attempt` | what both protocols take (`Outgoing`) and report (`Failure`: what the retry rule needs, what the connection should suffer) |
+//! | | `route` | a request's route (scheme, host, port), the pool's key |
+//! | | `config/` | every setting and its default; TLS options, [`Certificate`], [`Identity`] |
+//! | | `body/request` | [`Body`]: request bodies (bytes, strings, streams) |
+//! | | `error`, `phase` | [`Error`]: what, where ([`Phase`], host), what to do |
+//! | | `stats` | [`PoolStats`]: connections per state, counters, close reasons, latency histograms |
+//! | | `trace` | [`Observer`] and its [`Event`]s; the per-request tracer and `tracing` span |
 #![deny(missing_docs)]
 
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
+// Vocabulary: plain types every layer may use.
+mod attempt;
 mod body;
-mod census;
-mod client;
 mod config;
-mod conn;
-mod drain;
 mod error;
+mod phase;
+mod route;
+mod stats;
+mod trace;
+// Connecting, then the protocols over a connection.
+mod connect;
+mod http1;
+mod http2;
+// Who holds a connection.
+mod pool;
+// One exchange and the response it yields.
+mod exchange;
+mod response;
+// The façade.
+mod client;
+
+#[doc(hidden)]
+pub mod __private;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
-mod h1;
-mod h2;
-mod incoming;
-mod leak;
-mod lease;
-mod metrics;
-mod pool;
-mod request;
-mod response;
-mod stats;
-mod timeout;
-mod trace;
+#[cfg(test)]
+mod layers;
 
-pub use body::Body;
+pub use body::{Body, Incoming};
 pub use bytes::Bytes;
-pub use client::Client;
-pub use config::ClientBuilder;
-pub use conn::{Certificate, Identity};
+pub use client::{Client, ClientBuilder, RequestBuilder};
+pub use config::{Certificate, Identity};
 pub use error::{Error, ErrorKind, PoolState};
 pub use http::{HeaderMap, Method, StatusCode, Version, header};
-pub use incoming::Incoming;
-pub use leak::Outstanding;
-pub use request::RequestBuilder;
+pub use phase::Phase;
+pub use pool::Outstanding;
 pub use response::Response;
 pub use stats::{CloseReason, ClosedBy, Histogram, HostStats, LATENCY_BUCKETS, PoolStats};
-pub use timeout::Phase;
 pub use trace::{Event, Observer, RequestInfo};

@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode, Version};
 
-use crate::{error::Error, h1::head::Head, incoming::Incoming};
+use crate::{body::Incoming, error::Error, http1::head::Head};
 
 /// An HTTP response. Its body holds the connection until read to the end
 /// or dropped; either way the connection is accounted for.
@@ -87,11 +87,5 @@ impl Response {
         *res.version_mut() = self.version;
         *res.headers_mut() = self.headers;
         res
-    }
-}
-
-impl Default for Incoming {
-    fn default() -> Incoming {
-        Incoming::empty()
     }
 }

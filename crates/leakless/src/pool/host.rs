@@ -1,13 +1,20 @@
-//! One host's share of the pool: counts, the idle list, the waiters.
+//! One host's share of the pool: counts, the idle list, the shared HTTP/2
+//! connections, the waiters.
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, sync::Arc};
 
-use tokio::time::Instant;
+use bytes::Bytes;
+use h2::client::SendRequest;
+use tokio::{sync::Notify, time::Instant};
 
-use super::{DialTimes, HostKey, h2::H2Entry, waiter::Waiter};
-use crate::{
+use super::{
     leak::Registry,
     lease::{Lease, Slot, SlotState},
+    waiter::Waiter,
+};
+use crate::{
+    connect::DialTimes,
+    route::Route,
     stats::{CloseReason, HostStats},
 };
 
@@ -72,9 +79,9 @@ impl Host {
 
     /// A request is done with the slot: forget its claim, count its
     /// time to first byte.
-    pub fn finish_claim(&mut self, slot: &mut Slot, key: &HostKey) {
+    pub fn finish_claim(&mut self, slot: &mut Slot, route: &Route) {
         if let Some(track) = slot.track.take() {
-            self.outstanding.untrack(track, key);
+            self.outstanding.untrack(track, route);
         }
         if let Some(ttfb) = slot.ttfb.take() {
             self.stats.time_to_first_byte.record(ttfb);
@@ -104,4 +111,34 @@ impl Host {
         s.waiting = self.waiters.len();
         s
     }
+}
+
+/// A shared HTTP/2 connection as the pool sees it.
+#[derive(Debug)]
+pub(super) struct H2Entry {
+    pub id: u64,
+    pub send: SendRequest<Bytes>,
+    /// Streams in flight.
+    pub streams: usize,
+    /// No new streams: GOAWAY, lifetime, or the client is gone.
+    pub closing: Option<CloseReason>,
+    pub created: Instant,
+    pub idle_since: Instant,
+    pub control: Arc<Control>,
+}
+
+impl H2Entry {
+    /// Room for one more stream under the server's MAX_CONCURRENT_STREAMS.
+    pub fn has_room(&self) -> bool {
+        self.closing.is_none() && self.streams < self.send.current_max_send_streams()
+    }
+}
+
+/// What the pool keeps to steer a connection's driver task.
+#[derive(Debug, Default)]
+pub(super) struct Control {
+    /// The pool dropped the entry: end the connection.
+    pub close: Notify,
+    /// A request timed out on this connection: ping now to see if it is dead.
+    pub check: Notify,
 }

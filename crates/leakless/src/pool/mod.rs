@@ -1,22 +1,33 @@
-//! The pool: per-host counts and limits, LIFO idle lists with a global LRU
-//! cap, shared HTTP/2 entries, FIFO waiters with direct hand-off, the idle
-//! reaper, and the registry of who holds what.
+//! The pool: who holds each connection. Per-host counts and limits, LIFO
+//! idle lists with a global LRU cap, shared HTTP/2 entries, FIFO waiters
+//! with direct hand-off, the idle reaper, and the registry of who holds what.
+//!
+//! - `lease`: `Slot` and `Lease`, the accounting guards whose `Drop` is the
+//!   one way a count goes down.
+//! - `dial`: turns a slot and a freshly opened connection into a lease, or
+//!   into an HTTP/2 entry and its first stream.
+//! - `streams`: HTTP/2 entries and the stream handles taken on them.
+//! - `host`: one host's counts, idle list, waiters and entries.
+//! - `waiter`, `reaper`, `leak`: the wait queue, the idle reaper, the
+//!   outstanding-lease registry and its `leak_threshold` scanner.
 //!
 //! Every count changes under one mutex, in the same critical section as the
 //! change it describes; sockets are closed after the lock is released. The
 //! histograms and the leak registry ride along in those same sections, so
 //! observability costs no extra lock.
 
-mod h2;
+mod dial;
 mod host;
-mod key;
+mod leak;
+mod lease;
 mod reaper;
+mod streams;
 mod waiter;
 
 use std::{
     collections::HashMap,
     panic::Location,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     time::Duration,
 };
 
@@ -25,20 +36,22 @@ use tokio::{
     time::Instant,
 };
 
-pub(crate) use h2::StreamGuard;
-pub(crate) use key::HostKey;
+pub(crate) use dial::{Dialed, dial};
+pub use leak::Outstanding;
+pub(crate) use lease::{Lease, Slot};
+pub(crate) use streams::{H2Stream, StreamGuard};
 
 use self::{
     host::{Host, Proto},
+    lease::SlotState,
     waiter::{Wait, Waiter},
 };
 use crate::{
     config::Config,
+    connect::{Connector, DialTimes},
     error::{Error, PoolState},
-    h1::{H1Conn, Unusable},
-    h2::H2Stream,
-    leak::Outstanding,
-    lease::{Lease, Slot, SlotState},
+    http1::{H1Conn, Unusable},
+    route::Route,
     stats::{CloseReason, PoolStats},
 };
 
@@ -54,25 +67,20 @@ pub(crate) enum Checkout {
     Dial(Slot),
 }
 
-/// How a connection was set up, for the histograms.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct DialTimes {
-    pub connect: Duration,
-    pub tls: Option<Duration>,
-}
-
 /// State shared by the client, every lease and the background tasks.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) config: Config,
+    config: Config,
+    /// Opens this pool's connections (the TLS connector is built once).
+    connector: Connector,
     state: Mutex<State>,
     reaper_wake: Notify,
 }
 
 #[derive(Debug)]
-pub(crate) struct State {
+struct State {
     /// foldhash: SipHash's flood resistance buys nothing for our own keys.
-    hosts: HashMap<HostKey, Host, foldhash::fast::RandomState>,
+    hosts: HashMap<Route, Host, foldhash::fast::RandomState>,
     idle_total: usize,
     /// The client was dropped: nothing goes idle any more.
     closed: bool,
@@ -97,7 +105,7 @@ enum Got {
 }
 
 impl Pool {
-    pub fn new(config: Config) -> Pool {
+    pub fn new(config: Config, connector: Connector) -> Pool {
         let state = State {
             hosts: HashMap::default(),
             idle_total: 0,
@@ -109,6 +117,7 @@ impl Pool {
         };
         let shared = Shared {
             config,
+            connector,
             state: Mutex::new(state),
             reaper_wake: Notify::new(),
         };
@@ -123,36 +132,35 @@ impl Pool {
 
     /// A live idle connection or a stream, else a slot to dial, else a
     /// place in the queue.
-    pub async fn checkout(&self, key: &HostKey, site: Site) -> Result<Checkout, Error> {
-        match self.shared.try_checkout(key, site) {
+    pub async fn checkout(&self, route: &Route, site: Site) -> Result<Checkout, Error> {
+        match self.shared.try_checkout(route, site) {
             Got::Ready(c) => Ok(c),
             Got::Wait(w) => w.wait(self.shared.config.pool_wait_timeout).await,
         }
     }
 
     /// A checkout that never waits: `None` when it would have to.
-    pub fn try_checkout_now(&self, key: &HostKey) -> Option<Checkout> {
-        match self.shared.try_checkout(key, Location::caller()) {
+    pub fn try_checkout_now(&self, route: &Route) -> Option<Checkout> {
+        match self.shared.try_checkout(route, Location::caller()) {
             Got::Ready(c) => Some(c),
             Got::Wait(_) => None,
         }
     }
 
-    pub fn note_retry(&self, key: &HostKey) {
+    pub fn note_retry(&self, route: &Route) {
         let mut st = self.shared.lock();
-        if let Some(host) = st.hosts.get_mut(key) {
+        if let Some(host) = st.hosts.get_mut(route) {
             host.stats.retries += 1;
         }
     }
 
     pub fn stats(&self) -> PoolStats {
-        let st = self.shared.lock();
-        PoolStats::from_hosts(
-            st.hosts
-                .iter()
-                .map(|(k, h)| (k.to_string(), h.snapshot()))
-                .collect(),
-        )
+        self.shared.stats()
+    }
+
+    /// A handle that does not keep the pool alive (for metrics).
+    pub fn downgrade(&self) -> Weak<Shared> {
+        Arc::downgrade(&self.shared)
     }
 
     /// Every response or lease that holds a connection now, oldest first.
@@ -160,8 +168,8 @@ impl Pool {
         let st = self.shared.lock();
         let now = Instant::now();
         let mut out = Vec::new();
-        for (key, host) in &st.hosts {
-            host.outstanding.list(key, now, &mut out);
+        for (route, host) in &st.hosts {
+            host.outstanding.list(route, now, &mut out);
         }
         out.sort_by_key(|o| std::cmp::Reverse(o.age));
         out
@@ -202,29 +210,48 @@ impl Pool {
 }
 
 impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere must not stop connections from being accounted.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn try_checkout(self: &Arc<Self>, key: &HostKey, site: Site) -> Got {
+    /// A snapshot of the counts; `None` once the client is gone.
+    pub(crate) fn stats_while_open(&self) -> Option<PoolStats> {
+        let st = self.lock();
+        (!st.closed).then(|| Self::snapshot(&st))
+    }
+
+    fn stats(&self) -> PoolStats {
+        Self::snapshot(&self.lock())
+    }
+
+    fn snapshot(st: &State) -> PoolStats {
+        PoolStats::from_hosts(
+            st.hosts
+                .iter()
+                .map(|(k, h)| (k.to_string(), h.snapshot()))
+                .collect(),
+        )
+    }
+
+    fn try_checkout(self: &Arc<Self>, route: &Route, site: Site) -> Got {
         let cfg = &self.config;
         let mut doomed = Doomed::new();
         let got = {
             let mut guard = self.lock();
             let st = &mut *guard;
             let now = Instant::now();
-            let host = st.hosts.entry(key.clone()).or_insert_with(Host::new);
+            let host = st.hosts.entry(route.clone()).or_insert_with(Host::new);
             host.last_used = now;
-            let got = if let Some(stream) = self.take_stream(host, key, site, now) {
+            let got = if let Some(stream) = self.take_stream(host, route, site, now) {
                 Got::Ready(Checkout::Stream(stream))
             } else if let Some(mut lease) =
                 Self::take_idle(cfg, host, &mut st.idle_total, &mut doomed, now)
             {
                 lease.slot.track = Some(host.outstanding.track(site, now));
                 Got::Ready(Checkout::Reused(lease))
-            } else if self.may_dial(host, key) {
-                Got::Ready(Checkout::Dial(self.new_dial(host, key, site, now)))
+            } else if self.may_dial(host, route) {
+                Got::Ready(Checkout::Dial(self.new_dial(host, route, site, now)))
             } else {
                 let (tx, rx) = oneshot::channel();
                 let id = st.next_waiter;
@@ -238,7 +265,7 @@ impl Shared {
                 return Got::Wait(Wait {
                     rx,
                     id,
-                    key: key.clone(),
+                    route: route.clone(),
                     shared: self.clone(),
                 });
             };
@@ -284,34 +311,34 @@ impl Shared {
     fn new_dial(
         self: &Arc<Self>,
         host: &mut Host,
-        key: &HostKey,
+        route: &Route,
         site: Site,
         now: Instant,
     ) -> Slot {
         host.dialing += 1;
         host.stats.created += 1;
-        let mut slot = Slot::new(self.clone(), key.clone(), SlotState::Dialing);
+        let mut slot = Slot::new(self.clone(), route.clone(), SlotState::Dialing);
         slot.track = Some(host.outstanding.track(site, now));
         slot
     }
 
     /// A lease comes back: hand it to the oldest waiter, else keep it idle
     /// within the caps, else close it.
-    pub(crate) fn put(self: &Arc<Self>, mut lease: Lease) {
+    fn put(self: &Arc<Self>, mut lease: Lease) {
         let cfg = &self.config;
         let mut doomed = Doomed::new();
         {
             let mut guard = self.lock();
             let st = &mut *guard;
             let now = Instant::now();
-            let key = lease.key().clone();
+            let route = lease.route().clone();
             let host = st
                 .hosts
-                .get_mut(&key)
+                .get_mut(&route)
                 .expect("a leased host stays in the map");
             host.busy -= 1;
             host.last_used = now;
-            host.finish_claim(&mut lease.slot, &key);
+            host.finish_claim(&mut lease.slot, &route);
             let mut reason = if st.closed {
                 Some(CloseReason::ClientDropped)
             } else if cfg.disable_keep_alives {
@@ -340,7 +367,7 @@ impl Shared {
                             lease = back;
                             lease.uses -= 1;
                             lease.slot.track = None;
-                            host.outstanding.untrack(track, &key);
+                            host.outstanding.untrack(track, &route);
                         }
                         Err(_) => unreachable!("we sent a lease"),
                     }
@@ -362,7 +389,7 @@ impl Shared {
             }
             host.record_close(reason.expect("set above"));
             doomed.push(lease.disarm());
-            self.serve_waiters(host, &key);
+            self.serve_waiters(host, &route);
         }
         drop(doomed);
     }
@@ -375,33 +402,33 @@ impl Shared {
             .filter(|(_, h)| !h.idle.is_empty())
             .min_by_key(|(_, h)| h.last_used)
             .map(|(k, _)| k.clone());
-        if let Some(key) = victim {
-            let host = st.hosts.get_mut(&key).expect("just found");
+        if let Some(route) = victim {
+            let host = st.hosts.get_mut(&route).expect("just found");
             let lease = host.idle.pop_front().expect("has idle");
             st.idle_total -= 1;
             host.record_close(CloseReason::PoolFull);
             doomed.push(lease.disarm());
-            self.serve_waiters(host, &key);
+            self.serve_waiters(host, &route);
         }
     }
 
     /// Something freed up: waiters get streams on shared connections, then
     /// the right to dial while there is room.
-    fn serve_waiters(self: &Arc<Self>, host: &mut Host, key: &HostKey) {
+    fn serve_waiters(self: &Arc<Self>, host: &mut Host, route: &Route) {
         let now = Instant::now();
         while let Some(front) = host.waiters.front() {
             if front.tx.is_closed() {
                 host.waiters.pop_front();
                 continue;
             }
-            if h2::serve_with_stream(self, host, key, now) {
+            if streams::serve_with_stream(self, host, route, now) {
                 continue;
             }
-            if !self.may_dial(host, key) {
+            if !self.may_dial(host, route) {
                 break;
             }
             let w = host.waiters.pop_front().expect("not empty");
-            let slot = self.new_dial(host, key, w.site, now);
+            let slot = self.new_dial(host, route, w.site, now);
             match w.tx.send(Checkout::Dial(slot)) {
                 Ok(()) => host.stats.pool_wait.record(now.duration_since(w.since)),
                 Err(Checkout::Dial(mut slot)) => {
@@ -409,7 +436,7 @@ impl Shared {
                     slot.disarm();
                     host.dialing -= 1;
                     host.stats.created -= 1;
-                    host.finish_claim(&mut slot, key);
+                    host.finish_claim(&mut slot, route);
                 }
                 Err(_) => unreachable!("we sent a slot"),
             }
@@ -419,14 +446,14 @@ impl Shared {
     /// Room under the cap, and no dial in flight that may bring an HTTP/2
     /// connection able to carry this request too: never two dials racing
     /// for a host's first (or next) shared connection.
-    fn may_dial(&self, host: &Host, key: &HostKey) -> bool {
+    fn may_dial(&self, host: &Host, route: &Route) -> bool {
         if !host.has_room(self.config.max_conns_per_host) {
             return false;
         }
         let may_be_h2 = match host.proto {
             Proto::H1 => false,
             Proto::H2 => true,
-            Proto::Unknown if key.is_tls() => !self.config.disable_http2,
+            Proto::Unknown if route.is_tls() => !self.config.disable_http2,
             Proto::Unknown => self.config.http2_prior_knowledge,
         };
         !(may_be_h2 && host.dialing > 0)
@@ -434,39 +461,39 @@ impl Shared {
 
     /// A slot's `Drop`: its count goes, the reason is recorded, and a waiter
     /// may dial in its place.
-    pub(crate) fn release(self: &Arc<Self>, slot: &mut Slot) {
+    fn release(self: &Arc<Self>, slot: &mut Slot) {
         let mut st = self.lock();
         let host = st
             .hosts
-            .get_mut(&slot.key)
+            .get_mut(&slot.route)
             .expect("a slot's host stays in the map");
         host.leave(slot.state);
         host.record_close(slot.reason);
-        host.finish_claim(slot, &slot.key.clone());
-        self.serve_waiters(host, &slot.key);
+        host.finish_claim(slot, &slot.route.clone());
+        self.serve_waiters(host, &slot.route);
     }
 
     /// A dial finished with HTTP/1.1: the slot moves from dialing to busy.
     /// Waiters held back in case it spoke h2 may now dial.
-    pub(crate) fn mark_busy(self: &Arc<Self>, key: &HostKey, from: SlotState, times: DialTimes) {
+    fn mark_busy(self: &Arc<Self>, route: &Route, from: SlotState, times: DialTimes) {
         let mut st = self.lock();
         let host = st
             .hosts
-            .get_mut(key)
+            .get_mut(route)
             .expect("a slot's host stays in the map");
         host.leave(from);
         host.busy += 1;
         host.record_dial(times);
         if host.proto != Proto::H1 {
             host.proto = Proto::H1;
-            self.serve_waiters(host, key);
+            self.serve_waiters(host, route);
         }
     }
 
     /// Removes a waiter that gave up; false if it had already been served.
-    fn forget_waiter(&self, key: &HostKey, id: u64) -> bool {
+    fn forget_waiter(&self, route: &Route, id: u64) -> bool {
         let mut st = self.lock();
-        let Some(host) = st.hosts.get_mut(key) else {
+        let Some(host) = st.hosts.get_mut(route) else {
             return false;
         };
         match host.waiters.iter().position(|w| w.id == id) {
@@ -478,9 +505,9 @@ impl Shared {
         }
     }
 
-    fn pool_state(&self, key: &HostKey) -> PoolState {
+    fn pool_state(&self, route: &Route) -> PoolState {
         let st = self.lock();
-        let h = st.hosts.get(key);
+        let h = st.hosts.get(route);
         PoolState {
             limit: self.config.max_conns_per_host,
             dialing: h.map_or(0, |h| h.dialing),
@@ -493,15 +520,15 @@ impl Shared {
     }
 
     /// One pass of the leak scanner; false when it should stop.
-    pub(crate) fn scan_leaks(&self, now: Instant, threshold: Duration) -> bool {
+    fn scan_leaks(&self, now: Instant, threshold: Duration) -> bool {
         let mut guard = self.lock();
         let st = &mut *guard;
         if st.closed || st.hosts.values().all(|h| h.outstanding.is_empty()) {
             st.leak_scanner = false;
             return false;
         }
-        for (key, host) in &mut st.hosts {
-            host.stats.leaks_reported += host.outstanding.scan(now, threshold, key);
+        for (route, host) in &mut st.hosts {
+            host.stats.leaks_reported += host.outstanding.scan(now, threshold, route);
         }
         true
     }

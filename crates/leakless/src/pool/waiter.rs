@@ -4,12 +4,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::oneshot;
+use tokio::{sync::oneshot, time::Instant};
 
-use tokio::time::Instant;
-
-use super::{Checkout, HostKey, Shared, Site};
-use crate::{error::Error, error::ErrorKind, timeout::Phase};
+use super::{Checkout, Shared, Site};
+use crate::{
+    error::{Error, ErrorKind},
+    phase::Phase,
+    route::Route,
+};
 
 #[derive(Debug)]
 pub(super) struct Waiter {
@@ -23,7 +25,7 @@ pub(super) struct Waiter {
 pub(super) struct Wait {
     pub rx: oneshot::Receiver<Checkout>,
     pub id: u64,
-    pub key: HostKey,
+    pub route: Route,
     pub shared: Arc<Shared>,
 }
 
@@ -34,13 +36,13 @@ impl Wait {
             Ok(Err(_)) => Err(
                 Error::new(ErrorKind::PoolWait, "the pool shut down while waiting")
                     .with_phase(Phase::PoolWait)
-                    .with_host(self.key.authority()),
+                    .with_host(self.route.authority()),
             ),
             Err(_) => {
-                let state = self.shared.pool_state(&self.key);
+                let state = self.shared.pool_state(&self.route);
                 Err(Error::new(ErrorKind::PoolWait, "no connection became free")
                     .with_phase(Phase::PoolWait)
-                    .with_host(self.key.authority())
+                    .with_host(self.route.authority())
                     .with_elapsed(limit)
                     .with_pool(state))
             }
@@ -50,7 +52,7 @@ impl Wait {
 
 impl Drop for Wait {
     fn drop(&mut self) {
-        if self.shared.forget_waiter(&self.key, self.id) {
+        if self.shared.forget_waiter(&self.route, self.id) {
             return;
         }
         // Already served: take what we were handed and give it back.

@@ -1,7 +1,10 @@
-//! HTTP/2 entries in the pool: one per connection (one slot), shared by
-//! streams up to the server's limit. A [`StreamGuard`] is a stream's claim;
-//! its drop gives the stream back, and the last stream of a closing
-//! connection takes the entry with it.
+//! HTTP/2 entries in the pool: one per connection (one slot toward
+//! `max_conns_per_host`), shared by streams up to the server's
+//! `MAX_CONCURRENT_STREAMS`. A [`StreamGuard`] is a stream's claim; its drop
+//! gives the stream back, and the last stream of a closing connection takes
+//! the entry with it. When the connection's driver ends (the peer closed,
+//! errored, or stopped answering pings), the entry leaves the pool, so a
+//! dead connection is never handed out again.
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,39 +12,29 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::time::Instant;
 
-use super::{Checkout, DialTimes, HostKey, Shared, Site, host::Host};
-use crate::{
-    h2::{Control, H2Stream},
+use super::{
+    Checkout, Shared, Site,
+    host::{Control, H2Entry, Host, Proto},
     lease::Slot,
-    stats::CloseReason,
 };
+use crate::{attempt::Fate, connect::DialTimes, route::Route, stats::CloseReason};
 
-/// A shared HTTP/2 connection as the pool sees it.
+/// A stream on a shared connection, ready to carry one request.
 #[derive(Debug)]
-pub(crate) struct H2Entry {
-    pub id: u64,
+pub(crate) struct H2Stream {
     pub send: SendRequest<Bytes>,
-    /// Streams in flight.
-    pub streams: usize,
-    /// No new streams: GOAWAY, lifetime, or the client is gone.
-    pub closing: Option<CloseReason>,
-    pub created: Instant,
-    pub idle_since: Instant,
-    pub control: Arc<Control>,
-}
-
-impl H2Entry {
-    /// Room for one more stream under the server's MAX_CONCURRENT_STREAMS.
-    pub fn has_room(&self) -> bool {
-        self.closing.is_none() && self.streams < self.send.current_max_send_streams()
-    }
+    pub guard: StreamGuard,
+    /// The first stream of a connection just dialed.
+    pub fresh: bool,
+    /// How long the connection had no stream before this one.
+    pub idle_for: Option<Duration>,
 }
 
 /// A stream's claim on its connection's entry.
 #[derive(Debug)]
 pub(crate) struct StreamGuard {
     shared: Arc<Shared>,
-    key: HostKey,
+    route: Route,
     conn: u64,
     /// The request's entry in its host's registry of outstanding claims.
     track: Option<usize>,
@@ -51,12 +44,23 @@ pub(crate) struct StreamGuard {
 }
 
 impl StreamGuard {
+    /// Applies what a failed request on this stream means for its connection.
+    pub fn suffer(&self, fate: Fate) {
+        match fate {
+            Fate::Keep => {}
+            Fate::StopNewStreams => self.mark_closing(CloseReason::ServerClosed),
+            // A shared connection is not closed under its other streams.
+            Fate::Close => self.mark_closing(CloseReason::Error),
+            Fate::Ping => self.check(),
+        }
+    }
+
     /// Stops new streams on this connection (it said GOAWAY or failed).
-    pub fn mark_closing(&self, reason: CloseReason) {
+    fn mark_closing(&self, reason: CloseReason) {
         let mut st = self.shared.lock();
         if let Some(e) = st
             .hosts
-            .get_mut(&self.key)
+            .get_mut(&self.route)
             .and_then(|h| h.h2.iter_mut().find(|e| e.id == self.conn))
         {
             e.closing.get_or_insert(reason);
@@ -68,7 +72,7 @@ impl StreamGuard {
         let st = self.shared.lock();
         if let Some(e) = st
             .hosts
-            .get(&self.key)
+            .get(&self.route)
             .and_then(|h| h.h2.iter().find(|e| e.id == self.conn))
         {
             e.control.check.notify_one();
@@ -80,7 +84,7 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         if self.armed {
             self.shared
-                .stream_done(&self.key, self.conn, self.track.take(), self.ttfb.take());
+                .stream_done(&self.route, self.conn, self.track.take(), self.ttfb.take());
         }
     }
 }
@@ -91,7 +95,7 @@ impl Shared {
     pub(super) fn take_stream(
         self: &Arc<Self>,
         host: &mut Host,
-        key: &HostKey,
+        route: &Route,
         site: Site,
         now: Instant,
     ) -> Option<H2Stream> {
@@ -116,7 +120,7 @@ impl Shared {
         let track = Some(host.outstanding.track(site, now));
         let guard = StreamGuard {
             shared: self.clone(),
-            key: key.clone(),
+            route: route.clone(),
             conn,
             track,
             ttfb: None,
@@ -131,26 +135,26 @@ impl Shared {
     }
 
     /// Undoes `take_stream` for a waiter that was gone.
-    pub(super) fn untake_stream(host: &mut Host, key: &HostKey, mut stream: H2Stream) {
+    pub(super) fn untake_stream(host: &mut Host, route: &Route, mut stream: H2Stream) {
         stream.guard.armed = false;
         if let Some(e) = host.h2.iter_mut().find(|e| e.id == stream.guard.conn) {
             e.streams -= 1;
         }
         if let Some(track) = stream.guard.track.take() {
-            host.outstanding.untrack(track, key);
+            host.outstanding.untrack(track, route);
         }
         host.stats.reused -= 1;
     }
 
     /// A dial came back speaking h2: the slot becomes a pool entry, the
     /// dialer gets the first stream and waiters the next ones.
-    pub(crate) fn add_h2(
+    pub(super) fn add_h2(
         self: &Arc<Self>,
         mut slot: Slot,
         send: SendRequest<Bytes>,
         times: DialTimes,
     ) -> (H2Stream, u64, Arc<Control>) {
-        let key = slot.key.clone();
+        let route = slot.route.clone();
         let control = Arc::new(Control::default());
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -158,12 +162,12 @@ impl Shared {
         st.next_conn += 1;
         let host = st
             .hosts
-            .get_mut(&key)
+            .get_mut(&route)
             .expect("a slot's host stays in the map");
         host.leave(slot.state);
         host.record_dial(times);
         slot.disarm();
-        host.proto = super::host::Proto::H2;
+        host.proto = Proto::H2;
         let now = Instant::now();
         host.h2.push(H2Entry {
             id,
@@ -177,7 +181,7 @@ impl Shared {
         // The dialer's claim moves from its slot to its stream.
         let guard = StreamGuard {
             shared: self.clone(),
-            key: key.clone(),
+            route: route.clone(),
             conn: id,
             track: slot.track.take(),
             ttfb: None,
@@ -189,25 +193,25 @@ impl Shared {
             fresh: true,
             idle_for: None,
         };
-        self.serve_waiters(host, &key);
+        self.serve_waiters(host, &route);
         (stream, id, control)
     }
 
     /// A stream ended. The last stream of a closing connection closes it.
     fn stream_done(
         self: &Arc<Self>,
-        key: &HostKey,
+        route: &Route,
         conn: u64,
         track: Option<usize>,
         ttfb: Option<Duration>,
     ) {
         let mut guard = self.lock();
         let st = &mut *guard;
-        let Some(host) = st.hosts.get_mut(key) else {
+        let Some(host) = st.hosts.get_mut(route) else {
             return;
         };
         if let Some(track) = track {
-            host.outstanding.untrack(track, key);
+            host.outstanding.untrack(track, route);
         }
         if let Some(ttfb) = ttfb {
             host.stats.time_to_first_byte.record(ttfb);
@@ -227,20 +231,20 @@ impl Shared {
                 self.ensure_reaper(st);
             }
         }
-        let host = st.hosts.get_mut(key).expect("still there");
-        self.serve_waiters(host, key);
+        let host = st.hosts.get_mut(route).expect("still there");
+        self.serve_waiters(host, route);
     }
 
     /// The driver task ended: the connection is gone.
-    pub(crate) fn h2_gone(self: &Arc<Self>, key: &HostKey, conn: u64, reason: CloseReason) {
+    pub(super) fn h2_gone(self: &Arc<Self>, route: &Route, conn: u64, reason: CloseReason) {
         let mut st = self.lock();
-        let Some(host) = st.hosts.get_mut(key) else {
+        let Some(host) = st.hosts.get_mut(route) else {
             return;
         };
         if let Some(i) = host.h2.iter().position(|e| e.id == conn) {
             let entry = host.h2.remove(i);
             host.record_close(entry.closing.unwrap_or(reason));
-            self.serve_waiters(host, key);
+            self.serve_waiters(host, route);
         }
     }
 }
@@ -249,20 +253,20 @@ impl Shared {
 pub(super) fn serve_with_stream(
     shared: &Arc<Shared>,
     host: &mut Host,
-    key: &HostKey,
+    route: &Route,
     now: Instant,
 ) -> bool {
     let Some(front) = host.waiters.front() else {
         return false;
     };
     let site = front.site;
-    let Some(stream) = shared.take_stream(host, key, site, now) else {
+    let Some(stream) = shared.take_stream(host, route, site, now) else {
         return false;
     };
     let w = host.waiters.pop_front().expect("not empty");
     match w.tx.send(Checkout::Stream(stream)) {
         Ok(()) => host.stats.pool_wait.record(now.duration_since(w.since)),
-        Err(Checkout::Stream(stream)) => Shared::untake_stream(host, key, stream),
+        Err(Checkout::Stream(stream)) => Shared::untake_stream(host, route, stream),
         Err(_) => unreachable!("we sent a stream"),
     }
     true

@@ -15,19 +15,18 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
+use super::drain;
 use crate::{
     config::Config,
-    drain,
     error::{Error, ErrorKind},
-    h1::{
+    http1::{
         decoder::{Decoder, Step},
         framing::Decision,
     },
-    h2,
-    lease::Lease,
-    pool::StreamGuard,
+    http2,
+    phase::Phase,
+    pool::{Lease, StreamGuard},
     stats::CloseReason,
-    timeout::Phase,
     trace::Life,
 };
 
@@ -39,7 +38,7 @@ enum Source {
         keep_alive: bool,
     },
     H2 {
-        recv: ::h2::RecvStream,
+        recv: h2::RecvStream,
         guard: StreamGuard,
         declared: Option<u64>,
     },
@@ -91,14 +90,18 @@ impl Incoming {
         life: Life,
     ) -> Incoming {
         let decoder = Decoder::new(decision.framing);
-        let host = lease.key().authority().to_owned();
-        let shared = lease.slot.shared.clone();
-        let source = Source::H1 {
+        let mut body = Incoming::with(
+            Source::Done,
+            lease.config(),
+            lease.route().authority(),
+            deadline,
+            life,
+        );
+        body.source = Source::H1 {
             lease,
             decoder,
             keep_alive: decision.keep_alive,
         };
-        let mut body = Incoming::with(source, &shared.config, &host, deadline, life);
         if let Source::H1 { decoder, .. } = &body.source
             && decoder.is_done()
         {
@@ -110,7 +113,7 @@ impl Incoming {
 
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn h2(
-        recv: ::h2::RecvStream,
+        recv: h2::RecvStream,
         guard: StreamGuard,
         declared: Option<u64>,
         cfg: &Config,
@@ -211,7 +214,7 @@ impl Incoming {
                         break Poll::Ready(Some(Ok(data)));
                     }
                     Poll::Ready(Some(Err(e))) => {
-                        break Poll::Ready(Some(Err((h2::body_error(e), CloseReason::Error))));
+                        break Poll::Ready(Some(Err((http2::body_error(e), CloseReason::Error))));
                     }
                     Poll::Ready(None) => break Poll::Ready(None),
                     Poll::Pending => break Poll::Pending,
@@ -390,6 +393,12 @@ impl Incoming {
             life.end(Some(&e));
         }
         e
+    }
+}
+
+impl Default for Incoming {
+    fn default() -> Incoming {
+        Incoming::empty()
     }
 }
 

@@ -2,6 +2,8 @@
 
 use http::{HeaderMap, Method, Uri, header};
 
+use crate::body::Body;
+
 /// How the request body is delimited on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BodyLen {
@@ -11,6 +13,18 @@ pub(crate) enum BodyLen {
     Known(u64),
     /// `Transfer-Encoding: chunked`: the length is not known up front.
     Chunked,
+}
+
+impl BodyLen {
+    pub fn of(body: &Body) -> BodyLen {
+        if body.is_empty() {
+            return BodyLen::None;
+        }
+        match body.exact_len() {
+            Some(n) => BodyLen::Known(n),
+            None => BodyLen::Chunked,
+        }
+    }
 }
 
 /// Appends `METHOD path HTTP/1.1`, `Host`, the caller's headers and our

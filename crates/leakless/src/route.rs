@@ -1,4 +1,7 @@
-//! Which pool a request belongs to: (scheme, host, port).
+//! Where a request goes and how it gets there: the pool's key. Today
+//! (scheme, host, port); it grows with the connect layer (a proxy, a unix
+//! socket path), as Go's `connectMethodKey` does, so that requests that
+//! cannot share a connection never share a pool entry.
 
 use std::{fmt, hash::Hash, sync::Arc};
 
@@ -15,11 +18,11 @@ struct Inner {
     authority: Box<str>,
 }
 
-/// A pool key; cheap to clone.
+/// A request's route, the pool's key; cheap to clone.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct HostKey(Arc<Inner>);
+pub(crate) struct Route(Arc<Inner>);
 
-impl Hash for HostKey {
+impl Hash for Route {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // The authority already holds host and port.
         self.0.tls.hash(state);
@@ -27,8 +30,8 @@ impl Hash for HostKey {
     }
 }
 
-impl HostKey {
-    pub fn from_uri(uri: &Uri) -> Result<HostKey, Error> {
+impl Route {
+    pub fn from_uri(uri: &Uri) -> Result<Route, Error> {
         let bad =
             |what: &str| Error::new(ErrorKind::Request, format!("cannot send to {uri}: {what}"));
         let tls = match uri.scheme_str() {
@@ -45,7 +48,7 @@ impl HostKey {
         let authority = format!("{host}:{port}");
         // Brackets belong to the URL syntax, not to the address.
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        Ok(HostKey(Arc::new(Inner {
+        Ok(Route(Arc::new(Inner {
             tls,
             host: host.into(),
             port,
@@ -71,7 +74,7 @@ impl HostKey {
     }
 }
 
-impl fmt::Display for HostKey {
+impl fmt::Display for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.tls {
             f.write_str("https://")?;
@@ -86,20 +89,20 @@ mod tests {
 
     #[test]
     fn key_has_default_port_and_strips_ipv6_brackets() {
-        let k = HostKey::from_uri(&"http://example.com/x".parse().unwrap()).unwrap();
+        let k = Route::from_uri(&"http://example.com/x".parse().unwrap()).unwrap();
         assert_eq!(
             (k.host(), k.port(), k.authority()),
             ("example.com", 80, "example.com:80")
         );
-        let k = HostKey::from_uri(&"http://[::1]:8080/".parse().unwrap()).unwrap();
+        let k = Route::from_uri(&"http://[::1]:8080/".parse().unwrap()).unwrap();
         assert_eq!((k.host(), k.authority()), ("::1", "[::1]:8080"));
     }
 
     #[test]
     fn bad_urls_say_what_is_wrong() {
-        let e = HostKey::from_uri(&"/relative".parse().unwrap()).unwrap_err();
+        let e = Route::from_uri(&"/relative".parse().unwrap()).unwrap_err();
         assert!(e.to_string().contains("no scheme"), "{e}");
-        let e = HostKey::from_uri(&"ftp://x/".parse().unwrap()).unwrap_err();
+        let e = Route::from_uri(&"ftp://x/".parse().unwrap()).unwrap_err();
         assert!(e.to_string().contains("ftp"), "{e}");
     }
 }

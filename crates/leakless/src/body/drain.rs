@@ -2,8 +2,8 @@
 //! amount in the background and reuse the connection, or close it.
 
 use crate::{
-    h1::decoder::{Decoder, Step},
-    lease::Lease,
+    http1::decoder::{Decoder, Step},
+    pool::Lease,
     stats::CloseReason,
     trace::Life,
 };

@@ -1,84 +1,15 @@
-//! `ClientBuilder` and the `Config` it produces. Limits carry Go's
-//! `http.Transport` names in snake case; every default is documented once, here.
+//! `ClientBuilder`: every setting of a client. Limits carry Go's
+//! `http.Transport` names in snake case; each setting's default is
+//! documented once, here, and `build` rejects values that cannot work.
 
 use std::time::Duration;
 
+use super::Client;
 use crate::{
-    client::Client,
-    conn::{Certificate, Identity, Tls, TlsOptions},
+    config::{Certificate, Config, Identity},
+    connect::Connector,
     error::{Error, ErrorKind},
 };
-
-/// Every setting of a [`Client`]. Built by [`ClientBuilder`]; read-only after.
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub max_conns_per_host: usize,
-    pub max_idle_conns_per_host: Option<usize>,
-    pub max_idle_conns: usize,
-    pub idle_conn_timeout: Option<Duration>,
-    pub max_conn_lifetime: Option<Duration>,
-    pub pool_wait_timeout: Duration,
-    pub disable_keep_alives: bool,
-    pub connect_timeout: Duration,
-    pub response_header_timeout: Duration,
-    pub read_idle_timeout: Duration,
-    pub timeout: Option<Duration>,
-    pub drain_limit: u64,
-    pub drain_timeout: Duration,
-    pub max_body_size: Option<u64>,
-    pub tls_handshake_timeout: Duration,
-    pub disable_http2: bool,
-    pub http2_prior_knowledge: bool,
-    pub http2_keep_alive_interval: Option<Duration>,
-    pub http2_keep_alive_timeout: Duration,
-    pub leak_threshold: Option<Duration>,
-    pub observer: Option<std::sync::Arc<dyn crate::trace::Observer>>,
-    pub tls_options: TlsOptions,
-    /// Built from `tls_options` by `build`.
-    pub tls: Option<Tls>,
-}
-
-impl Config {
-    /// Idle per host defaults to the per-host cap: a connection worth opening
-    /// is worth keeping (Go's default of 2 is what makes TIME_WAIT pile up).
-    pub fn idle_per_host(&self) -> usize {
-        match self.max_idle_conns_per_host {
-            Some(n) => n,
-            None if self.max_conns_per_host == 0 => usize::MAX,
-            None => self.max_conns_per_host,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            max_conns_per_host: 100,
-            max_idle_conns_per_host: None,
-            max_idle_conns: 1000,
-            idle_conn_timeout: Some(Duration::from_secs(90)),
-            max_conn_lifetime: None,
-            pool_wait_timeout: Duration::from_secs(30),
-            disable_keep_alives: false,
-            connect_timeout: Duration::from_secs(10),
-            response_header_timeout: Duration::from_secs(30),
-            read_idle_timeout: Duration::from_secs(30),
-            timeout: None,
-            drain_limit: 64 * 1024,
-            drain_timeout: Duration::from_millis(100),
-            max_body_size: None,
-            tls_handshake_timeout: Duration::from_secs(10),
-            disable_http2: false,
-            http2_prior_knowledge: false,
-            http2_keep_alive_interval: Some(Duration::from_secs(30)),
-            http2_keep_alive_timeout: Duration::from_secs(10),
-            leak_threshold: None,
-            observer: None,
-            tls_options: TlsOptions::default(),
-            tls: None,
-        }
-    }
-}
 
 /// Configures a [`Client`]. Every setting has a bounded default; `build`
 /// rejects combinations that cannot work.
@@ -289,11 +220,8 @@ impl ClientBuilder {
     }
 
     /// Checks the settings and builds the client.
-    pub fn build(mut self) -> Result<Client, Error> {
-        self.config.tls = Some(Tls::new(
-            &self.config.tls_options,
-            !self.config.disable_http2,
-        )?);
+    pub fn build(self) -> Result<Client, Error> {
+        let connector = Connector::new(&self.config)?;
         let c = &self.config;
         let zero = |name: &str| {
             Err(Error::new(
@@ -324,6 +252,6 @@ impl ClientBuilder {
         if c.idle_conn_timeout.is_some_and(|d| d.is_zero()) {
             return zero("idle_conn_timeout (use None for no limit)");
         }
-        Ok(Client::from_config(self.config))
+        Ok(Client::from_parts(self.config, connector))
     }
 }

@@ -9,7 +9,8 @@ use std::{panic::Location, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::pool::{HostKey, Shared};
+use super::Shared;
+use crate::route::Route;
 
 /// A response (or lease) that still holds a connection.
 #[derive(Clone, Debug)]
@@ -34,7 +35,7 @@ struct Entry {
 
 /// A slab of live claims on one host's connections.
 #[derive(Debug, Default)]
-pub(crate) struct Registry {
+pub(super) struct Registry {
     entries: Vec<Option<Entry>>,
     free: Vec<usize>,
     live: usize,
@@ -61,7 +62,7 @@ impl Registry {
     }
 
     /// Forgets a claim; a reported one says it came back.
-    pub fn untrack(&mut self, i: usize, key: &HostKey) {
+    pub fn untrack(&mut self, i: usize, route: &Route) {
         let Some(entry) = self.entries.get_mut(i).and_then(Option::take) else {
             return;
         };
@@ -69,7 +70,7 @@ impl Registry {
         self.live -= 1;
         if entry.reported {
             tracing::info!(
-                host = %key,
+                host = %route,
                 call_site = %entry.site,
                 "leakless: response reported as leaked was released after {:.1?}",
                 entry.since.elapsed()
@@ -82,7 +83,7 @@ impl Registry {
     }
 
     /// Reports claims older than `threshold` not yet reported; returns how many.
-    pub fn scan(&mut self, now: Instant, threshold: Duration, key: &HostKey) -> u64 {
+    pub fn scan(&mut self, now: Instant, threshold: Duration, route: &Route) -> u64 {
         let mut n = 0;
         for e in self.entries.iter_mut().flatten() {
             let age = now.duration_since(e.since);
@@ -90,7 +91,7 @@ impl Registry {
                 e.reported = true;
                 n += 1;
                 tracing::warn!(
-                    host = %key,
+                    host = %route,
                     call_site = %e.site,
                     age = ?age,
                     "leakless: a response from {} has held its connection for {age:.1?} (leak_threshold {threshold:?}); \
@@ -102,10 +103,10 @@ impl Registry {
         n
     }
 
-    pub fn list(&self, key: &HostKey, now: Instant, out: &mut Vec<Outstanding>) {
+    pub fn list(&self, route: &Route, now: Instant, out: &mut Vec<Outstanding>) {
         for e in self.entries.iter().flatten() {
             out.push(Outstanding {
-                host: key.to_string(),
+                host: route.to_string(),
                 age: now.duration_since(e.since),
                 call_site: e.site,
                 reported: e.reported,
@@ -116,7 +117,7 @@ impl Registry {
 
 impl Shared {
     /// Starts the scanner if a threshold is set and none runs.
-    pub(crate) fn ensure_leak_scanner(self: &Arc<Self>, running: &mut bool) {
+    pub(super) fn ensure_leak_scanner(self: &Arc<Self>, running: &mut bool) {
         if *running || self.config.leak_threshold.is_none() {
             return;
         }

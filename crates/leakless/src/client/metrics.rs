@@ -14,15 +14,15 @@ use prometheus_client::{
 };
 
 use crate::{
-    client::ClientRef,
+    pool::Shared,
     stats::{CloseReason, Histogram, HostStats, PoolStats},
 };
 
 const MAX_HOSTS: usize = 50;
 
 /// Scrapes one client's pool; holds it weakly, so metrics never keep a
-/// dropped client alive.
-pub(crate) struct PoolCollector(pub Weak<ClientRef>);
+/// dropped client's pool alive, and reports nothing once the client is gone.
+pub(crate) struct PoolCollector(Weak<Shared>);
 
 impl fmt::Debug for PoolCollector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -31,10 +31,10 @@ impl fmt::Debug for PoolCollector {
 }
 
 /// Registers the collector under the `leakless` prefix.
-pub(crate) fn register(registry: &mut Registry, client: Weak<ClientRef>) {
+pub(crate) fn register(registry: &mut Registry, pool: Weak<Shared>) {
     registry
         .sub_registry_with_prefix("leakless")
-        .register_collector(Box::new(PoolCollector(client)));
+        .register_collector(Box::new(PoolCollector(pool)));
 }
 
 /// Hosts by label, the least busy folded into "other".
@@ -116,10 +116,10 @@ fn histogram(
 
 impl Collector for PoolCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
-        let Some(client) = self.0.upgrade() else {
+        let Some(stats) = self.0.upgrade().and_then(|pool| pool.stats_while_open()) else {
             return Ok(());
         };
-        let hosts = labelled(&client.pool.stats());
+        let hosts = labelled(&stats);
         let host = |h: &String| vec![("host", h.clone())];
         let state_rows: Vec<_> = hosts
             .iter()

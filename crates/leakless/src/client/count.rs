@@ -1,6 +1,6 @@
-//! Counts clients, to warn once when a process keeps creating them: a
-//! client per request means a pool per request, a handshake per request,
-//! and sockets in TIME_WAIT piling up.
+//! Counts live and recently created clients, to warn once when a process
+//! keeps creating them: a client per request means a pool per request, a
+//! handshake per request, and sockets in TIME_WAIT piling up.
 
 use std::sync::{
     Mutex,
@@ -21,10 +21,10 @@ static RECENT: Mutex<Option<(Instant, usize)>> = Mutex::new(None);
 
 /// Held by each client; counts it while it lives.
 #[derive(Debug)]
-pub(crate) struct Census(());
+pub(super) struct Counted(());
 
-impl Census {
-    pub fn enter() -> Census {
+impl Counted {
+    pub fn new() -> Counted {
         let alive = ALIVE.fetch_add(1, Ordering::Relaxed) + 1;
         let recent = {
             let mut r = RECENT.lock().unwrap_or_else(|e| e.into_inner());
@@ -45,11 +45,11 @@ impl Census {
                  (clones share the pool)"
             );
         }
-        Census(())
+        Counted(())
     }
 }
 
-impl Drop for Census {
+impl Drop for Counted {
     fn drop(&mut self) {
         ALIVE.fetch_sub(1, Ordering::Relaxed);
     }

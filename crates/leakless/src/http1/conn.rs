@@ -22,10 +22,11 @@ use super::{
     head::{self, Head},
 };
 use crate::{
+    attempt::{Failure, Fate, Outgoing},
     body::Body,
-    conn::Transport,
+    connect::Transport,
     error::{Error, ErrorKind},
-    timeout::Phase,
+    phase::Phase,
 };
 
 /// Read in steps of this much; a 5-byte response fits many times over.
@@ -40,25 +41,6 @@ pub(crate) enum Unusable {
     Closed,
     /// Bytes arrived that no request asked for.
     Unsolicited,
-}
-
-/// A request that failed on the wire, with what the retry rule needs to know.
-#[derive(Debug)]
-pub(crate) struct Failed {
-    pub error: Error,
-    /// Not one byte of the request reached the socket.
-    pub wrote_nothing: bool,
-    /// Not one byte of a response arrived.
-    pub got_nothing: bool,
-}
-
-/// The parts of a request the connection writes.
-pub(crate) struct Outgoing<'a> {
-    pub method: &'a Method,
-    pub uri: &'a http::Uri,
-    pub authority: &'a str,
-    pub headers: &'a http::HeaderMap,
-    pub close: bool,
 }
 
 /// An open HTTP/1.1 connection.
@@ -132,19 +114,21 @@ impl H1Conn {
     }
 
     /// Writes the request head and body. Each write must make progress
-    /// within `idle`.
+    /// within `idle`. A failure leaves the connection fit only to close.
     pub async fn write_request(
         &mut self,
         req: &Outgoing<'_>,
         body: &mut Body,
         idle: Duration,
-    ) -> Result<(), Failed> {
+    ) -> Result<(), Failure> {
         let mut wrote = false;
         let res = self.write_inner(req, body, idle, &mut wrote).await;
-        res.map_err(|error| Failed {
+        res.map_err(|error| Failure {
             error,
-            wrote_nothing: !wrote,
             got_nothing: true,
+            // Not one byte reached the socket: the server cannot have seen it.
+            unprocessed: !wrote,
+            fate: Fate::Close,
         })
     }
 
@@ -155,7 +139,7 @@ impl H1Conn {
         idle: Duration,
         wrote: &mut bool,
     ) -> Result<(), Error> {
-        let len = body.wire_len();
+        let len = BodyLen::of(body);
         let mut wbuf = std::mem::take(&mut self.wbuf);
         wbuf.clear();
         encode::head(
@@ -250,12 +234,13 @@ impl H1Conn {
         }
     }
 
-    /// Reads the response head, skipping interim 1xx responses, within `limit`.
+    /// Reads the response head, skipping interim 1xx responses, within
+    /// `limit`. A failure leaves the connection fit only to close.
     pub async fn read_head(
         &mut self,
         method: &Method,
         limit: Duration,
-    ) -> Result<(Head, Decision), Failed> {
+    ) -> Result<(Head, Decision), Failure> {
         let mut got_any = !self.rbuf.is_empty();
         let read = async {
             loop {
@@ -281,10 +266,11 @@ impl H1Conn {
             Ok(res) => res,
             Err(_) => Err(Error::timeout(Phase::ResponseHeaders, limit)),
         };
-        res.map_err(|error| Failed {
+        res.map_err(|error| Failure {
             error: error.with_phase(Phase::ResponseHeaders),
-            wrote_nothing: false,
             got_nothing: !got_any,
+            unprocessed: false,
+            fate: Fate::Close,
         })
     }
 }

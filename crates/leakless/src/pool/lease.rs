@@ -3,22 +3,16 @@
 //! Their `Drop` is the one path by which a count goes down, so whatever
 //! happens (error, cancellation, a forgotten body) the counts stay exact.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use std::time::Duration;
-
-use crate::{
-    config::Config,
-    h1::H1Conn,
-    pool::{DialTimes, HostKey, Shared},
-    stats::CloseReason,
-};
+use super::Shared;
+use crate::{config::Config, connect::DialTimes, http1::H1Conn, route::Route, stats::CloseReason};
 
 /// Where a slot's connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SlotState {
+pub(super) enum SlotState {
     Dialing,
     Busy,
     Idle,
@@ -27,23 +21,23 @@ pub(crate) enum SlotState {
 /// One counted place for a connection to a host.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) key: HostKey,
-    pub(crate) state: SlotState,
-    pub(crate) reason: CloseReason,
+    pub(super) shared: Arc<Shared>,
+    pub(super) route: Route,
+    pub(super) state: SlotState,
+    pub(super) reason: CloseReason,
     /// The request's entry in its host's registry of outstanding claims.
-    pub(crate) track: Option<usize>,
+    pub(super) track: Option<usize>,
     /// The current request's time to first byte, counted when it lets go.
-    pub(crate) ttfb: Option<Duration>,
+    pub(super) ttfb: Option<Duration>,
     armed: bool,
 }
 
 impl Slot {
     /// Only the pool makes slots, under its lock, with the count already taken.
-    pub(crate) fn new(shared: Arc<Shared>, key: HostKey, state: SlotState) -> Slot {
+    pub(super) fn new(shared: Arc<Shared>, route: Route, state: SlotState) -> Slot {
         Slot {
             shared,
-            key,
+            route,
             state,
             reason: CloseReason::Canceled,
             track: None,
@@ -53,12 +47,12 @@ impl Slot {
     }
 
     /// The pool already gave the count back under its lock.
-    pub(crate) fn disarm(&mut self) {
+    pub(super) fn disarm(&mut self) {
         self.armed = false;
     }
 
     /// Sets what `Drop` will record as the reason.
-    pub(crate) fn fail(&mut self, reason: CloseReason) {
+    pub(super) fn fail(&mut self, reason: CloseReason) {
         self.reason = reason;
     }
 
@@ -67,8 +61,8 @@ impl Slot {
     }
 
     /// The dial succeeded: the slot now holds a busy connection.
-    pub(crate) fn connected(mut self, conn: H1Conn, times: DialTimes) -> Lease {
-        self.shared.mark_busy(&self.key, self.state, times);
+    pub(super) fn connected(mut self, conn: H1Conn, times: DialTimes) -> Lease {
+        self.shared.mark_busy(&self.route, self.state, times);
         self.state = SlotState::Busy;
         let now = Instant::now();
         Lease {
@@ -96,9 +90,9 @@ impl Drop for Slot {
 #[derive(Debug)]
 pub(crate) struct Lease {
     pub(crate) conn: H1Conn,
-    pub(crate) slot: Slot,
-    pub(crate) created: Instant,
-    pub(crate) idle_since: Instant,
+    pub(super) slot: Slot,
+    pub(super) created: Instant,
+    pub(super) idle_since: Instant,
     /// How long it sat idle before this request took it (for observers).
     pub(crate) idle_for: Option<Duration>,
     /// Requests this connection has carried, the current one included.
@@ -134,8 +128,8 @@ impl Lease {
         self.slot.ttfb = Some(d);
     }
 
-    pub(crate) fn key(&self) -> &HostKey {
-        &self.slot.key
+    pub(crate) fn route(&self) -> &Route {
+        &self.slot.route
     }
 
     pub(crate) fn config(&self) -> &Config {
@@ -144,7 +138,7 @@ impl Lease {
 
     /// Gives up the count under the pool's lock; the caller drops the socket
     /// after unlocking.
-    pub(crate) fn disarm(mut self) -> H1Conn {
+    pub(super) fn disarm(mut self) -> H1Conn {
         self.slot.disarm();
         self.conn
     }

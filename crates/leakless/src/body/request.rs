@@ -8,8 +8,7 @@ use http_body::Body as HttpBody;
 
 use crate::{
     error::{BoxError, Error, ErrorKind},
-    h1::encode::BodyLen,
-    timeout::Phase,
+    phase::Phase,
 };
 
 type BoxBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = BoxError> + Send + 'static>>;
@@ -63,14 +62,13 @@ impl Body {
         !matches!(self.inner, Inner::Stream(_))
     }
 
-    pub(crate) fn wire_len(&self) -> BodyLen {
+    /// The length, when known before sending: always for bytes, for a
+    /// stream when its size hint is exact.
+    pub(crate) fn exact_len(&self) -> Option<u64> {
         match &self.inner {
-            Inner::Empty => BodyLen::None,
-            Inner::Full(b) => BodyLen::Known(b.len() as u64),
-            Inner::Stream(s) => match s.size_hint().exact() {
-                Some(n) => BodyLen::Known(n),
-                None => BodyLen::Chunked,
-            },
+            Inner::Empty => Some(0),
+            Inner::Full(b) => Some(b.len() as u64),
+            Inner::Stream(s) => s.size_hint().exact(),
         }
     }
 

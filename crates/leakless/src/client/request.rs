@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
+use super::Client;
 use crate::{
     body::Body,
-    client::Client,
     error::{Error, ErrorKind},
+    exchange::Parts,
     response::Response,
 };
 
@@ -18,18 +19,6 @@ use crate::{
 pub struct RequestBuilder {
     client: Client,
     parts: Result<Parts, Error>,
-}
-
-/// A request ready to go.
-#[derive(Debug)]
-pub(crate) struct Parts {
-    pub method: Method,
-    pub uri: Uri,
-    pub headers: HeaderMap,
-    pub body: Body,
-    pub timeout: Option<Duration>,
-    /// Where `send` was called: named in leak reports.
-    pub site: &'static std::panic::Location<'static>,
 }
 
 impl RequestBuilder {

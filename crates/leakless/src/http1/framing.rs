@@ -136,7 +136,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::h1::head;
+    use crate::http1::head;
 
     fn decide_str(method: Method, s: &str) -> Result<Decision, Error> {
         let head = head::parse(&mut BytesMut::from(s)).unwrap().unwrap();

@@ -1,6 +1,7 @@
-//! Our HTTP/1.1 engine (DESIGN §3): the request's own task owns the socket,
-//! writes the request, parses the response head with httparse and decodes the
-//! body straight from the socket. No driver task, no channel.
+//! Our HTTP/1.1 engine: the request's own task owns the socket, writes the
+//! request, parses the response head with httparse and decodes the body
+//! straight from the socket. No driver task, no channel: a connection is a
+//! value, and per request that costs less CPU than a driver and a hop.
 //!
 //! - `head`: response head → `http` types, within size limits.
 //! - `framing`: RFC 9112 §6.3: how long the body is, whether to reuse.
@@ -16,4 +17,4 @@ pub(crate) mod head;
 #[cfg(test)]
 mod proptests;
 
-pub(crate) use conn::{H1Conn, Outgoing, Unusable};
+pub(crate) use conn::{H1Conn, Unusable};

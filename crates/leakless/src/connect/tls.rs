@@ -1,109 +1,24 @@
-//! TLS settings: roots, client identity, ALPN, and the handshake within
-//! `tls_handshake_timeout`, with certificate errors that say why.
+//! The TLS connector built from the client's TLS options (roots, client
+//! identity, ALPN), and the handshake within `tls_handshake_timeout`, with
+//! certificate errors that say why.
 
 use std::{fmt, sync::Arc, time::Duration};
 
 use rustls::{
     ClientConfig, RootCertStore,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject},
+    pki_types::{CertificateDer, ServerName, UnixTime},
 };
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::transport::Transport;
 use crate::{
+    config::TlsOptions,
     error::{Error, ErrorKind},
-    pool::HostKey,
-    timeout::Phase,
+    phase::Phase,
+    route::Route,
 };
-
-/// A trusted root certificate, added with
-/// [`ClientBuilder::add_root_certificate`](crate::ClientBuilder::add_root_certificate).
-#[derive(Clone, Debug)]
-pub struct Certificate(CertificateDer<'static>);
-
-impl Certificate {
-    /// From DER bytes.
-    pub fn from_der(der: impl Into<Vec<u8>>) -> Certificate {
-        Certificate(CertificateDer::from(der.into()))
-    }
-
-    /// Every certificate in a PEM bundle.
-    pub fn from_pem_bundle(pem: &[u8]) -> Result<Vec<Certificate>, Error> {
-        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem)
-            .map(|c| c.map(Certificate))
-            .collect();
-        match certs {
-            Ok(c) if !c.is_empty() => Ok(c),
-            Ok(_) => Err(Error::new(
-                ErrorKind::Builder,
-                "no certificate found in the PEM data",
-            )),
-            Err(e) => Err(Error::new(
-                ErrorKind::Builder,
-                format!("invalid PEM certificate: {e}"),
-            )),
-        }
-    }
-
-    /// The first certificate of a PEM file.
-    pub fn from_pem(pem: &[u8]) -> Result<Certificate, Error> {
-        Ok(Certificate::from_pem_bundle(pem)?.remove(0))
-    }
-}
-
-/// A client certificate chain and its private key, for mutual TLS.
-#[derive(Debug)]
-pub struct Identity {
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
-impl Clone for Identity {
-    fn clone(&self) -> Identity {
-        Identity {
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-        }
-    }
-}
-
-impl Identity {
-    /// From a PEM certificate chain (leaf first) and a PEM private key
-    /// (PKCS#8, PKCS#1 or SEC1).
-    pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Identity, Error> {
-        let chain = Certificate::from_pem_bundle(chain_pem)?
-            .into_iter()
-            .map(|c| c.0)
-            .collect();
-        let key = PrivateKeyDer::from_pem_slice(key_pem)
-            .map_err(|e| Error::new(ErrorKind::Builder, format!("invalid PEM private key: {e}")))?;
-        Ok(Identity { chain, key })
-    }
-}
-
-/// What the builder collected about TLS.
-#[derive(Clone, Debug)]
-pub(crate) struct TlsOptions {
-    pub roots: Vec<Certificate>,
-    pub built_in_roots: bool,
-    pub platform_roots: bool,
-    pub identity: Option<Identity>,
-    pub accept_invalid_certs: bool,
-}
-
-impl Default for TlsOptions {
-    fn default() -> TlsOptions {
-        TlsOptions {
-            roots: Vec::new(),
-            built_in_roots: true,
-            platform_roots: false,
-            identity: None,
-            accept_invalid_certs: false,
-        }
-    }
-}
 
 /// The connector every TLS connection of a client shares, so sessions are
 /// resumed across reconnects (rustls keeps an in-memory session cache).
@@ -173,21 +88,21 @@ impl Tls {
     pub async fn handshake(
         &self,
         tcp: TcpStream,
-        key: &HostKey,
+        route: &Route,
         limit: Duration,
     ) -> Result<Transport, Error> {
-        let name = ServerName::try_from(key.host().to_owned()).map_err(|_| {
+        let name = ServerName::try_from(route.host().to_owned()).map_err(|_| {
             Error::new(
                 ErrorKind::Request,
-                format!("{:?} is not a valid TLS server name", key.host()),
+                format!("{:?} is not a valid TLS server name", route.host()),
             )
         })?;
         match tokio::time::timeout(limit, self.connector.connect(name, tcp)).await {
             Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
             Ok(Err(e)) => Err(handshake_error(e)
                 .with_phase(Phase::Tls)
-                .with_host(key.authority())),
-            Err(_) => Err(Error::timeout(Phase::Tls, limit).with_host(key.authority())),
+                .with_host(route.authority())),
+            Err(_) => Err(Error::timeout(Phase::Tls, limit).with_host(route.authority())),
         }
     }
 }

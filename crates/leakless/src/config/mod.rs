@@ -1,0 +1,78 @@
+//! `Config`: every setting of a client and its default. The builder that
+//! fills it, with each setting's documentation, is `ClientBuilder`.
+
+mod tls;
+
+use std::time::Duration;
+
+pub(crate) use tls::TlsOptions;
+pub use tls::{Certificate, Identity};
+
+/// Every setting of a client. Filled by `ClientBuilder`; read-only after.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub max_conns_per_host: usize,
+    pub max_idle_conns_per_host: Option<usize>,
+    pub max_idle_conns: usize,
+    pub idle_conn_timeout: Option<Duration>,
+    pub max_conn_lifetime: Option<Duration>,
+    pub pool_wait_timeout: Duration,
+    pub disable_keep_alives: bool,
+    pub connect_timeout: Duration,
+    pub response_header_timeout: Duration,
+    pub read_idle_timeout: Duration,
+    pub timeout: Option<Duration>,
+    pub drain_limit: u64,
+    pub drain_timeout: Duration,
+    pub max_body_size: Option<u64>,
+    pub tls_handshake_timeout: Duration,
+    pub disable_http2: bool,
+    pub http2_prior_knowledge: bool,
+    pub http2_keep_alive_interval: Option<Duration>,
+    pub http2_keep_alive_timeout: Duration,
+    pub leak_threshold: Option<Duration>,
+    pub observer: Option<std::sync::Arc<dyn crate::trace::Observer>>,
+    /// Plain data; the connect layer builds its TLS connector from it.
+    pub tls_options: TlsOptions,
+}
+
+impl Config {
+    /// Idle per host defaults to the per-host cap: a connection worth opening
+    /// is worth keeping (Go's default of 2 is what makes TIME_WAIT pile up).
+    pub fn idle_per_host(&self) -> usize {
+        match self.max_idle_conns_per_host {
+            Some(n) => n,
+            None if self.max_conns_per_host == 0 => usize::MAX,
+            None => self.max_conns_per_host,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_conns_per_host: 100,
+            max_idle_conns_per_host: None,
+            max_idle_conns: 1000,
+            idle_conn_timeout: Some(Duration::from_secs(90)),
+            max_conn_lifetime: None,
+            pool_wait_timeout: Duration::from_secs(30),
+            disable_keep_alives: false,
+            connect_timeout: Duration::from_secs(10),
+            response_header_timeout: Duration::from_secs(30),
+            read_idle_timeout: Duration::from_secs(30),
+            timeout: None,
+            drain_limit: 64 * 1024,
+            drain_timeout: Duration::from_millis(100),
+            max_body_size: None,
+            tls_handshake_timeout: Duration::from_secs(10),
+            disable_http2: false,
+            http2_prior_knowledge: false,
+            http2_keep_alive_interval: Some(Duration::from_secs(30)),
+            http2_keep_alive_timeout: Duration::from_secs(10),
+            leak_threshold: None,
+            observer: None,
+            tls_options: TlsOptions::default(),
+        }
+    }
+}

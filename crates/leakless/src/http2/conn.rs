@@ -1,0 +1,111 @@
+//! An HTTP/2 connection's life: the handshake, then the loop that drives
+//! it, pings it every `http2_keep_alive_interval` (or at once when asked),
+//! and ends when the peer closes, errors, or stops answering pings.
+
+use std::{fmt, time::Duration};
+
+use bytes::Bytes;
+use h2::{
+    PingPong, Reason,
+    client::{Connection, SendRequest},
+};
+use tokio::sync::Notify;
+
+use crate::{
+    connect::Transport,
+    error::{Error, ErrorKind},
+    phase::Phase,
+    stats::CloseReason,
+};
+
+/// A connection after its handshake: the handle that opens streams, the
+/// connection itself (to be driven), and its pings.
+pub(crate) struct Handshaken {
+    pub send: SendRequest<Bytes>,
+    pub conn: Connection<Transport, Bytes>,
+    pub pings: PingPong,
+}
+
+/// Handshakes and waits one ping round trip, so the server's SETTINGS
+/// (its stream limit above all) are known before any stream is counted.
+pub(crate) async fn handshake(io: Transport, limit: Duration) -> Result<Handshaken, Error> {
+    let setup = async {
+        let (send, mut conn) = h2::client::Builder::new()
+            .enable_push(false)
+            .initial_window_size(1 << 20)
+            .initial_connection_window_size(4 << 20)
+            .handshake::<_, Bytes>(io)
+            .await?;
+        let mut pings = conn.ping_pong().expect("taken once, here");
+        tokio::select! {
+            res = &mut conn => {
+                res?;
+                return Err(h2::Error::from(Reason::PROTOCOL_ERROR));
+            }
+            pong = pings.ping(h2::Ping::opaque()) => { pong?; }
+        }
+        Ok(Handshaken { send, conn, pings })
+    };
+    match tokio::time::timeout(limit, setup).await {
+        Ok(Ok(parts)) => Ok(parts),
+        Ok(Err(e)) => Err(Error::new(ErrorKind::Connect, "HTTP/2 handshake failed")
+            .with_source(e)
+            .with_phase(Phase::Connect)),
+        Err(_) => Err(Error::timeout(Phase::Connect, limit)),
+    }
+}
+
+/// How a connection is kept alive, and how its owner steers it.
+pub(crate) struct Keepalive<'a> {
+    /// Ping this often; `None` never (unless asked).
+    pub interval: Option<Duration>,
+    /// A ping unanswered this long ends the connection.
+    pub timeout: Duration,
+    /// End the connection now.
+    pub close: &'a Notify,
+    /// Ping now: a request timed out on it, it may be dead.
+    pub check: &'a Notify,
+}
+
+/// Drives the connection until it ends and says why. The caller spawns it
+/// and takes the connection out of service when it returns.
+pub(crate) async fn drive(
+    mut conn: Connection<Transport, Bytes>,
+    mut pings: PingPong,
+    keep: Keepalive<'_>,
+    host: impl fmt::Display,
+) -> CloseReason {
+    let Keepalive {
+        interval,
+        timeout: ping_limit,
+        close,
+        check,
+    } = keep;
+    loop {
+        let tick = async {
+            match interval {
+                Some(every) => tokio::time::sleep(every).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            res = &mut conn => break if res.is_ok() { CloseReason::ServerClosed } else { CloseReason::Error },
+            _ = close.notified() => break CloseReason::ClientDropped,
+            _ = tick => {}
+            _ = check.notified() => {}
+        }
+        // Ping while still driving the connection: the pong arrives through it.
+        let ping = tokio::time::timeout(ping_limit, pings.ping(h2::Ping::opaque()));
+        tokio::select! {
+            res = &mut conn => break if res.is_ok() { CloseReason::ServerClosed } else { CloseReason::Error },
+            pong = ping => match pong {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => break CloseReason::Error,
+                Err(_) => {
+                    tracing::debug!(%host, "HTTP/2 ping unanswered for {ping_limit:?}: closing");
+                    break CloseReason::Timeout;
+                }
+            },
+        }
+    }
+}
