@@ -4,7 +4,7 @@
 //! it carries, so the h2 runs that need a request to wait for a slot cap
 //! the server at one stream per connection.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use leakless::{Client, CloseReason, Phase};
 use leakless_testserver::ConnFault;
@@ -15,16 +15,6 @@ use crate::support::*;
 /// connection in every mode: on h2, one stream per connection.
 fn one_at_a_time(mode: Mode) -> TestServer {
     mode.server(Config::new().h2_max_concurrent_streams(1))
-}
-
-/// Resolves once the pool shows `n` waiters for some host.
-async fn waiting(client: &Client, n: usize) {
-    bounded(async {
-        while client.stats().total.waiting != n {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
 }
 
 /// On h2 the ten are streams multiplexed on the one connection.
@@ -55,33 +45,13 @@ async fn ten_concurrent_requests_at_cap_one_make_exactly_one_dial(mode: Mode) {
 }
 per_mode!(multi_thread ten_concurrent_requests_at_cap_one_make_exactly_one_dial: h1, h1_tls, h2, h2c);
 
-/// A listener whose accept queue is full: connects to it hang in SYN_SENT.
-pub fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    sock.listen(0).unwrap();
-    let listener: std::net::TcpListener = sock.into();
-    let addr = listener.local_addr().unwrap();
-    let mut fillers = Vec::new();
-    // The queue holds backlog + 1; connects past it stay in SYN_SENT. Fill it
-    // with non-blocking connects until one does not complete at once.
-    for _ in 0..8 {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        s.set_nonblocking(true).unwrap();
-        let _ = s.connect(&addr.into());
-        fillers.push(s.into());
-    }
-    (listener, fillers)
-}
-
 /// The dial hangs in the TCP connect (h1: a full accept queue), or in the
 /// TLS or HTTP/2 handshake (a server that accepts and never answers).
 async fn dial_in_progress_counts_toward_cap(mode: Mode) {
-    let (listener, _fillers) = full_backlog_listener();
+    let listener = SaturatedListener::new();
     let server = mode.server(Config::new().conn_fault(ConnFault::AcceptAndStall));
     let url = match mode {
-        Mode::H1 => format!("http://{}/", listener.local_addr().unwrap()),
+        Mode::H1 => format!("http://{}/", listener.addr()),
         _ => mode.url(&server, "/"),
     };
     let client = mode.client(&server, Client::builder().max_conns_per_host(1));
@@ -89,17 +59,12 @@ async fn dial_in_progress_counts_toward_cap(mode: Mode) {
         let (c, u) = (client.clone(), url.clone());
         async move { c.get(u).send().await.map(drop) }
     });
-    bounded(async {
-        while client.stats().total.dialing != 1 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    wait_for_stats(&client, "one dial", |s| s.dialing == 1).await;
     let second = tokio::spawn({
         let (c, u) = (client.clone(), url.clone());
         async move { c.get(u).send().await.map(drop) }
     });
-    waiting(&client, 1).await;
+    wait_for_stats(&client, "one waiter", |s| s.waiting == 1).await;
     let s = client.stats().total;
     assert_eq!(
         (s.open, s.dialing, s.waiting, s.created),
@@ -131,7 +96,7 @@ async fn cancelled_waiter_frees_nothing_it_did_not_take(mode: Mode) {
         let (c, u) = (client.clone(), mode.url(&server, "/"));
         async move { c.get(u).send().await.map(drop) }
     });
-    waiting(&client, 1).await;
+    wait_for_stats(&client, "one waiter", |s| s.waiting == 1).await;
     waiter.abort();
     assert!(waiter.await.unwrap_err().is_cancelled());
     let s = client.stats().total;
@@ -170,7 +135,7 @@ async fn waiters_are_served_first_come_first_served_by_direct_hand_off(mode: Mod
             tx.send(i).unwrap();
             res.bytes().await.unwrap();
         }));
-        waiting(&client, i + 1).await;
+        wait_for_stats(&client, "the waiters so far", |s| s.waiting == i + 1).await;
     }
     held.bytes().await.unwrap();
     for t in tasks {
@@ -326,7 +291,7 @@ async fn idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops(mode: Mod
         (0, 0, conns as u64),
         "{s:?}"
     );
-    until(|| alive_tasks() == 0).await;
+    wait_for("no task left", alive_tasks, |&n| n == 0).await;
     server.wait_closed(conns as u64).await;
 }
 per_mode!(idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops: h1, h1_tls, h2, h2c);
@@ -344,9 +309,10 @@ async fn dropping_the_client_closes_idle_connections_and_stops_the_reaper(mode: 
         .unwrap();
     assert_eq!(alive_tasks(), client_tasks(mode, 1));
     drop(client);
-    until(|| alive_tasks() == 0).await;
+    wait_for("no task left", alive_tasks, |&n| n == 0).await;
     server.wait_closed(1).await;
-    assert!(kernel_sockets_to(server.addr()).is_empty());
+    let held = held_client_sockets(&server);
+    assert!(held.is_empty(), "{held:?}");
 }
 per_mode!(dropping_the_client_closes_idle_connections_and_stops_the_reaper: h1, h1_tls, h2, h2c);
 
@@ -358,7 +324,7 @@ async fn a_body_outliving_its_client_is_closed_when_it_ends(mode: Mode) {
     drop(client);
     assert_eq!(res.text().await.unwrap(), "hello");
     server.wait_closed(1).await;
-    until(|| alive_tasks() == 0).await;
+    wait_for("no task left", alive_tasks, |&n| n == 0).await;
 }
 per_mode!(a_body_outliving_its_client_is_closed_when_it_ends: h1, h1_tls, h2, h2c);
 
@@ -412,26 +378,29 @@ async fn overload_never_holds_more_sockets_than_the_cap(mode: Mode) {
             .max_conns_per_host(CAP)
             .pool_wait_timeout(Duration::from_millis(400)),
     );
-    let addr = server.addr();
+    let server = std::sync::Arc::new(server);
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     let done = std::sync::Arc::new(AtomicBool::new(false));
-    // The load runs until the kernel has been sampled enough (reading the
-    // socket table is slow when other tests left TIME_WAIT rows), or 10 s.
+    // The load runs until the server has served 200 requests (well past
+    // the cap's worth at once) and the kernel has been sampled 20 times
+    // meanwhile, or 10 s.
     let enough = std::sync::Arc::new(AtomicBool::new(false));
     let sampler = std::thread::spawn({
-        let (done, enough) = (done.clone(), enough.clone());
+        let (done, enough, server) = (done.clone(), enough.clone(), server.clone());
         move || {
             let (mut max, mut samples) = (0, 0);
             while !done.load(Relaxed) {
-                if samples >= 20 {
+                if samples >= 20 && server.stats().requests >= 200 {
                     enough.store(true, Relaxed);
                 }
-                let live = kernel_sockets_to(addr)
+                let live = held_client_sockets(&server)
                     .iter()
-                    .filter(|(_, st)| *st == ESTABLISHED)
+                    .filter(|s| s.state == ESTABLISHED)
                     .count();
                 max = max.max(live);
                 samples += 1;
+                // A sampling interval, not a wait for anything.
+                std::thread::sleep(Duration::from_millis(1));
             }
             (max, samples)
         }

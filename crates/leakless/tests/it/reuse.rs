@@ -74,7 +74,7 @@ async fn connection_close_response_is_not_reused(mode: Mode) {
     res.bytes().await.unwrap();
     let s = if mode.is_h2() {
         // The driver task sees the GOAWAY and the close after it.
-        until_stats(&client, |s| s.open == 0).await
+        wait_for_stats(&client, "the connection closed", |s| s.open == 0).await
     } else {
         client.stats().total
     };
@@ -145,7 +145,7 @@ async fn dropped_body_within_drain_limit_is_reused(mode: Mode) {
         let s = client.stats().total;
         assert_eq!((s.idle, s.busy, s.h2_streams), (1, 0, 0), "{s:?}");
     }
-    until(|| client.stats().total.idle == 1).await;
+    wait_for_stats(&client, "the connection idle", |s| s.idle == 1).await;
     client
         .get(mode.url(&server, "/"))
         .send()
@@ -228,18 +228,21 @@ async fn server_closed_idle_connection_is_replaced(mode: Mode) {
     server.wait_closed(1).await;
     // The server's FIN (after its close_notify, on TLS) has reached our
     // socket: from here the client can tell, and must.
-    eventually(|| {
-        kernel_sockets_to(server.addr())
-            .iter()
-            .all(|&(_, state)| state == CLOSE_WAIT)
-    })
+    wait_for(
+        "the server's FIN at our socket",
+        || client_sockets(&server),
+        |ours| {
+            ours.iter()
+                .all(|s| [CLOSE_WAIT, LAST_ACK, CLOSE].contains(&s.state))
+        },
+    )
     .await;
     // And our reactor has seen it: the idle check peeks only at a socket
     // the reactor reported readable (one turn of the runtime's I/O driver).
     tokio::time::sleep(Duration::from_millis(1)).await;
     if mode.is_h2() {
         // The connection's driver task sees the GOAWAY and the close.
-        let s = until_stats(&client, |s| s.open == 0).await;
+        let s = wait_for_stats(&client, "the connection closed", |s| s.open == 0).await;
         assert_eq!(s.closed_by.get(CloseReason::ServerClosed), 1, "{s:?}");
     }
     let res = client.get(mode.url(&server, "/")).send().await.unwrap();
@@ -271,9 +274,9 @@ async fn server_closing_after_every_response_under_concurrent_requests(mode: Mod
             Err(e) => panic!("{e:?}\n{:?}\n{:?}", client.stats().total, server.stats()),
         }
     }
-    let s = quiescent(&client).await;
+    let s = wait_for_stats(&client, "nothing in flight", nothing_in_flight).await;
     assert_eq!((s.busy, s.waiting, s.h2_streams), (0, 0, 0), "{s:?}");
-    let s = until_stats(&client, |s| s.open == 0).await;
+    let s = wait_for_stats(&client, "every connection closed", |s| s.open == 0).await;
     assert_consistent(&s);
 }
 

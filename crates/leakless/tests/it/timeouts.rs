@@ -94,7 +94,8 @@ async fn response_header_timeout_fires_when_the_server_never_answers(mode: Mode)
         1,
         "{seen:?}"
     );
-    assert!(kernel_sockets_to(server.addr()).is_empty());
+    let held = held_client_sockets(&server);
+    assert!(held.is_empty(), "{held:?}");
 
     // A fast path still works, on a new connection.
     let res = bounded(client.get(mode.url(&server, "/")).send())
@@ -185,7 +186,8 @@ async fn read_idle_timeout_fires_while_the_body_stalls(mode: Mode) {
     if mode.is_h2() {
         assert_only_the_stream_was_reset(&client, &server).await;
         drop(res);
-        assert_eq!(kernel_sockets_to(server.addr()).len(), 1);
+        let held = held_client_sockets(&server);
+        assert_eq!(held.len(), 1, "{held:?}");
         return;
     }
     let s = client.stats().total;
@@ -197,27 +199,18 @@ async fn read_idle_timeout_fires_while_the_body_stalls(mode: Mode) {
     assert_consistent(&s);
     server.wait_closed(1).await;
     drop(res);
-    assert!(kernel_sockets_to(server.addr()).is_empty());
+    let held = held_client_sockets(&server);
+    assert!(held.is_empty(), "{held:?}");
 }
 per_mode!(read_idle_timeout_fires_while_the_body_stalls: h1, h1_tls, h2, h2c);
 
 // One mode: the TCP connect comes before TLS and h2 and is the same for all.
 #[tokio::test]
 async fn connect_timeout_fires_against_a_full_accept_queue() {
-    let (listener, fillers) = saturated_listener();
-    let addr = listener.local_addr().unwrap();
+    let listener = SaturatedListener::new();
+    let addr = listener.addr();
     let limit = Duration::from_secs(3);
     let client = Client::builder().connect_timeout(limit).build().unwrap();
-    let ours = |rows: &[TcpRow]| -> Vec<TcpRow> {
-        let filler_ports: Vec<u16> = fillers
-            .iter()
-            .map(|s| s.local_addr().unwrap().as_socket().unwrap().port())
-            .collect();
-        rows.iter()
-            .filter(|r| !filler_ports.contains(&r.local_port))
-            .copied()
-            .collect()
-    };
 
     tokio::time::pause();
     let start = Instant::now();
@@ -225,16 +218,16 @@ async fn connect_timeout_fires_against_a_full_accept_queue() {
         let client = client.clone();
         async move { client.get(format!("http://{addr}/")).send().await }
     });
-    // While this loop yields the runtime is never idle, so the paused clock
+    // While the wait yields the runtime is never idle, so the paused clock
     // stands still: see the client's SYN hang in the kernel's table first.
-    let dialing = loop {
-        let mine = ours(&kernel_rows_to(addr));
-        if let [row] = mine[..] {
-            break row;
-        }
-        assert!(mine.is_empty(), "{mine:?}");
-        tokio::task::yield_now().await;
-    };
+    let dialing = wait_for(
+        "the client's SYN_SENT socket",
+        || listener.dials(),
+        |d| !d.is_empty(),
+    )
+    .await;
+    assert_eq!(dialing.len(), 1, "{dialing:?}");
+    let dialing = dialing[0];
     assert_eq!(dialing.state, SYN_SENT, "{dialing:?}");
     assert_eq!(client.stats().total.dialing, 1);
 
@@ -251,7 +244,9 @@ async fn connect_timeout_fires_against_a_full_accept_queue() {
     assert_eq!(err.host(), Some(addr.to_string().as_str()));
     assert!(err.to_string().contains("connect_timeout"), "{err}");
     // The half-open socket is gone from the kernel, not just from the pool.
-    assert!(ours(&kernel_rows_to(addr)).is_empty());
+    let left = sockets([dialing.local], addr);
+    assert!(left.is_empty(), "{left:?}");
+    assert!(listener.dials().is_empty(), "{:?}", listener.dials());
     let s = client.stats().total;
     assert_eq!(
         (

@@ -1,0 +1,70 @@
+//! A listener that takes no connection: its accept queue is full.
+
+use std::net::SocketAddr;
+
+use socket2::{Domain, Socket, Type};
+
+use super::kernel::{self, ESTABLISHED, KernelSocket, SYN_SENT};
+
+/// A loopback listener whose accept queue is full, checked in the kernel's
+/// table: a connect to it stays in SYN_SENT (the SYN is dropped) until it
+/// gives up.
+pub struct SaturatedListener {
+    _listener: std::net::TcpListener,
+    addr: SocketAddr,
+    _fillers: Vec<Socket>,
+    filler_addrs: Vec<SocketAddr>,
+}
+
+impl SaturatedListener {
+    pub fn new() -> SaturatedListener {
+        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        // Linux queues backlog + 1 connections; the next SYN is dropped.
+        sock.listen(0).unwrap();
+        let listener: std::net::TcpListener = sock.into();
+        let addr = listener.local_addr().unwrap();
+        let (mut fillers, mut filler_addrs) = (Vec::new(), Vec::new());
+        for _ in 0..16 {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            let _ = s.connect(&addr.into());
+            filler_addrs.push(s.local_addr().unwrap().as_socket().unwrap());
+            fillers.push(s);
+            // On loopback the handshake completes inside connect(), so a
+            // socket still in SYN_SENT, with an established one queued
+            // before it, means the queue is full.
+            let local = *filler_addrs.last().unwrap();
+            let hung = kernel::socket(local, addr).is_some_and(|s| s.state == SYN_SENT);
+            let queued = kernel::sockets(filler_addrs.iter().copied(), addr)
+                .iter()
+                .any(|s| s.state == ESTABLISHED);
+            if hung && queued {
+                return SaturatedListener {
+                    _listener: listener,
+                    addr,
+                    _fillers: fillers,
+                    filler_addrs,
+                };
+            }
+        }
+        panic!(
+            "could not fill the accept queue of {addr}: {:?}",
+            kernel::sockets(filler_addrs, addr)
+        );
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Dials to it in SYN_SENT that this process holds, its own fillers
+    /// aside: what a client under test is dialing.
+    pub fn dials(&self) -> Vec<KernelSocket> {
+        kernel::dialing_to(self.addr)
+            .into_iter()
+            .filter(|s| !self.filler_addrs.contains(&s.local))
+            .collect()
+    }
+}
