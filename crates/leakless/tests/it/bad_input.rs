@@ -178,16 +178,13 @@ async fn invalid_content_length_is_refused_and_closes(mode: Mode) {
 }
 per_mode!(invalid_content_length_is_refused_and_closes: h1, h1_tls);
 
-/// On HTTP/2 the server resets the stream after 3 of 10 bytes: the body
-/// fails, the stream is gone and the connection carries on.
-async fn body_shorter_than_content_length_fails_and_is_not_reused(mode: Mode) {
-    // The server closes after 3 of 10 bytes: the body ends early.
-    let server = mode.server(Config::new());
-    let client = mode.client(&server, Client::builder());
-    let good = client.get(mode.url(&server, "/")).send().await.unwrap();
-    good.bytes().await.unwrap();
+/// A body the server cuts short after 3 of its 10 bytes (HTTP/1.1: it
+/// closes the connection; HTTP/2: it resets the stream), read on a reused
+/// connection; returns the read's error.
+async fn read_a_truncated_body(mode: Mode, client: &Client, server: &TestServer) -> Error {
+    get_body(client, mode.url(server, "/")).await;
     let mut res = client
-        .get(mode.url(&server, "/?fault=truncate&after=3&size=10"))
+        .get(mode.url(server, "/?fault=truncate&after=3&size=10"))
         .send()
         .await
         .unwrap();
@@ -204,25 +201,13 @@ async fn body_shorter_than_content_length_fails_and_is_not_reused(mode: Mode) {
     })
     .await;
     assert_eq!(got, b"hel");
-    if mode.is_h2() {
-        assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
-        assert_eq!(err.phase(), Some(Phase::BodyRead), "{err}");
-        assert_eq!(
-            err.host(),
-            Some(server.addr().to_string().as_str()),
-            "{err}"
-        );
-        let s = client.stats().total;
-        assert_eq!(
-            (s.open, s.idle, s.h2_streams, s.closed),
-            (1, 1, 0, 0),
-            "{s:?}"
-        );
-        let res = client.get(mode.url(&server, "/")).send().await.unwrap();
-        assert_eq!(res.text().await.unwrap(), "hello");
-        assert_eq!(server.stats().accepted, 1);
-        return;
-    }
+    err
+}
+
+async fn body_shorter_than_content_length_fails_and_is_not_reused(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    let err = read_a_truncated_body(mode, &client, &server).await;
     if mode.is_tls() && err.kind() == ErrorKind::Io {
         // The server's abrupt close comes without a close_notify, which
         // rustls reports first: an I/O error reading the body. (Plain TCP
@@ -241,29 +226,41 @@ async fn body_shorter_than_content_length_fails_and_is_not_reused(mode: Mode) {
     );
     assert_consistent(&s);
     server.wait_closed(1).await;
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     assert_eq!(server.stats().accepted, 2);
 }
-per_mode!(body_shorter_than_content_length_fails_and_is_not_reused: h1, h1_tls, h2, h2c);
+per_mode!(body_shorter_than_content_length_fails_and_is_not_reused: h1, h1_tls);
 
-/// On HTTP/2 the failed body resets its stream; the connection stays.
+/// On HTTP/2 the server resets the stream: the body fails, the stream is
+/// gone and the connection carries on.
+async fn body_shorter_than_content_length_fails_and_the_connection_carries_on(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    let err = read_a_truncated_body(mode, &client, &server).await;
+    assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
+    assert_eq!(err.phase(), Some(Phase::BodyRead), "{err}");
+    assert_eq!(
+        err.host(),
+        Some(server.addr().to_string().as_str()),
+        "{err}"
+    );
+    assert_the_h2_connection_carries_on(mode, &client, &server).await;
+}
+per_mode!(body_shorter_than_content_length_fails_and_the_connection_carries_on: h2, h2c);
+
+/// A body over `max_body_size` (1000 bytes), read to its error; HTTP/1.1
+/// closes the connection, HTTP/2 gives up the stream (reset, unless the
+/// server had already sent it all) and the connection carries on.
 async fn body_over_max_body_size(mode: Mode, query: &str) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder().max_body_size(1000));
     // Exactly at the limit is fine.
-    let ok = client
-        .get(mode.url(&server, "/?size=1000"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.bytes().await.unwrap().len(), 1000);
+    assert_eq!(
+        get_body(&client, mode.url(&server, "/?size=1000"))
+            .await
+            .len(),
+        1000
+    );
 
     let res = client.get(mode.url(&server, query)).send().await.unwrap();
     let err = bounded(res.bytes()).await.unwrap_err();
@@ -275,18 +272,7 @@ async fn body_over_max_body_size(mode: Mode, query: &str) {
         "{text}"
     );
     if mode.is_h2() {
-        // The stream is given up (reset, unless the server had already sent
-        // it all) and the connection carries on.
-        let s = client.stats().total;
-        assert_eq!(
-            (s.open, s.idle, s.h2_streams, s.closed),
-            (1, 1, 0, 0),
-            "{s:?}"
-        );
-        let res = client.get(mode.url(&server, "/")).send().await.unwrap();
-        assert_eq!(res.text().await.unwrap(), "hello");
-        assert_eq!(server.stats().accepted, 1);
-        return;
+        return assert_the_h2_connection_carries_on(mode, &client, &server).await;
     }
     let s = client.stats().total;
     assert_eq!((s.open, s.busy), (0, 0), "{s:?}");
@@ -296,21 +282,32 @@ async fn body_over_max_body_size(mode: Mode, query: &str) {
     let held = held_client_sockets(&server);
     assert!(held.is_empty(), "{held:?}");
     // The next request dials anew and works.
-    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "hello");
+    assert_eq!(get_body(&client, mode.url(&server, "/")).await, "hello");
     assert_eq!(server.stats().accepted, 2);
 }
 
 async fn body_over_max_body_size_by_content_length_fails_and_closes(mode: Mode) {
     body_over_max_body_size(mode, "/?size=5000").await;
 }
-per_mode!(body_over_max_body_size_by_content_length_fails_and_closes: h1, h1_tls, h2, h2c);
+per_mode!(body_over_max_body_size_by_content_length_fails_and_closes: h1, h1_tls);
 
-/// On HTTP/2: DATA frames with no Content-Length.
+async fn body_over_max_body_size_by_content_length_fails_and_the_connection_carries_on(mode: Mode) {
+    body_over_max_body_size(mode, "/?size=5000").await;
+}
+per_mode!(body_over_max_body_size_by_content_length_fails_and_the_connection_carries_on: h2, h2c);
+
 async fn chunked_body_over_max_body_size_fails_and_closes(mode: Mode) {
     body_over_max_body_size(mode, "/?size=5000&chunked=1&chunk=300").await;
 }
-per_mode!(chunked_body_over_max_body_size_fails_and_closes: h1, h1_tls, h2, h2c);
+per_mode!(chunked_body_over_max_body_size_fails_and_closes: h1, h1_tls);
+
+/// DATA frames with no Content-Length: HTTP/2's counterpart of chunked.
+async fn body_without_content_length_over_max_body_size_fails_and_the_connection_carries_on(
+    mode: Mode,
+) {
+    body_over_max_body_size(mode, "/?size=5000&chunked=1&chunk=300").await;
+}
+per_mode!(body_without_content_length_over_max_body_size_fails_and_the_connection_carries_on: h2, h2c);
 
 // HTTP/1.1 only: a body delimited by the connection's close has no h2
 // counterpart (the stream's END_STREAM ends every h2 body).

@@ -93,14 +93,7 @@ async fn post_without_body_says_content_length_zero(mode: Mode) {
         .bytes()
         .await
         .unwrap();
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     let reqs = server.requests();
     assert_eq!(reqs[0].header("content-length"), Some("0"));
     assert_eq!(reqs[1].header("content-length"), None);

@@ -22,8 +22,14 @@ use tokio::task::JoinHandle;
 
 use crate::support::*;
 
+/// A request under way: its server, its client, the client's one socket,
+/// and the task awaiting the response.
+type Started = (TestServer, Client, KernelSocket, JoinHandle<Reply>);
+
+type Reply = Result<Response, leakless::Error>;
+
 /// Spawns a GET of `url`, returning the response to the test.
-fn spawn_get(client: &Client, url: String) -> JoinHandle<Result<Response, leakless::Error>> {
+fn spawn_get(client: &Client, url: String) -> JoinHandle<Reply> {
     let client = client.clone();
     tokio::spawn(async move { client.get(url).send().await })
 }
@@ -112,12 +118,11 @@ async fn dropped_while_waiting_for_a_slot_takes_nothing(mode: Mode) {
 
     // The held connection comes back and serves the next request.
     held.bytes().await.unwrap();
-    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "hello");
+    assert_eq!(get_body(&client, mode.url(&server, "/")).await, "hello");
     let s = client.stats().total;
     assert_eq!(
-        (s.created, s.reused, s.idle, s.h2_streams),
-        (1, 1, 1, 0),
+        (s.created, s.reused, s.open, s.idle, s.h2_streams),
+        (1, 1, 1, 1, 0),
         "{s:?}"
     );
     assert_eq!(server.stats().accepted, 1);
@@ -130,22 +135,13 @@ async fn dropped_mid_connect_closes_the_half_open_socket() {
     let listener = SaturatedListener::new();
     let client = Client::new();
     let req = spawn_get(&client, format!("http://{}/", listener.addr()));
-    let dialing = wait_for(
-        "the client's SYN_SENT socket",
-        || listener.dials(),
-        |d| !d.is_empty(),
-    )
-    .await;
-    assert_eq!(dialing.len(), 1, "{dialing:?}");
-    assert_eq!(dialing[0].state, SYN_SENT, "{dialing:?}");
+    let dialing = listener.wait_for_the_dial().await;
     assert_eq!(client.stats().total.dialing, 1);
 
     cancel(req).await;
     // A socket closed in SYN_SENT leaves the table at once.
-    let left = sockets([dialing[0].local], listener.addr());
-    assert!(left.is_empty(), "{left:?}");
-    assert!(listener.dials().is_empty(), "{:?}", listener.dials());
-    assert_nothing_left(&client, &dialing);
+    listener.assert_no_dial_left(&dialing);
+    assert_nothing_left(&client, &[dialing]);
 }
 
 /// The handshake (TLS, or h2c's preface) against a server that accepts and
@@ -168,14 +164,7 @@ per_mode!(dropped_mid_handshake_closes_the_socket: h1_tls, h2, h2c);
 /// A request whose 16 MiB body, far larger than both socket buffers (h2:
 /// than the stream's flow-control window), is stuck part-way: the
 /// connection went deaf after a first reply (`silence=1`).
-async fn start_a_stuck_write(
-    mode: Mode,
-) -> (
-    TestServer,
-    Client,
-    KernelSocket,
-    JoinHandle<Result<Response, leakless::Error>>,
-) {
+async fn start_a_stuck_write(mode: Mode) -> Started {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
     let res = client
@@ -248,14 +237,7 @@ per_mode!(dropped_mid_write_releases_the_stream_and_keeps_the_connection: h2, h2
 
 /// A request the server read and never answers, dropped while the client
 /// awaits the response head.
-async fn start_a_stalled_request(
-    mode: Mode,
-) -> (
-    TestServer,
-    Client,
-    KernelSocket,
-    JoinHandle<Result<Response, leakless::Error>>,
-) {
+async fn start_a_stalled_request(mode: Mode) -> Started {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
     let req = spawn_get(&client, mode.url(&server, "/?fault=stall"));
@@ -276,8 +258,7 @@ async fn dropped_while_awaiting_headers_closes_the_connection(mode: Mode) {
         "{seen:?}"
     );
     // The next request dials afresh and works.
-    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "hello");
+    assert_eq!(get_body(&client, mode.url(&server, "/")).await, "hello");
     assert_eq!(server.stats().accepted, 2);
 }
 per_mode!(dropped_while_awaiting_headers_closes_the_connection: h1, h1_tls);
@@ -288,8 +269,7 @@ async fn dropped_while_awaiting_headers_resets_only_the_stream(mode: Mode) {
     assert_only_the_stream_is_gone(&client, &server).await;
     assert_eq!(our_only_connection(&server).local, ours.local);
     // The connection carries on.
-    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "hello");
+    assert_eq!(get_body(&client, mode.url(&server, "/")).await, "hello");
     assert_eq!(server.stats().accepted, 1);
 }
 per_mode!(dropped_while_awaiting_headers_resets_only_the_stream: h2, h2c);

@@ -58,12 +58,7 @@ async fn streams_fill_the_servers_limit_then_a_second_connection_opens_within_th
         async move { get_all(&client, urls).await }
     });
     // While all 8 are in flight: two connections, each at its limit of 4.
-    bounded(async {
-        while client.stats().total.h2_streams != 8 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    wait_for_stats(&client, "all 8 streams open", |s| s.h2_streams == 8).await;
     let s = client.stats().total;
     assert_eq!(
         (s.open, s.busy, s.h2_streams),
@@ -91,7 +86,12 @@ async fn ten_concurrent_requests_at_cap_one_over_h2_make_one_dial_and_respect_th
     let client = mode.client(&server, Client::builder().max_conns_per_host(1));
     let results = get_all(&client, (0..10).map(|_| mode.url(&server, "/")).collect()).await;
     assert!(results.iter().all(|r| r.is_ok()));
-    assert_eq!(server.stats().accepted, 1);
+    let st = server.stats();
+    assert_eq!(st.accepted, 1);
+    assert!(
+        st.conns.values().all(|c| c.streams_open_max <= 3),
+        "never past the server's limit of 3 streams: {st:?}"
+    );
     assert_eq!(client.stats().total.created, 1);
 }
 per_mode!(multi_thread ten_concurrent_requests_at_cap_one_over_h2_make_one_dial_and_respect_the_stream_limit: h2, h2c);
@@ -106,34 +106,12 @@ async fn a_connection_whose_peer_stops_answering_pings_is_closed_and_not_handed_
             .http2_keep_alive_interval(Duration::from_millis(50))
             .http2_keep_alive_timeout(Duration::from_millis(100)),
     );
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     assert_eq!(server.silence_connections(), 1);
-    bounded(async {
-        while client.stats().total.open != 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_for_stats(&client, "the dead connection closed", |s| s.open == 0).await;
     let s = client.stats().total;
     assert_eq!(s.closed_by.get(CloseReason::Timeout), 1, "{s:?}");
-    assert_eq!(
-        client
-            .get(mode.url(&server, "/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "hello"
-    );
+    assert_eq!(get_body(&client, mode.url(&server, "/")).await, "hello");
     assert_eq!(client.stats().total.created, 2);
 }
 per_mode!(a_connection_whose_peer_stops_answering_pings_is_closed_and_not_handed_out_again: h2, h2c);
@@ -148,34 +126,12 @@ async fn a_response_header_timeout_on_a_dead_connection_leaves_no_poisoned_conne
             .http2_keep_alive_timeout(Duration::from_millis(100))
             .response_header_timeout(Duration::from_millis(150)),
     );
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     server.silence_connections();
     let err = client.get(mode.url(&server, "/")).send().await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
-    bounded(async {
-        while client.stats().total.open != 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert_eq!(
-        client
-            .get(mode.url(&server, "/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "hello"
-    );
+    wait_for_stats(&client, "the dead connection closed", |s| s.open == 0).await;
+    assert_eq!(get_body(&client, mode.url(&server, "/")).await, "hello");
     let s = client.stats().total;
     assert_eq!((s.created, s.open), (2, 1), "{s:?}");
 }

@@ -84,41 +84,8 @@ async fn dial_in_progress_counts_toward_cap(mode: Mode) {
 }
 per_mode!(dial_in_progress_counts_toward_cap: h1, h1_tls, h2, h2c);
 
-async fn cancelled_waiter_frees_nothing_it_did_not_take(mode: Mode) {
-    let server = one_at_a_time(mode);
-    let client = mode.client(&server, Client::builder().max_conns_per_host(1));
-    let held = client
-        .get(mode.url(&server, "/?size=100"))
-        .send()
-        .await
-        .unwrap();
-    let waiter = tokio::spawn({
-        let (c, u) = (client.clone(), mode.url(&server, "/"));
-        async move { c.get(u).send().await.map(drop) }
-    });
-    wait_for_stats(&client, "one waiter", |s| s.waiting == 1).await;
-    waiter.abort();
-    assert!(waiter.await.unwrap_err().is_cancelled());
-    let s = client.stats().total;
-    assert_eq!((s.open, s.busy, s.waiting), (1, 1, 0), "{s:?}");
-    held.bytes().await.unwrap();
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let s = client.stats().total;
-    assert_eq!(
-        (s.created, s.open, s.idle, s.h2_streams),
-        (1, 1, 1, 0),
-        "{s:?}"
-    );
-    assert_eq!(server.stats().accepted, 1);
-}
-per_mode!(cancelled_waiter_frees_nothing_it_did_not_take: h1, h1_tls, h2, h2c);
+// A canceled waiter frees nothing it did not take: see
+// cancel::dropped_while_waiting_for_a_slot_takes_nothing.
 
 /// On h2 what is handed off is the connection's one stream.
 async fn waiters_are_served_first_come_first_served_by_direct_hand_off(mode: Mode) {
@@ -224,14 +191,7 @@ async fn global_idle_cap_closes_the_least_recently_used_hosts_connection(mode: M
     }
     let client = builder.build().unwrap();
     for server in &servers {
-        client
-            .get(mode.url(server, "/"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        get_body(&client, mode.url(server, "/")).await;
     }
     let stats = client.stats();
     assert_eq!(stats.total.idle, 4);
@@ -299,14 +259,7 @@ per_mode!(idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops: h1, h1_
 async fn dropping_the_client_closes_idle_connections_and_stops_the_reaper(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     assert_eq!(alive_tasks(), client_tasks(mode, 1));
     drop(client);
     wait_for("no task left", alive_tasks, |&n| n == 0).await;
@@ -334,25 +287,11 @@ async fn connection_older_than_max_conn_lifetime_is_not_reused(mode: Mode) {
         &server,
         Client::builder().max_conn_lifetime(Duration::from_secs(60)),
     );
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     tokio::time::pause();
     tokio::time::advance(Duration::from_secs(61)).await;
     tokio::time::resume();
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     let s = client.stats().total;
     assert_eq!(
         (s.created, s.reused, s.closed_by.get(CloseReason::Lifetime)),

@@ -9,6 +9,8 @@ use std::{
 
 use leakless::Client;
 
+use crate::support::TestCa;
+
 /// An nginx of our own with a generated config; killed on drop.
 pub struct Nginx {
     child: Child,
@@ -94,16 +96,18 @@ impl Drop for Nginx {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_closing_every_10_requests_and_after_1s_idle_fails_no_get_in_10s() {
-    let Some(nginx) = Nginx::start("keepalive_requests 10;\n  keepalive_timeout 1s;") else {
-        return;
-    };
-    let client = Client::builder().max_conns_per_host(16).build().unwrap();
+/// Eight workers GET `url` for 10 s, worker `w` with `client(w)`; those
+/// for which `pauses(w)` pause 1.1 s every 2000 GETs. Returns how many
+/// answered "hello" and how each other one failed.
+async fn get_for_10s(
+    url: &str,
+    client: impl Fn(usize) -> Client,
+    pauses: impl Fn(usize) -> bool,
+) -> (u64, Vec<String>) {
     let until = Instant::now() + Duration::from_secs(10);
     let workers: Vec<_> = (0..8)
         .map(|w| {
-            let (c, u) = (client.clone(), nginx.url("/"));
+            let (c, u, pauses) = (client(w), url.to_owned(), pauses(w));
             tokio::spawn(async move {
                 let (mut ok, mut failed) = (0u64, Vec::new());
                 let mut i = 0u64;
@@ -116,9 +120,7 @@ async fn nginx_closing_every_10_requests_and_after_1s_idle_fails_no_get_in_10s()
                         },
                         Err(e) => failed.push(e.to_string()),
                     }
-                    // Some workers pause past nginx's 1 s keep-alive now and
-                    // then, so pooled connections go stale under our feet.
-                    if w % 4 == 0 && i % 2000 == 0 {
+                    if pauses && i % 2000 == 0 {
                         tokio::time::sleep(Duration::from_millis(1100)).await;
                     }
                 }
@@ -132,11 +134,10 @@ async fn nginx_closing_every_10_requests_and_after_1s_idle_fails_no_get_in_10s()
         ok += o;
         failed.extend(f);
     }
-    let s = client.stats().total;
-    eprintln!(
-        "nginx churn: {ok} GETs, {} connections, {} retries",
-        s.created, s.retries
-    );
+    (ok, failed)
+}
+
+fn assert_none_failed(ok: u64, failed: &[String]) {
     assert!(
         failed.is_empty(),
         "{} of {} GETs failed, e.g. {:?}",
@@ -144,6 +145,23 @@ async fn nginx_closing_every_10_requests_and_after_1s_idle_fails_no_get_in_10s()
         ok + failed.len() as u64,
         &failed[..failed.len().min(3)]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_closing_every_10_requests_and_after_1s_idle_fails_no_get_in_10s() {
+    let Some(nginx) = Nginx::start("keepalive_requests 10;\n  keepalive_timeout 1s;") else {
+        return;
+    };
+    let client = Client::builder().max_conns_per_host(16).build().unwrap();
+    // Some workers pause past nginx's 1 s keep-alive now and then, so
+    // pooled connections go stale under our feet.
+    let (ok, failed) = get_for_10s(&nginx.url("/"), |_| client.clone(), |w| w % 4 == 0).await;
+    let s = client.stats().total;
+    eprintln!(
+        "nginx churn: {ok} GETs, {} connections, {} retries",
+        s.created, s.retries
+    );
+    assert_none_failed(ok, &failed);
     assert!(ok > 1000, "the load ran ({ok} GETs)");
     assert!(
         s.created >= ok / 10,
@@ -155,18 +173,10 @@ async fn nginx_closing_every_10_requests_and_after_1s_idle_fails_no_get_in_10s()
 /// A CA and a leaf for 127.0.0.1/localhost written into `dir` for nginx;
 /// returns the CA for the client to trust.
 fn write_certs(dir: &std::path::Path) -> leakless::Certificate {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-    leakless::Certificate::from_der(ca.der().to_vec())
+    let ca = TestCa::new();
+    std::fs::write(dir.join("cert.pem"), &ca.leaf_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &ca.key_pem).unwrap();
+    ca.certificate()
 }
 
 /// nginx with HTTPS + h2 by ALPN on its port (4 streams per connection,
@@ -281,46 +291,14 @@ async fn nginx_tls_churn_over_h2_and_h1_fails_no_get_in_10s() {
         .build()
         .unwrap();
     let url = format!("https://127.0.0.1:{}/", nginx.addr.port());
-    let until = Instant::now() + Duration::from_secs(10);
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let (c, u) = (
-                if w % 2 == 0 { h2.clone() } else { h1.clone() },
-                url.clone(),
-            );
-            tokio::spawn(async move {
-                let (mut ok, mut failed) = (0u64, Vec::new());
-                while Instant::now() < until {
-                    match c.get(u.as_str()).send().await {
-                        Ok(res) => match res.bytes().await {
-                            Ok(b) if b == "hello" => ok += 1,
-                            other => failed.push(format!("body: {other:?}")),
-                        },
-                        Err(e) => failed.push(e.to_string()),
-                    }
-                }
-                (ok, failed)
-            })
-        })
-        .collect();
-    let (mut ok, mut failed) = (0, Vec::new());
-    for w in workers {
-        let (o, f) = w.await.unwrap();
-        ok += o;
-        failed.extend(f);
-    }
+    let pick = |w: usize| if w % 2 == 0 { h2.clone() } else { h1.clone() };
+    let (ok, failed) = get_for_10s(&url, pick, |_| false).await;
     let (s2, s1) = (h2.stats().total, h1.stats().total);
     eprintln!(
         "nginx TLS churn: {ok} GETs; h2 {} connections, {} retries; h1 {} connections",
         s2.created, s2.retries, s1.created
     );
-    assert!(
-        failed.is_empty(),
-        "{} of {} GETs failed, e.g. {:?}",
-        failed.len(),
-        ok + failed.len() as u64,
-        &failed[..failed.len().min(3)]
-    );
+    assert_none_failed(ok, &failed);
     assert!(ok > 500, "the load ran ({ok} GETs)");
     assert!(
         s2.created > 10 && s1.created > 10,

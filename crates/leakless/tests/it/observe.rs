@@ -104,14 +104,7 @@ fn observed(builder: leakless::ClientBuilder) -> (Client, Recorder) {
 async fn fresh_then_reused_connection_event_sequences() {
     let server = TestServer::start(Config::new());
     let (client, rec) = observed(Client::builder());
-    client
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, server.url("/")).await;
     let fresh = rec.take();
     assert_eq!(
         fresh,
@@ -126,14 +119,7 @@ async fn fresh_then_reused_connection_event_sequences() {
             "ConnReturned"
         ]
     );
-    client
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, server.url("/")).await;
     let reused = rec.take();
     assert_eq!(
         reused,
@@ -153,7 +139,7 @@ async fn host_names_are_resolved_with_dns_events() {
     let server = TestServer::start(Config::new());
     let (client, rec) = observed(Client::builder());
     let url = format!("http://localhost:{}/", server.addr().port());
-    client.get(url).send().await.unwrap().bytes().await.unwrap();
+    get_body(&client, url).await;
     let events = rec.take();
     assert_eq!(
         &events[..3],
@@ -168,14 +154,7 @@ async fn tls_and_h2_sequences_are_balanced() {
     let server = TestServer::start(Config::new().tls(true));
     let rec = Recorder::default();
     let client = trusting(&server, Client::builder().observer(rec.clone()));
-    client
-        .get(server.https_url("/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, server.https_url("/")).await;
     let events = rec.take();
     assert!(
         events.contains(&"TlsStart".to_owned()) && events.contains(&"TlsDone".to_owned()),
@@ -209,14 +188,7 @@ async fn a_failed_dial_ends_with_get_conn_failed() {
 async fn a_refused_stream_shows_the_retry() {
     let server = TestServer::start(Config::new().h2_refuse_streams(1));
     let (client, rec) = observed(Client::builder().http2_prior_knowledge());
-    client
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, server.url("/")).await;
     let events = rec.take();
     let retry = events
         .iter()
@@ -284,12 +256,7 @@ async fn cancellation_at_each_await_point_still_ends_every_phase() {
         .unwrap();
     res.chunk().await.unwrap();
     drop(res);
-    bounded(async {
-        while client.stats().total.busy != 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    wait_for_stats(&client, "both drains done", |s| s.busy == 0).await;
     let requests = rec.take_per_request();
     assert_eq!(requests.len(), 4, "{requests:?}");
     assert_eq!(
@@ -320,14 +287,7 @@ async fn histograms_count_every_request() {
     let server = TestServer::start(Config::new());
     let client = Client::new();
     for _ in 0..5 {
-        client
-            .get(server.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        get_body(&client, server.url("/")).await;
     }
     let s = client.stats().total;
     assert_eq!(s.pool_wait.count(), 5);
@@ -467,14 +427,7 @@ async fn prometheus_text_has_the_pool_and_passes_promtool() {
     let server = TestServer::start(Config::new());
     let client = Client::new();
     for _ in 0..3 {
-        client
-            .get(server.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        get_body(&client, server.url("/")).await;
     }
     let text = client.prometheus_text();
     let host = server.addr().to_string();
@@ -558,21 +511,7 @@ fn many_clients_child() {
 
 #[test]
 fn creating_clients_in_a_loop_warns_once() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "observe::many_clients_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("WARNINGS=1"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        run_alone_in_a_fresh_process("observe::many_clients_child", &[], Duration::from_secs(60));
+    assert!(out.contains("WARNINGS=1"), "{out}");
 }

@@ -141,32 +141,24 @@ impl Drop for OneAnswerServer {
 /// For TLS modes: an acceptor with a fresh CA's leaf for 127.0.0.1 (ALPN
 /// h2 or http/1.1 as the mode says), and the CA's DER.
 fn tls_acceptor(mode: Mode) -> (Option<tokio_rustls::TlsAcceptor>, Vec<u8>) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     if !mode.is_tls() {
         return (None, Vec::new());
     }
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
+    let ca = TestCa::new();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![leaf.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            vec![ca.leaf_der.clone().into()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ca.key_der.clone())),
         )
         .unwrap();
     config.alpn_protocols = vec![if mode.is_h2() { "h2" } else { "http/1.1" }.into()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    (Some(acceptor), ca.der().to_vec())
+    (Some(acceptor), ca.ca_der())
 }
 
 async fn serve<S>(mode: Mode, io: S, conn: usize, seen: Log)

@@ -89,23 +89,23 @@ async fn connection_close_response_is_not_reused(mode: Mode) {
     };
     assert_eq!(why, 1, "{s:?}");
     server.wait_closed(1).await;
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     assert_eq!(server.stats().accepted, 2);
     assert_eq!(client.stats().total.retries, 0);
 }
 per_mode!(connection_close_response_is_not_reused: h1, h1_tls, h2, h2c);
 
-async fn body_read_to_end_returns_connection_before_drop(mode: Mode, path: &str) {
+/// Reads `path`'s 20,000-byte body to its end, its length announced as
+/// `content_length` says.
+async fn body_read_to_end_returns_connection_before_drop(
+    mode: Mode,
+    path: &str,
+    content_length: Option<u64>,
+) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
     let mut res = client.get(mode.url(&server, path)).send().await.unwrap();
+    assert_eq!(res.content_length(), content_length);
     let mut n = 0;
     while let Some(chunk) = res.chunk().await.unwrap() {
         n += chunk.len();
@@ -119,16 +119,16 @@ async fn body_read_to_end_returns_connection_before_drop(mode: Mode, path: &str)
 }
 
 async fn reading_to_end_returns_connection_content_length(mode: Mode) {
-    body_read_to_end_returns_connection_before_drop(mode, "/?size=20000").await;
+    body_read_to_end_returns_connection_before_drop(mode, "/?size=20000", Some(20000)).await;
 }
 per_mode!(reading_to_end_returns_connection_content_length: h1, h1_tls, h2, h2c);
 
-/// On HTTP/2 "chunked" is a body of DATA frames without a Content-Length.
-async fn reading_to_end_returns_connection_chunked(mode: Mode) {
-    body_read_to_end_returns_connection_before_drop(mode, "/?size=20000&chunked=1&chunk=3000")
-        .await;
+/// HTTP/1.1: a chunked body; HTTP/2: DATA frames without a Content-Length.
+async fn reading_to_end_returns_connection_without_content_length(mode: Mode) {
+    let path = "/?size=20000&chunked=1&chunk=3000";
+    body_read_to_end_returns_connection_before_drop(mode, path, None).await;
 }
-per_mode!(reading_to_end_returns_connection_chunked: h1, h1_tls, h2, h2c);
+per_mode!(reading_to_end_returns_connection_without_content_length: h1, h1_tls, h2, h2c);
 
 /// HTTP/1.1 drains the rest in the background and reuses the connection;
 /// HTTP/2 resets just that stream and the connection is idle at once.
@@ -146,14 +146,7 @@ async fn dropped_body_within_drain_limit_is_reused(mode: Mode) {
         assert_eq!((s.idle, s.busy, s.h2_streams), (1, 0, 0), "{s:?}");
     }
     wait_for_stats(&client, "the connection idle", |s| s.idle == 1).await;
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     assert_eq!(server.stats().accepted, 1);
     let s = client.stats().total;
     assert_eq!((s.created, s.reused, s.closed), (1, 1, 0), "{s:?}");
@@ -162,7 +155,7 @@ per_mode!(dropped_body_within_drain_limit_is_reused: h1, h1_tls, h2, h2c);
 
 // HTTP/1.1 only: the drain limit is an HTTP/1.1 notion; dropping an h2
 // response resets only its stream whatever is left (see
-// dropped_endless_body_closes_the_tcp_connection::h2).
+// dropped_endless_body_resets_only_its_stream).
 async fn dropped_body_over_drain_limit_is_closed(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
@@ -178,9 +171,8 @@ async fn dropped_body_over_drain_limit_is_closed(mode: Mode) {
 }
 per_mode!(dropped_body_over_drain_limit_is_closed: h1, h1_tls);
 
-/// On HTTP/2 the endless body is one stream: dropping it resets that
-/// stream (the server's writes to it stop), and the connection stays.
-async fn dropped_endless_body_closes_the_tcp_connection(mode: Mode) {
+/// An endless body dropped after its first chunk.
+async fn drop_an_endless_body(mode: Mode) -> (TestServer, Client) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
     let mut res = client
@@ -190,39 +182,32 @@ async fn dropped_endless_body_closes_the_tcp_connection(mode: Mode) {
         .unwrap();
     res.chunk().await.unwrap().expect("some body");
     drop(res);
-    if mode.is_h2() {
-        bounded(server.wait_until(|s| s.h2_streams_reset == 1)).await;
-        let s = client.stats().total;
-        assert_eq!(
-            (s.open, s.idle, s.h2_streams, s.closed),
-            (1, 1, 0, 0),
-            "{s:?}"
-        );
-        // The connection carries on.
-        let res = client.get(mode.url(&server, "/")).send().await.unwrap();
-        assert_eq!(res.text().await.unwrap(), "hello");
-        assert_eq!(server.stats().accepted, 1);
-        return;
-    }
+    (server, client)
+}
+
+async fn dropped_endless_body_closes_the_tcp_connection(mode: Mode) {
+    let (server, client) = drop_an_endless_body(mode).await;
     // The drain gives up past drain_limit; the server's writes then fail.
     server.wait_write_failures(1).await;
     server.wait_closed(1).await;
     let s = client.stats().total;
     assert_eq!((s.open, s.closed_by.get(CloseReason::DrainFailed)), (0, 1));
 }
-per_mode!(dropped_endless_body_closes_the_tcp_connection: h1, h1_tls, h2, h2c);
+per_mode!(dropped_endless_body_closes_the_tcp_connection: h1, h1_tls);
+
+/// On HTTP/2 the endless body is one stream: dropping it resets that
+/// stream (the server's writes to it stop), and the connection stays.
+async fn dropped_endless_body_resets_only_its_stream(mode: Mode) {
+    let (server, client) = drop_an_endless_body(mode).await;
+    bounded(server.wait_until(|s| s.h2_streams_reset == 1)).await;
+    assert_the_h2_connection_carries_on(mode, &client, &server).await;
+}
+per_mode!(dropped_endless_body_resets_only_its_stream: h2, h2c);
 
 async fn server_closed_idle_connection_is_replaced(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
     server.wait_idle(1).await;
     assert_eq!(server.close_idle_connections(), 1);
     server.wait_closed(1).await;
@@ -245,8 +230,7 @@ async fn server_closed_idle_connection_is_replaced(mode: Mode) {
         let s = wait_for_stats(&client, "the connection closed", |s| s.open == 0).await;
         assert_eq!(s.closed_by.get(CloseReason::ServerClosed), 1, "{s:?}");
     }
-    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "hello");
+    assert_eq!(get_body(&client, mode.url(&server, "/")).await, "hello");
     let s = client.stats().total;
     assert_eq!(
         (s.open, s.idle, s.created, s.retries),
@@ -299,24 +283,10 @@ async fn request_racing_the_idle_timeout_does_not_fail(mode: Mode) {
     let server = mode.server(Config::new().keep_alive_timeout(Duration::from_millis(30)));
     let client = mode.client(&server, Client::builder());
     for i in 0..40u64 {
-        client
-            .get(mode.url(&server, "/"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        get_body(&client, mode.url(&server, "/")).await;
         // Idle for just about the server's keep-alive: the close races the reuse.
         tokio::time::sleep(Duration::from_micros(27_000 + i * 150)).await;
     }
-    client
-        .get(mode.url(&server, "/"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get_body(&client, mode.url(&server, "/")).await;
 }
 per_mode!(request_racing_the_idle_timeout_does_not_fail: h1, h1_tls, h2, h2c);

@@ -15,8 +15,8 @@ mod wait;
 pub use ca::TestCa;
 pub use child::run_alone_in_a_fresh_process;
 pub use kernel::{
-    CLOSE, CLOSE_WAIT, ESTABLISHED, KernelSocket, LAST_ACK, SYN_SENT, client_sockets,
-    held_client_sockets, open_fds, sockets,
+    CLOSE, CLOSE_WAIT, ESTABLISHED, KernelSocket, LAST_ACK, client_sockets, held_client_sockets,
+    open_fds, sockets,
 };
 pub use leakless::{Client, ClientBuilder};
 pub use leakless_testserver::{Config, TestServer};
@@ -48,6 +48,22 @@ pub fn assert_consistent(s: &leakless::HostStats) {
         s.open as u64,
         "created - closed = open: {s:?}"
     );
+}
+
+/// On HTTP/2, after a stream was given up (failed, reset or dropped): the
+/// shared connection is still open and idle with no stream counted, and
+/// it serves the next request without a new dial.
+pub async fn assert_the_h2_connection_carries_on(mode: Mode, client: &Client, server: &TestServer) {
+    assert!(mode.is_h2(), "{mode:?}");
+    let s = client.stats().total;
+    assert_eq!(
+        (s.open, s.idle, s.h2_streams, s.closed),
+        (1, 1, 0, 0),
+        "{s:?}"
+    );
+    assert_consistent(&s);
+    assert_eq!(get_body(client, mode.url(server, "/")).await, "hello");
+    assert_eq!(server.stats().accepted, 1);
 }
 
 /// A client that trusts `server`'s CA, built from `builder`.

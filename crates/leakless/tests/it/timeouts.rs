@@ -18,8 +18,7 @@ use crate::support::*;
 
 /// One request read to the end, on real time: the connection is then idle.
 async fn warm_up(mode: Mode, client: &Client, server: &TestServer) {
-    let res = client.get(mode.url(server, "/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "hello");
+    assert_eq!(get_body(client, mode.url(server, "/")).await, "hello");
     assert_eq!(client.stats().total.idle, 1);
 }
 
@@ -220,15 +219,7 @@ async fn connect_timeout_fires_against_a_full_accept_queue() {
     });
     // While the wait yields the runtime is never idle, so the paused clock
     // stands still: see the client's SYN hang in the kernel's table first.
-    let dialing = wait_for(
-        "the client's SYN_SENT socket",
-        || listener.dials(),
-        |d| !d.is_empty(),
-    )
-    .await;
-    assert_eq!(dialing.len(), 1, "{dialing:?}");
-    let dialing = dialing[0];
-    assert_eq!(dialing.state, SYN_SENT, "{dialing:?}");
+    let dialing = listener.wait_for_the_dial().await;
     assert_eq!(client.stats().total.dialing, 1);
 
     let err = req.await.unwrap().unwrap_err();
@@ -244,9 +235,7 @@ async fn connect_timeout_fires_against_a_full_accept_queue() {
     assert_eq!(err.host(), Some(addr.to_string().as_str()));
     assert!(err.to_string().contains("connect_timeout"), "{err}");
     // The half-open socket is gone from the kernel, not just from the pool.
-    let left = sockets([dialing.local], addr);
-    assert!(left.is_empty(), "{left:?}");
-    assert!(listener.dials().is_empty(), "{:?}", listener.dials());
+    listener.assert_no_dial_left(&dialing);
     let s = client.stats().total;
     assert_eq!(
         (
@@ -316,7 +305,8 @@ per_mode!(total_deadline_interrupts_an_endless_body: h1, h1_tls, h2, h2c);
 
 async fn per_request_timeout_overrides_the_clients_and_names_the_total_phase(mode: Mode) {
     let server = mode.server(Config::new());
-    let client = mode.client(&server, Client::builder());
+    // The client's own deadline is far later: only the request's can fire.
+    let client = mode.client(&server, Client::builder().timeout(Duration::from_secs(60)));
     warm_up(mode, &client, &server).await;
     tokio::time::pause();
     let start = Instant::now();

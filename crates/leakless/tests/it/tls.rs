@@ -92,17 +92,7 @@ async fn danger_accept_invalid_certs_accepts_a_self_signed_server() {
         .danger_accept_invalid_certs(true)
         .build()
         .unwrap();
-    assert_eq!(
-        client
-            .get(server.https_url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "hello"
-    );
+    assert_eq!(get_body(&client, server.https_url("/")).await, "hello");
 }
 
 #[tokio::test]
@@ -117,16 +107,7 @@ async fn mutual_tls_sends_the_client_certificate() {
     let cert = server.client_cert("leakless-test");
     let id = Identity::from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
     let with = trusting(&server, Client::builder().identity(id));
-    assert_eq!(
-        with.get(server.https_url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "hello"
-    );
+    assert_eq!(get_body(&with, server.https_url("/")).await, "hello");
 }
 
 #[tokio::test]

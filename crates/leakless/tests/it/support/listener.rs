@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Socket, Type};
 
-use super::kernel::{self, ESTABLISHED, KernelSocket, SYN_SENT};
+use super::{
+    kernel::{self, ESTABLISHED, KernelSocket, SYN_SENT},
+    wait::wait_for,
+};
 
 /// A loopback listener whose accept queue is full, checked in the kernel's
 /// table: a connect to it stays in SYN_SENT (the SYN is dropped) until it
@@ -59,6 +62,21 @@ impl SaturatedListener {
         self.addr
     }
 
+    /// Waits for the one dial to it that a client under test makes, hung
+    /// in SYN_SENT, and returns it. The wait yields and never sleeps on
+    /// tokio's clock, so a paused clock stands still meanwhile.
+    pub async fn wait_for_the_dial(&self) -> KernelSocket {
+        let dials = wait_for(
+            "a client's SYN_SENT socket",
+            || self.dials(),
+            |d| !d.is_empty(),
+        )
+        .await;
+        assert_eq!(dials.len(), 1, "{dials:?}");
+        assert_eq!(dials[0].state, SYN_SENT, "{dials:?}");
+        dials[0]
+    }
+
     /// Dials to it in SYN_SENT that this process holds, its own fillers
     /// aside: what a client under test is dialing.
     pub fn dials(&self) -> Vec<KernelSocket> {
@@ -66,5 +84,13 @@ impl SaturatedListener {
             .into_iter()
             .filter(|s| !self.filler_addrs.contains(&s.local))
             .collect()
+    }
+
+    /// `dial` is gone from the kernel, and no other dial to it is left.
+    pub fn assert_no_dial_left(&self, dial: &KernelSocket) {
+        let left = kernel::socket(dial.local, self.addr);
+        assert!(left.is_none(), "{left:?}");
+        let dials = self.dials();
+        assert!(dials.is_empty(), "{dials:?}");
     }
 }
