@@ -10,6 +10,7 @@
 //! - [`report`] (text and JSON lines), [`tui`], [`prom`]: the outputs;
 //! - [`target`]: the watched pid or command, and the stop signal.
 
+mod conns;
 mod prom;
 mod report;
 mod sampler;
