@@ -4,7 +4,9 @@
 //! a child process (this binary re-executed, see [`child_role`]), then runs
 //! the real `leakless` binary on the child's pid and reads its JSON.
 
+mod events;
 mod harness;
+mod nginx;
 mod outputs;
 mod programs;
 mod scenarios;
