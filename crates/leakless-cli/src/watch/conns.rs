@@ -127,6 +127,7 @@ pub struct EndedTuple {
     pub owner: u32,
     pub local: SocketAddr,
     pub remote: SocketAddr,
+    pub ending: Ending,
 }
 
 /// Tallies drained events per (owner, remote); also returns the 4-tuples
@@ -157,6 +158,7 @@ pub fn tally(events: &[ConnEvent]) -> (HashMap<(u32, SocketAddr), Tally>, Vec<En
                     owner,
                     local,
                     remote,
+                    ending,
                 });
             }
         }

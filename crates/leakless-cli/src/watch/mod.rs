@@ -10,6 +10,7 @@
 //! - [`report`] (text and JSON lines), [`tui`], [`prom`]: the outputs;
 //! - [`target`]: the watched pid or command, and the stop signal.
 
+mod churn_events;
 mod conns;
 mod prom;
 mod report;
@@ -20,12 +21,14 @@ mod target;
 mod tui;
 mod verdict;
 
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args};
 
+use crate::sockets::events::{ConnEvents, EventSource};
+use crate::sockets::lifecycle::Scope;
 use sampler::{Mode, Sampler};
 use snapshot::Snapshot;
 use target::{ChildOutput, Target};
@@ -74,6 +77,8 @@ const CHILD_GRACE: Duration = Duration::from_secs(2);
 /// Runs the watch; returns the process exit code.
 pub fn run(args: WatchArgs) -> Result<i32, String> {
     let tui_mode = !args.json && !args.once && std::io::stdout().is_terminal();
+    // On before a command starts, so its first connections are counted.
+    let events = (!args.once).then(EventSource::open);
     let mut target = if !args.command.is_empty() {
         let out = if tui_mode {
             ChildOutput::Discard
@@ -131,6 +136,7 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
     };
 
     let mut sampler = Sampler::new(mode, true);
+    sampler.set_events(follow(events, mode));
     let start = Instant::now();
     let mut next = start;
     let mut last: Option<Snapshot> = None;
@@ -210,6 +216,29 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
     }
     Ok(exit_code.unwrap_or(0))
 }
+
+/// Follows the watched processes' connections through the kernel's events,
+/// or says once why not (the report repeats the limit).
+fn follow(source: Option<io::Result<EventSource>>, mode: Mode) -> Result<ConnEvents, String> {
+    let scope = match mode {
+        Mode::Pid(pid) => Scope::Tree(pid),
+        Mode::All => Scope::All,
+    };
+    match source {
+        Some(Ok(s)) => Ok(s.follow(scope)),
+        Some(Err(e)) => {
+            eprintln!(
+                "leakless watch: connection events unavailable ({e}); sampling only: {}",
+                SAMPLING_LIMIT
+            );
+            Err(e.to_string())
+        }
+        None => Err("not used with --once".to_string()),
+    }
+}
+
+/// What sampling alone cannot see.
+pub const SAMPLING_LIMIT: &str = "connections that open and close between two samples are not seen, so churn of short connections is undercounted or missed";
 
 /// Writes to stdout and flushes; false once the reader has gone (EPIPE),
 /// where `println!` would panic.

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::snapshot::{EndpointView, ProcessView, Snapshot};
+use super::churn_events::histogram;
+use super::snapshot::{EndpointView, EventsView, ProcessView, Snapshot};
 use super::verdict::{Kind, Verdict};
 use crate::duration::human;
 
@@ -23,6 +24,8 @@ pub struct Report {
     pub exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Where connection counts came from, and the limit without events.
+    pub events: EventsView,
 }
 
 impl Report {
@@ -49,6 +52,7 @@ impl Report {
             processes: snap.processes.clone(),
             exit_code,
             warnings: snap.warnings.clone(),
+            events: snap.events.clone(),
         }
     }
 }
@@ -132,6 +136,38 @@ pub fn process_table(p: &ProcessView, out: &mut String) {
             e.verdict.map_or("", Kind::name),
             states(e)
         );
+        if let Some(ev) = e.events.as_ref().filter(|ev| ev.lifetimes.n() > 0) {
+            let ended: Vec<String> = ev.ended.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(
+                out,
+                "    lifetimes (kernel events): {}; last window ended: {}",
+                histogram(&ev.lifetimes),
+                if ended.is_empty() {
+                    "none".to_string()
+                } else {
+                    ended.join(", ")
+                }
+            );
+        }
+    }
+}
+
+/// How connections were counted, one line.
+fn events_line(e: &EventsView) -> String {
+    match (e.attribution, &e.reason) {
+        (Some(a), _) => format!(
+            "connections counted from the kernel's events, attributed {a}{}",
+            if e.lost > 0 {
+                format!("; {} records lost (counts may be short by that)", e.lost)
+            } else {
+                String::new()
+            }
+        ),
+        (None, reason) => format!(
+            "sampling only ({}): {}",
+            reason.as_deref().unwrap_or("no events"),
+            e.limit.unwrap_or("")
+        ),
     }
 }
 
@@ -181,6 +217,7 @@ pub fn report_text(r: &Report) -> String {
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
+    let _ = writeln!(out, "{}", events_line(&r.events));
     for p in &r.processes {
         process_table(p, &mut out);
     }

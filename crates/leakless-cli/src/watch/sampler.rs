@@ -11,8 +11,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::conns::{self, Tally};
 use super::series::{Endpoint, EndpointSeries};
 use super::verdict::{self, Ctx, Verdict};
+use crate::sockets::events::ConnEvents;
+use crate::sockets::lifecycle::Ending;
 use crate::sockets::{Owners, SampleStats, SocketTable, process};
 
 /// Which processes are watched.
@@ -106,6 +109,12 @@ pub struct Sampler {
     pub unattributed_top: Vec<(SocketAddr, u32)>,
     pub stats: Option<SampleStats>,
     pub t: f64,
+    /// The kernel's connection events, or why there are none.
+    events: Result<ConnEvents, String>,
+    /// Records or connections the events lost so far.
+    pub events_lost: u64,
+    /// What the events said since the last sample, by (process, remote).
+    pending: HashMap<(u32, SocketAddr), Tally>,
 }
 
 impl Sampler {
@@ -133,7 +142,21 @@ impl Sampler {
             unattributed_top: Vec::new(),
             stats: None,
             t: 0.0,
+            events: Err("not started".to_string()),
+            events_lost: 0,
+            pending: HashMap::new(),
         }
+    }
+
+    /// Counts connections from the kernel's events from now on (`Err`:
+    /// why not; samples only).
+    pub fn set_events(&mut self, events: Result<ConnEvents, String>) {
+        self.events = events;
+    }
+
+    /// `Ok(())` when connections are counted from events, else why not.
+    pub fn events(&self) -> Result<(), &str> {
+        self.events.as_ref().map(|_| ()).map_err(String::as_str)
     }
 
     pub fn mode(&self) -> Mode {
@@ -183,6 +206,7 @@ impl Sampler {
                 self.table.set_owners(Owners::Pids(self.tree.clone()));
             }
         }
+        self.drain_events(t);
         let sample = self.table.sample()?;
         self.stats = Some(sample.stats);
         self.ingest(t, &sample.sockets, baseline);
@@ -192,6 +216,31 @@ impl Sampler {
         }
         self.samples += 1;
         Ok(())
+    }
+
+    /// Tallies the events since the last sample per (process, remote), and
+    /// remembers the 4-tuples of connections this side closed first: their
+    /// TIME_WAIT is then the process's even if no sample saw them open.
+    fn drain_events(&mut self, t: f64) {
+        let Ok(events) = &self.events else {
+            return;
+        };
+        let drained = events.drain();
+        self.events_lost = drained.lost;
+        let (per, ended) = conns::tally(&drained.events);
+        for e in ended.iter().filter(|e| e.ending == Ending::LocalFirst) {
+            self.tuples.insert(
+                (e.local, e.remote),
+                TupleOwner {
+                    key: e.owner,
+                    endpoint: Endpoint::Remote(e.remote),
+                    last_seen: t,
+                },
+            );
+        }
+        for (k, tally) in per {
+            self.pending.entry(k).or_default().merge(&tally);
+        }
     }
 
     fn key_of(&self, pid: u32) -> Option<u32> {

@@ -10,6 +10,7 @@ use foldhash::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 
+use super::conns::{Lifetimes, Tally};
 use crate::sockets::{StateCounts, TcpState};
 
 /// How much history a series keeps (sparklines show "the last minutes";
@@ -84,6 +85,9 @@ pub struct Point {
     pub est_unread: u32,
     pub max_idle_s: Option<f64>,
     pub oldest_age_s: f64,
+    /// Connections the kernel's events counted since the previous sample
+    /// (opened, ended and how, lifetimes): also those no sample saw.
+    pub events: Tally,
 }
 
 impl Point {
@@ -140,6 +144,9 @@ pub struct EndpointSeries {
     pub keepalive: KeepAlive,
     /// Whether any observation carried tcp_info.
     pub has_times: bool,
+    /// Lifetimes of every connection the events saw end, since the start.
+    pub lifetimes: Lifetimes,
+
     pub oldest_from_start: bool,
 }
 
@@ -159,6 +166,9 @@ pub struct EndpointSample<'a> {
     /// The first sample of the watch, whose sockets are not "opened" (they
     /// were there already, so their age is a lower bound).
     pub baseline: bool,
+    /// What the kernel's connection events counted since the previous
+    /// sample (empty without them).
+    pub events: Tally,
 }
 
 impl EndpointSeries {
@@ -170,11 +180,14 @@ impl EndpointSeries {
             socks,
             tw_unattributed,
             baseline,
+            events,
         } = *sample;
+        self.lifetimes.merge(&events.lifetimes);
         let first_of_series = self.points.is_empty();
         let mut p = Point {
             t,
             tw_unattributed: tw_unattributed.len() as u32,
+            events,
             ..Point::default()
         };
         self.generation += 1;
@@ -327,7 +340,12 @@ impl EndpointSeries {
             .iter()
             .rev()
             .take_while(|p| last.t - p.t <= idle_for)
-            .all(|p| p.counts.total() == 0 && p.tw_unattributed == 0)
+            .all(|p| {
+                p.counts.total() == 0
+                    && p.tw_unattributed == 0
+                    && p.events.opens == 0
+                    && p.events.ended() == 0
+            })
             && self
                 .points
                 .front()
@@ -484,6 +502,7 @@ mod tests {
             socks,
             tw_unattributed: tw,
             baseline,
+            ..EndpointSample::default()
         }
     }
 

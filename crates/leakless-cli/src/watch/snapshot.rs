@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::churn_events::WindowEvents;
+use super::conns::Lifetimes;
 use super::sampler::{Mode, ProcessSeries, Sampler};
-use super::series::{EndpointSeries, Point};
+use super::series::{EndpointSeries, Point, Window};
 use super::verdict::{Kind, Verdict};
+use crate::sockets::lifecycle::Ending;
 use crate::sockets::{StateCounts, TcpState};
 
 /// Processes shown in `--all` (and exported), most suspicious first.
@@ -34,8 +37,40 @@ pub struct Snapshot {
     pub unattributed_time_wait: u32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unattributed_top: Vec<Unattributed>,
+    /// Where connection counts come from: the kernel's events, or samples
+    /// alone (and what that cannot see).
+    pub events: EventsView,
     /// What this sample cost watch itself.
     pub cost: Cost,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EventsView {
+    /// "kernel" or "sampling".
+    pub source: &'static str,
+    /// How connections are tied to the watched processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<&'static str>,
+    /// Records or connections the events lost (full ring, too many live).
+    #[serde(skip_serializing_if = "is_zero64")]
+    pub lost: u64,
+    /// Why there are no events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What sampling alone cannot see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<&'static str>,
+}
+
+/// One endpoint's connections as the kernel's events counted them.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointEvents {
+    pub opens_per_s: f64,
+    pub closes_per_s: f64,
+    /// Ended connections over the same window, by who closed first.
+    pub ended: BTreeMap<&'static str, u32>,
+    /// Lifetimes of every connection seen ending since the start.
+    pub lifetimes: Lifetimes,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -99,6 +134,10 @@ pub struct EndpointView {
     pub close_wait_data_unread: u32,
     pub close_wait_fin_unread: u32,
     pub close_wait_eof_read: u32,
+    /// Counted from the kernel's events (absent without them, or when none
+    /// concerned this endpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<EndpointEvents>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Kind>,
     #[serde(skip)]
@@ -106,6 +145,10 @@ pub struct EndpointView {
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero64(n: &u64) -> bool {
     *n == 0
 }
 
@@ -139,6 +182,27 @@ impl Snapshot {
             source: s.source().name(),
             warnings: s.warnings(),
             processes,
+            events: match s.events() {
+                Ok(()) => EventsView {
+                    source: "kernel",
+                    attribution: Some(match s.mode() {
+                        Mode::Pid(_) => {
+                            "by the process that called connect(), in the watched process tree (followed through the kernel's fork records)"
+                        }
+                        Mode::All => "by the process that called connect()",
+                    }),
+                    lost: s.events_lost,
+                    reason: None,
+                    limit: None,
+                },
+                Err(reason) => EventsView {
+                    source: "sampling",
+                    attribution: None,
+                    lost: 0,
+                    reason: Some(reason.to_string()),
+                    limit: Some(super::SAMPLING_LIMIT),
+                },
+            },
             unattributed_time_wait: s.unattributed_total,
             unattributed_top: s
                 .unattributed_top
@@ -173,7 +237,11 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
             (endpoint_view(ep.to_string(), series, kind), kind)
         })
         .filter(|(v, _)| {
-            v.sockets + v.time_wait_unattributed > 0 || v.verdict.is_some_and(|k| k > Kind::Ok)
+            v.sockets + v.time_wait_unattributed > 0
+                || v.verdict.is_some_and(|k| k > Kind::Ok)
+                || v.events
+                    .as_ref()
+                    .is_some_and(|e| e.opens_per_s + e.closes_per_s > 0.0)
         })
         .collect();
     endpoints.sort_by(|a, b| {
@@ -244,14 +312,20 @@ fn tail(it: impl DoubleEndedIterator<Item = u64>) -> Vec<u64> {
 fn endpoint_view(name: String, s: &EndpointSeries, verdict: Option<Kind>) -> EndpointView {
     let last = s.last().cloned().unwrap_or_else(Point::default);
     let w = s.window(RATE_WINDOW_S);
+    let events = endpoint_events(s, &w);
+    // Events count connections no sample saw; samples count closes of
+    // connections opened before the watch: show the larger.
+    let (ev_opens, ev_closes) = events
+        .as_ref()
+        .map_or((0.0, 0.0), |e| (e.opens_per_s, e.closes_per_s));
     EndpointView {
         endpoint: name,
         folded: 0,
         sockets: last.counts.total(),
         states: states_map(&last.counts),
         time_wait_unattributed: last.tw_unattributed,
-        opens_per_s: w.rate(|p| p.opens),
-        closes_per_s: w.rate(|p| p.closes),
+        opens_per_s: w.rate(|p| p.opens).max(ev_opens),
+        closes_per_s: w.rate(|p| p.closes).max(ev_closes),
         oldest_age_s: if last.live() > 0 {
             last.oldest_age_s
         } else {
@@ -262,8 +336,36 @@ fn endpoint_view(name: String, s: &EndpointSeries, verdict: Option<Kind>) -> End
         close_wait_data_unread: last.cw_unread,
         close_wait_fin_unread: last.cw_fin,
         close_wait_eof_read: last.cw_eof,
+        events,
         verdict,
         history: tail(s.points().map(|p| u64::from(p.counts.total()))),
+    }
+}
+
+fn endpoint_events(s: &EndpointSeries, w: &Window<'_>) -> Option<EndpointEvents> {
+    let e = WindowEvents::of(w);
+    if e.is_none() && s.lifetimes.n() == 0 {
+        return None;
+    }
+    let total = e.map(|e| e.total).unwrap_or_default();
+    Some(EndpointEvents {
+        opens_per_s: e.map_or(0.0, |e| e.opens_per_s),
+        closes_per_s: e.map_or(0.0, |e| e.ended_per_s),
+        ended: Ending::ALL
+            .into_iter()
+            .map(|k| (ending_name(k), total.ends_by(k)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        lifetimes: s.lifetimes,
+    })
+}
+
+fn ending_name(e: Ending) -> &'static str {
+    match e {
+        Ending::LocalFirst => "local_first",
+        Ending::PeerFirst => "peer_first",
+        Ending::Reset => "reset",
+        Ending::Failed => "failed",
     }
 }
 
@@ -286,6 +388,18 @@ fn fold(mut a: EndpointView, b: EndpointView) -> EndpointView {
         (x, y) => x.or(y),
     };
     a.close_wait_data_unread += b.close_wait_data_unread;
+    a.events = match (a.events, b.events) {
+        (Some(mut x), Some(y)) => {
+            x.opens_per_s += y.opens_per_s;
+            x.closes_per_s += y.closes_per_s;
+            for (k, n) in y.ended {
+                *x.ended.entry(k).or_default() += n;
+            }
+            x.lifetimes.merge(&y.lifetimes);
+            Some(x)
+        }
+        (x, y) => x.or(y),
+    };
     a.close_wait_fin_unread += b.close_wait_fin_unread;
     a.close_wait_eof_read += b.close_wait_eof_read;
     a.verdict = a.verdict.max(b.verdict);

@@ -39,8 +39,8 @@ fn tool(name: &str, require_var: &str, install: &str) -> Option<String> {
 /// Reads samples of a `watch -- CLIENT` until the client is CHURN to nginx
 /// with a full window behind it, reading nginx's accept count at each
 /// sample; asserts the event-counted opens/s are within 20% of nginx's over
-/// the same window and the verdict tells that the server closed first.
-fn churn_at_the_rate_nginx_counted(w: &Watch, nginx: &Nginx) {
+/// the same window and, where `server_closes_first`, that the verdict says so.
+fn churn_at_the_rate_nginx_counted(w: &Watch, nginx: &Nginx, server_closes_first: bool) {
     // (watch time, nginx accepts) per sample.
     let mut counts: Vec<(f64, u64)> = Vec::new();
     let mut seen = Vec::new();
@@ -60,7 +60,10 @@ fn churn_at_the_rate_nginx_counted(w: &Watch, nginx: &Nginx) {
         if seen.last() != Some(&verdict) {
             seen.push(verdict.clone());
         }
-        assert!(t <= 30.0, "no CHURN within 30 s; verdicts seen: {seen:?}\n{v:#}");
+        assert!(
+            t <= 30.0,
+            "no CHURN within 30 s; verdicts seen: {seen:?}\n{v:#}"
+        );
         let vs = verdicts_for(&v, pid);
         let Some(churn) = vs.iter().find(|x| x["verdict"] == "CHURN") else {
             continue;
@@ -75,28 +78,37 @@ fn churn_at_the_rate_nginx_counted(w: &Watch, nginx: &Nginx) {
         // (one connection each, the first one's before the window began).
         let (t0, a0) = *counts
             .iter()
-            .min_by(|a, b| (a.0 - (t - window)).abs().total_cmp(&(b.0 - (t - window)).abs()))
+            .min_by(|a, b| {
+                (a.0 - (t - window))
+                    .abs()
+                    .total_cmp(&(b.0 - (t - window)).abs())
+            })
             .unwrap();
         let (_, a1) = *counts.last().unwrap();
         let status_reads = counts.iter().filter(|c| c.0 > t0).count() as u64;
         let server = (a1 - a0 - status_reads) as f64 / (t - t0);
+        let n = &churn["numbers"];
         eprintln!(
-            "CHURN at {t:.1}s: watch {opens:.1} opens/s, nginx {server:.1} accepts/s over {:.1}s",
-            t - t0
+            "CHURN at {t:.1}s: watch {opens:.1} opens/s, nginx {server:.1} accepts/s over {:.1}s; ended {} (server first {}, this side first {})",
+            t - t0,
+            n["ended"],
+            n["ended_peer_first"],
+            n["ended_local_first"]
         );
         assert!(
             (opens - server).abs() <= 0.2 * server,
             "watch counted {opens:.1} opens/s, nginx {server:.1}/s\n{churn:#}"
         );
-        let n = &churn["numbers"];
-        assert!(
-            n["ended_peer_first"].as_f64().unwrap() > 0.9 * n["ended"].as_f64().unwrap(),
-            "nginx closes first: {churn:#}"
-        );
         assert!(n["lifetime_mean_s"].as_f64().unwrap() < 0.2, "{churn:#}");
         let advice = churn["advice"].as_str().unwrap();
         assert!(advice.contains("keep-alive"), "{advice}");
-        assert!(advice.contains("the server closes"), "{advice}");
+        if server_closes_first {
+            assert!(
+                n["ended_peer_first"].as_f64().unwrap() > 0.75 * n["ended"].as_f64().unwrap(),
+                "nginx closes first: {churn:#}"
+            );
+            assert!(advice.contains("the server closes"), "{advice}");
+        }
         let ev = &process(&v, pid).unwrap()["endpoints"][0]["events"];
         assert!(
             ev["lifetimes"].as_object().is_some_and(|h| !h.is_empty()),
@@ -121,7 +133,7 @@ fn node_client_with_an_agent_per_request_is_churn_at_the_rate_nginx_counted() {
     let script = clients_dir().join("agent_per_request.js");
     let url = nginx.url("/");
     let w = watch_command(&[&node, script.to_str().unwrap(), &url, RATE, "60"]);
-    churn_at_the_rate_nginx_counted(&w, &nginx);
+    churn_at_the_rate_nginx_counted(&w, &nginx, true);
 }
 
 #[test]
@@ -147,7 +159,9 @@ fn go_client_without_keep_alives_is_churn_at_the_rate_nginx_counted() {
     );
     let url = nginx.url("/");
     let w = watch_command(&[bin.to_str().unwrap(), &url, RATE, "60"]);
-    churn_at_the_rate_nginx_counted(&w, &nginx);
+    // Go closes a connection as soon as it has read the body, racing
+    // nginx's FIN: either side may close first.
+    churn_at_the_rate_nginx_counted(&w, &nginx, false);
     drop(w);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use super::{DROP_EMPTY_S, Mode, ProcessSeries, Sampler, TUPLE_MEMORY_S, TupleOwner};
 use crate::sockets::{SocketInfo, TcpState};
+use crate::watch::conns::Tally;
 use crate::watch::series::{Endpoint, EndpointSample, HISTORY_S, MAX_POINTS, Obs};
 
 /// Who holds live connections to a remote, to know whether unattributed
@@ -91,16 +92,19 @@ impl Unowned {
 }
 
 impl ProcessSeries {
-    /// One sample of this process: `mine`, its sockets by endpoint; every
-    /// endpoint it has a series for is fed, empty or not, so closes show.
+    /// One sample of this process: `mine`, its sockets by endpoint, and
+    /// `events`, what the kernel's connection events counted per endpoint
+    /// since the last sample; every endpoint it has a series for is fed,
+    /// empty or not, so closes show.
     fn observe(
         &mut self,
         t: f64,
         mut mine: HashMap<Endpoint, Vec<Obs>>,
+        mut events: HashMap<Endpoint, Tally>,
         unowned: &Unowned,
         baseline: bool,
     ) {
-        for ep in mine.keys() {
+        for ep in mine.keys().chain(events.keys()) {
             self.endpoints.entry(*ep).or_default();
         }
         let mut total = 0;
@@ -111,6 +115,7 @@ impl ProcessSeries {
                 socks: &socks,
                 tw_unattributed: unowned.to(ep),
                 baseline,
+                events: events.remove(ep).unwrap_or_default(),
             });
             total += socks.len() as u32;
         }
@@ -305,11 +310,19 @@ impl Sampler {
     /// keeps who else holds connections to its remotes for judging.
     fn feed_series(&mut self, t: f64, mut owned: Owned, unowned: &Unowned, baseline: bool) {
         self.others.clear();
+        let mut events: HashMap<u32, HashMap<Endpoint, Tally>> = HashMap::new();
+        for ((key, remote), tally) in std::mem::take(&mut self.pending) {
+            events
+                .entry(key)
+                .or_default()
+                .insert(Endpoint::Remote(remote), tally);
+        }
         let mut keys: HashSet<u32> = owned
             .per
             .keys()
             .copied()
             .chain(self.procs.keys().copied())
+            .chain(events.keys().copied())
             .collect();
         if let Mode::Pid(root) = self.mode {
             // Shown even while it has no socket at all.
@@ -324,7 +337,8 @@ impl Sampler {
             if let Mode::Pid(_) = self.mode {
                 proc.pids = self.tree.clone();
             }
-            proc.observe(t, mine, unowned, baseline);
+            let counted = events.remove(&key).unwrap_or_default();
+            proc.observe(t, mine, counted, unowned, baseline);
             for ep in proc.endpoints.keys() {
                 if let Endpoint::Remote(a) = ep {
                     if owned.holders.shared_with_others(*a, key) {

@@ -1,12 +1,15 @@
 //! CHURN: many connections a second, each used briefly: no keep-alive reuse.
-//! The rate is the larger of closes seen and new TIME_WAIT; Little's law
-//! (open / rate) gives each connection's life.
+//! The rate is the largest of closes seen, new TIME_WAIT and, where the
+//! kernel's connection events run, connections that ended (also those no
+//! sample saw); each connection's life is the events' mean lifetime, else
+//! Little's law (open / rate). The advice follows who closed first.
 
 use std::collections::BTreeMap;
 
 use super::{Ctx, Kind, Verdict, pct};
 use crate::duration::human;
 use crate::sockets::TcpState;
+use crate::watch::churn_events::{self, WindowEvents};
 use crate::watch::series::{Endpoint, Window};
 
 pub const CHURN_RATE: f64 = 5.0;
@@ -27,11 +30,17 @@ pub fn judge(ep: &Endpoint, w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     });
     let close_rate = w.rate(|p| p.closes);
     let open_rate = w.rate(|p| p.opens);
+    // Every connection, from the kernel's events where they run: samples
+    // miss the ones that live less than an interval.
+    let events = WindowEvents::of(w);
+    let event_rate = events.map_or(0.0, |e| e.ended_per_s);
     // Closes, not opens: opening without closing is growth (a leak, or a
     // pool warming up), not churn.
-    let rate = tw_rate.max(close_rate);
+    let rate = tw_rate.max(close_rate).max(event_rate);
     let live = w.mean(|p| f64::from(p.live()));
-    let lifetime = live / rate.max(1e-9);
+    let lifetime = events
+        .and_then(|e| e.mean_lifetime_s())
+        .unwrap_or(live / rate.max(1e-9));
     if rate < CHURN_RATE || lifetime > CHURN_LIFETIME_S {
         return None;
     }
@@ -47,21 +56,24 @@ pub fn judge(ep: &Endpoint, w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     numbers.insert("mean_lifetime_s", lifetime);
     numbers.insert("time_wait_attributed", f64::from(tw_attr));
     numbers.insert("time_wait_unattributed", f64::from(tw_unattr));
-    let mut evidence = vec![
-        format!(
-            "{rate:.1} new connections/s (seen: {open_rate:.1} opens/s, {close_rate:.1} closes/s, {tw_rate:.1} new TIME_WAIT/s) with {live:.1} open on average: each lives ~{}",
-            human(lifetime)
-        ),
-        format!(
-            "TIME_WAIT pile {tw_total}: {tw_attr} by 4-tuple this process owned, {tw_unattr} unattributed{}; {tw_total}/60 s ≈ {:.1} closes/s",
-            if use_unattributed {
-                " (counted: no other process holds connections there)"
-            } else {
-                " (not counted: other processes talk to the same remote)"
-            },
-            f64::from(tw_total) / TIME_WAIT_S
-        ),
-    ];
+    numbers.insert("window_s", w.span());
+    let mut evidence = vec![format!(
+        "{rate:.1} new connections/s (sampled: {open_rate:.1} opens/s, {close_rate:.1} closes/s, {tw_rate:.1} new TIME_WAIT/s) with {live:.1} open on average: each lives ~{}",
+        human(lifetime)
+    )];
+    if let Some(e) = &events {
+        e.numbers(&mut numbers);
+        evidence.extend(e.evidence());
+    }
+    evidence.push(format!(
+        "TIME_WAIT pile {tw_total}: {tw_attr} by 4-tuple this process owned, {tw_unattr} unattributed{}; {tw_total}/60 s ≈ {:.1} closes/s",
+        if use_unattributed {
+            " (counted: no other process holds connections there)"
+        } else {
+            " (not counted: other processes talk to the same remote)"
+        },
+        f64::from(tw_total) / TIME_WAIT_S
+    ));
     if let Endpoint::Remote(_) = ep {
         let range = u32::from(ctx.port_range.1.saturating_sub(ctx.port_range.0)) + 1;
         let in_use = last.counts.total() + if use_unattributed { tw_unattr } else { 0 };
@@ -82,12 +94,12 @@ pub fn judge(ep: &Endpoint, w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
         pid: None,
         endpoint: None,
         state: Some("TIME_WAIT"),
-        summary: format!("{rate:.1} new connections/s, each used ~{}: no keep-alive reuse", human(lifetime)),
+        summary: format!(
+            "{rate:.1} new connections/s, each used ~{}: no keep-alive reuse",
+            human(lifetime)
+        ),
         evidence,
         numbers,
-        advice: Some(
-            "reuse connections: share one client with keep-alive, don't create a client per request or send `Connection: close`, read bodies to the end so connections go back to the pool"
-                .to_string(),
-        ),
+        advice: Some(churn_events::advice(events.and_then(|e| e.closer()))),
     })
 }

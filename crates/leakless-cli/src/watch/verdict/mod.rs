@@ -22,9 +22,9 @@
 //!    samples and not rising as a trend: a pool keeping connections the
 //!    server closed.
 //! 4. CHURN: at least [`churn::CHURN_RATE`] connections/s closed (seen
-//!    going, or new TIME_WAIT) while so few are open that each lives under
-//!    [`churn::CHURN_LIFETIME_S`] (Little's law: open / rate): no keep-alive
-//!    reuse.
+//!    going, new TIME_WAIT, or ended as the kernel's events counted them)
+//!    while each lives under [`churn::CHURN_LIFETIME_S`] (the events' mean
+//!    lifetime, else Little's law: open / rate): no keep-alive reuse.
 //!
 //! Windows: the last [`SHORT_WINDOW_S`] seconds (fast detection) and, for
 //! LEAK, also all history (slow leaks, staircases). Nothing is judged before

@@ -22,6 +22,7 @@ fn at<'a>(t: f64, socks: &'a [Obs], tw: &'a [u64], baseline: bool) -> EndpointSa
         socks,
         tw_unattributed: tw,
         baseline,
+        ..EndpointSample::default()
     }
 }
 
