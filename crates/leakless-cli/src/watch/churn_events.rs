@@ -186,6 +186,33 @@ mod tests {
         assert!(advice(w.closer()).contains("the server closes"));
     }
 
+    fn judge(s: &EndpointSeries) -> crate::watch::verdict::Verdict {
+        let ctx = crate::watch::verdict::Ctx {
+            fds_open: Some(10),
+            fd_limit: Some(1024),
+            port_range: (32768, 60999),
+            others_on_remote: false,
+        };
+        let ep = crate::watch::series::Endpoint::Remote("127.0.0.1:8080".parse().unwrap());
+        crate::watch::verdict::judge(&ep, s, &ctx)
+    }
+
+    /// Connections no sample saw (nothing open, no TIME_WAIT here: the
+    /// server holds it) are CHURN from events alone, advised by who closed.
+    #[test]
+    fn churn_no_sample_saw_is_judged_from_events_with_the_closers_advice() {
+        // 20 samples a second apart, 50 connections between each, 1 ms each.
+        let v = judge(&series(tally(50, [2, 48, 0, 0], 0.001), 20));
+        assert_eq!(v.verdict, crate::watch::verdict::Kind::Churn, "{v:#?}");
+        assert_eq!(v.numbers["opens_per_s"], 50.0);
+        assert!(v.advice.unwrap().contains("the server closes"));
+        let v = judge(&series(tally(50, [48, 2, 0, 0], 0.001), 20));
+        assert!(v.advice.unwrap().contains("this program closes"));
+        // Long-lived connections ending now and then are no churn.
+        let v = judge(&series(tally(1, [1, 0, 0, 0], 30.0), 20));
+        assert_eq!(v.verdict, crate::watch::verdict::Kind::Ok, "{v:#?}");
+    }
+
     #[test]
     fn no_events_in_the_window_means_no_summary_and_no_majority_no_closer() {
         let s = series(Tally::default(), 11);

@@ -71,7 +71,7 @@ impl Lifetimes {
     }
 
     /// `{"<1ms": 12, "1-10ms": 3}`: the non-empty buckets, for JSON.
-    pub fn to_map(&self) -> Vec<(&'static str, u32)> {
+    pub fn buckets(&self) -> Vec<(&'static str, u32)> {
         BUCKET_LABELS
             .iter()
             .zip(self.counts)
@@ -84,7 +84,7 @@ impl Lifetimes {
 impl Serialize for Lifetimes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let buckets = self.to_map();
+        let buckets = self.buckets();
         let mut m = s.serialize_map(Some(buckets.len()))?;
         for (label, count) in buckets {
             m.serialize_entry(label, &count)?;

@@ -212,6 +212,12 @@ fn verdict_text(p: Option<&ProcessView>, s: &Snapshot) -> Text<'static> {
             Style::new().fg(Color::Yellow),
         ));
     }
+    if let Some(limit) = s.events.limit {
+        lines.push(Line::styled(
+            format!("sampling only: {limit}"),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     let Some(p) = p else {
         lines.push(Line::from("no process"));
         return Text::from(lines);

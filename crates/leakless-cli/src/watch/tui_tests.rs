@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::watch::report::Report;
-use crate::watch::snapshot::Cost;
+use crate::watch::snapshot::{Cost, EventsView};
 use crate::watch::verdict::Verdict;
 use ratatui::layout::Rect;
 
@@ -23,6 +23,7 @@ fn endpoint(name: &str, states: &[(&'static str, u32)], verdict: Kind) -> Endpoi
         close_wait_data_unread: 0,
         close_wait_fin_unread: 40,
         close_wait_eof_read: 0,
+        events: None,
         verdict: Some(verdict),
         history: (0..40).collect(),
     }
@@ -69,6 +70,13 @@ fn leaking_snapshot() -> Snapshot {
         processes: vec![p],
         unattributed_time_wait: 7,
         unattributed_top: vec![],
+        events: EventsView {
+            source: "kernel",
+            attribution: Some("by the process that called connect()"),
+            lost: 0,
+            reason: None,
+            limit: None,
+        },
         cost: Cost::default(),
     }
 }
@@ -169,4 +177,49 @@ fn text_report_lists_verdicts() {
     assert!(text.contains("  - 40 never read the peer's FIN"), "{text}");
     assert!(text.contains("command exited with 3"), "{text}");
     assert!(text.contains("other (5)"), "{text}");
+}
+
+/// Without kernel events the view and the report say what sampling misses;
+/// with them the report says how connections were attributed, and each
+/// endpoint's lifetimes.
+#[test]
+fn the_view_and_report_say_where_connection_counts_come_from() {
+    let mut s = leaking_snapshot();
+    let mut h = crate::watch::conns::Lifetimes::default();
+    h.add(0.0004);
+    h.add(0.003);
+    s.processes[0].endpoints[0].events = Some(crate::watch::snapshot::EndpointEvents {
+        opens_per_s: 2.0,
+        closes_per_s: 2.0,
+        ended: BTreeMap::from([("peer_first", 2)]),
+        lifetimes: h,
+    });
+    let text = crate::watch::report::report_text(&Report::from_snapshot(&s, None));
+    assert!(
+        text.contains("connections counted from the kernel's events, attributed by the process that called connect()"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "lifetimes (kernel events): <1ms 1, 1-10ms 1; last window ended: peer_first 2"
+        ),
+        "{text}"
+    );
+    s.events = EventsView {
+        source: "sampling",
+        attribution: None,
+        lost: 0,
+        reason: Some("perf_event_open: Permission denied".to_string()),
+        limit: Some(crate::watch::SAMPLING_LIMIT),
+    };
+    let screen = render_to_string(&s, &header(false), Rect::new(0, 0, 250, 30));
+    assert!(
+        screen.contains("sampling only: connections that open and close between two samples"),
+        "{screen}"
+    );
+    let text = crate::watch::report::report_text(&Report::from_snapshot(&s, None));
+    assert!(
+        text.contains("sampling only (perf_event_open: Permission denied)"),
+        "{text}"
+    );
 }
