@@ -13,6 +13,10 @@
 //!   No cookies (identity is synthesised from the 4-tuple and inode) and no
 //!   idle times.
 //!
+//! Asked for ([`SocketTable::finding_fd_only`]), a sample also lists socket
+//! fds whose TCP socket the kernel no longer lists ([`fd_only`]): reset
+//! connections a program still holds.
+//!
 //! ```ignore
 //! let mut table = SocketTable::open(Owners::Pids(vec![1234]));
 //! let sample = table.sample()?;
@@ -26,6 +30,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+mod fd_only;
 mod filter;
 pub mod lifecycle;
 mod netlink;
@@ -40,6 +45,7 @@ mod tracefs;
 
 use std::net::{IpAddr, SocketAddr};
 
+pub use fd_only::FdOnly;
 // `Filter` and `Sample` are for `bench`, which selects its own sockets.
 #[allow(unused_imports)]
 pub use filter::Filter;

@@ -138,6 +138,23 @@ impl OwnerMap {
         }
     }
 
+    /// The socket fds of the processes in scope as last read: (pid, fd,
+    /// inode, whether the inode was in the TCP table when read).
+    pub fn socket_fds(&self) -> impl Iterator<Item = (u32, u32, u64, bool)> + '_ {
+        self.procs.iter().flat_map(|(pid, p)| {
+            p.fds
+                .iter()
+                .filter(|(_, v)| **v != 0)
+                .map(move |(fd, v)| (*pid, *fd, v & !NOT_TCP, v & NOT_TCP == 0))
+        })
+    }
+
+    /// Whether `inode` is in the last resolved dump, owned by a process in
+    /// scope.
+    pub fn listed(&self, inode: u64) -> bool {
+        self.owner.contains_key(&inode)
+    }
+
     pub fn denied(&self) -> &BTreeSet<u32> {
         &self.denied
     }
@@ -432,7 +449,7 @@ pub fn fd_dir_size(pid: u32) -> Option<u64> {
 
 /// The socket inode fd `fd` refers to, read with readlinkat(2) relative to
 /// its open `/proc/PID/fd` directory; `None` when it is not a socket.
-fn link_inode(dir: &fs::File, fd: u32) -> Option<u64> {
+pub(super) fn link_inode(dir: &fs::File, fd: u32) -> Option<u64> {
     use std::os::fd::AsRawFd;
     // The fd number as a NUL-terminated decimal name (at most 10 digits).
     let mut digits = [0u8; 10];

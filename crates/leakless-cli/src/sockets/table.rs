@@ -3,6 +3,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use super::fd_only::{self, FdOnly};
 use super::netlink::NetlinkReader;
 use super::owners::{OwnerMap, Owners};
 use super::{SocketInfo, netns, procfs};
@@ -40,6 +41,9 @@ pub struct SampleStats {
 #[derive(Clone, Debug)]
 pub struct Sample {
     pub sockets: Vec<SocketInfo>,
+    /// Socket fds of processes in scope with no TCP entry (see
+    /// [`SocketTable::finding_fd_only`]); empty unless asked for.
+    pub fd_only: Vec<FdOnly>,
     pub stats: SampleStats,
 }
 
@@ -50,6 +54,7 @@ pub struct SocketTable {
     owners: OwnerMap,
     warning: Option<String>,
     with_info: bool,
+    fd_only: Option<fd_only::Finder>,
     /// Where the /proc fallback reads: `/proc/net` or `/proc/PID/net`.
     proc_dir: String,
 }
@@ -96,6 +101,7 @@ impl SocketTable {
             owners: OwnerMap::new(owners),
             warning,
             with_info: true,
+            fd_only: None,
             proc_dir,
         }
     }
@@ -103,6 +109,13 @@ impl SocketTable {
     /// Skip `tcp_info` (idle times) for a smaller, faster dump.
     pub fn without_tcp_info(mut self) -> SocketTable {
         self.with_info = false;
+        self
+    }
+
+    /// Also list the socket fds of processes in scope that the kernel's
+    /// TCP table no longer has (FD_ONLY): reset connections still held.
+    pub fn finding_fd_only(mut self) -> SocketTable {
+        self.fd_only = Some(fd_only::Finder::new());
         self
     }
 
@@ -158,16 +171,24 @@ impl SocketTable {
             procfs::dump(&self.proc_dir, &mut sockets)?;
         }
         self.owners.resolve(&mut sockets);
+        let (fd_only, fd_only_readlinks) = match &mut self.fd_only {
+            Some(finder) => finder.find(&self.owners),
+            None => (Vec::new(), 0),
+        };
         let scan = self.owners.stats();
         let stats = SampleStats {
             wall: wall0.elapsed(),
             cpu: thread_cpu().saturating_sub(cpu0),
             sockets: sockets.len(),
             dirs_listed: scan.dirs_listed,
-            readlinks: scan.readlinks,
+            readlinks: scan.readlinks + fd_only_readlinks,
             source: self.source(),
         };
-        Ok(Sample { sockets, stats })
+        Ok(Sample {
+            sockets,
+            fd_only,
+            stats,
+        })
     }
 }
 

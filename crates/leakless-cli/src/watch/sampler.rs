@@ -86,6 +86,15 @@ struct TupleOwner {
     last_seen: f64,
 }
 
+/// Where a socket inode was last seen in the table: if the kernel drops it
+/// while the program keeps the fd (FD_ONLY), it stays in its series.
+#[derive(Clone, Copy)]
+struct InodeOwner {
+    endpoint: Endpoint,
+    cookie: u64,
+    last_seen: f64,
+}
+
 pub struct Sampler {
     table: SocketTable,
     mode: Mode,
@@ -94,6 +103,7 @@ pub struct Sampler {
     samples: u64,
     procs: BTreeMap<u32, ProcessSeries>,
     tuples: HashMap<(SocketAddr, SocketAddr), TupleOwner>,
+    inodes: HashMap<u64, InodeOwner>,
     tree: Vec<u32>,
     tree_at: Option<f64>,
     fds_at: Option<f64>,
@@ -125,13 +135,14 @@ impl Sampler {
             Mode::All => (Owners::All, None),
         };
         Sampler {
-            table: SocketTable::open_in(owners, netns_of),
+            table: SocketTable::open_in(owners, netns_of).finding_fd_only(),
             mode,
             judge,
             start: Instant::now(),
             samples: 0,
             procs: BTreeMap::new(),
             tuples: HashMap::new(),
+            inodes: HashMap::new(),
             tree: Vec::new(),
             tree_at: None,
             fds_at: None,
@@ -209,7 +220,7 @@ impl Sampler {
         self.drain_events(t);
         let sample = self.table.sample()?;
         self.stats = Some(sample.stats);
-        self.ingest(t, &sample.sockets, baseline);
+        self.ingest(t, &sample, baseline);
         self.refresh_fds(t);
         if self.judge {
             self.judge_all();
@@ -284,7 +295,7 @@ impl Sampler {
                 .map(|(ep, series)| {
                     let others_on_remote = match ep {
                         Endpoint::Remote(a) => others.contains(&(p.pid, *a)),
-                        Endpoint::Inbound(_) => false,
+                        Endpoint::Inbound(_) | Endpoint::Unknown => false,
                     };
                     let ctx = Ctx {
                         fds_open: p.fds_open,

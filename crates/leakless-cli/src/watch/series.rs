@@ -27,6 +27,9 @@ pub enum Endpoint {
     /// Connections accepted on this local port (the process listens on it):
     /// grouped by port, since every client has its own address.
     Inbound(u16),
+    /// FD_ONLY sockets never seen in the table: the kernel had dropped them
+    /// before the watch could see where they went.
+    Unknown,
 }
 
 impl fmt::Display for Endpoint {
@@ -34,7 +37,30 @@ impl fmt::Display for Endpoint {
         match self {
             Endpoint::Remote(a) => write!(f, "{a}"),
             Endpoint::Inbound(p) => write!(f, "inbound :{p}"),
+            Endpoint::Unknown => f.write_str("unknown (dropped by the kernel)"),
         }
+    }
+}
+
+/// What the kernel says of a socket the program holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockState {
+    /// Listed by sock_diag in this TCP state.
+    Tcp(TcpState),
+    /// FD_ONLY: the program still has the fd, but the kernel lists no TCP
+    /// socket for it any more (the peer reset it, e.g. after giving up on a
+    /// half-closed connection). Its fd and memory stay until closed.
+    FdOnly,
+}
+
+impl SockState {
+    /// The name FD_ONLY goes by in every output, beside the TCP states'.
+    pub const FD_ONLY: &'static str = "FD_ONLY";
+}
+
+impl From<TcpState> for SockState {
+    fn from(s: TcpState) -> SockState {
+        SockState::Tcp(s)
     }
 }
 
@@ -42,7 +68,7 @@ impl fmt::Display for Endpoint {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Obs {
     pub cookie: u64,
-    pub state: TcpState,
+    pub state: SockState,
     pub recv_q: u32,
     /// Seconds since data last moved (tcp_info); `None` without tcp_info.
     pub idle_s: Option<f64>,
@@ -56,6 +82,8 @@ pub struct Point {
     pub t: f64,
     /// Owned sockets by state, plus TIME_WAIT attributed by 4-tuple.
     pub counts: StateCounts,
+    /// Owned sockets the kernel no longer lists ([`SockState::FdOnly`]).
+    pub fd_only: u32,
     /// TIME_WAIT to this endpoint that no earlier sample ties to the process.
     pub tw_unattributed: u32,
     /// Owned sockets first seen in this sample.
@@ -95,9 +123,35 @@ impl Point {
         self.counts.get(s)
     }
 
+    /// Owned sockets in any state, FD_ONLY included, and TIME_WAIT
+    /// attributed by 4-tuple.
+    pub fn sockets(&self) -> u32 {
+        self.counts.total() + self.fd_only
+    }
+
     /// Owned sockets that are still open (all states but TIME_WAIT).
     pub fn live(&self) -> u32 {
-        self.counts.total() - self.counts.get(TcpState::TimeWait)
+        self.sockets() - self.counts.get(TcpState::TimeWait)
+    }
+
+    /// Sockets whose peer is gone that the program holds on to: CLOSE_WAIT
+    /// for [`CW_OLD_S`] or more, and FD_ONLY (the kernel dropped them; the
+    /// fds stay). What a leak of closed connections piles up.
+    pub fn dead_held(&self) -> u32 {
+        self.cw_old + self.fd_only
+    }
+
+    /// Sockets whose peer is gone, however recently: CLOSE_WAIT and FD_ONLY.
+    pub fn dead(&self) -> u32 {
+        self.get(TcpState::CloseWait) + self.fd_only
+    }
+
+    /// State names and counts, FD_ONLY among them, for the outputs.
+    pub fn states(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+        self.counts
+            .nonzero()
+            .map(|(s, n)| (s.name(), n))
+            .chain((self.fd_only > 0).then_some((SockState::FD_ONLY, self.fd_only)))
     }
 }
 
@@ -196,11 +250,21 @@ impl EndpointSeries {
         let mut oldest = t;
         let mut oldest_from_start = false;
         for o in socks {
-            p.counts.add(o.state, 1);
-            if o.state == TcpState::TimeWait {
-                tw_attr.push(o.cookie);
-                continue;
-            }
+            let state = match o.state {
+                SockState::Tcp(TcpState::TimeWait) => {
+                    p.counts.add(TcpState::TimeWait, 1);
+                    tw_attr.push(o.cookie);
+                    continue;
+                }
+                SockState::Tcp(s) => {
+                    p.counts.add(s, 1);
+                    Some(s)
+                }
+                SockState::FdOnly => {
+                    p.fd_only += 1;
+                    None
+                }
+            };
             if o.idle_s.is_some() {
                 self.has_times = true;
             }
@@ -224,8 +288,8 @@ impl EndpointSeries {
                 oldest_from_start = true;
             }
             let age = t - track.first_seen;
-            match o.state {
-                TcpState::Established => {
+            match state {
+                Some(TcpState::Established) => {
                     track.est_recv_idle = o.recv_idle_s;
                     if age >= OLD_S {
                         p.est_old += 1;
@@ -238,7 +302,7 @@ impl EndpointSeries {
                         p.est_unread += 1;
                     }
                 }
-                TcpState::CloseWait => {
+                Some(TcpState::CloseWait) => {
                     if track.cw_since.is_none() {
                         // Found in CLOSE_WAIT when the watch started: it has
                         // been there for an unknown time, so it is old now
@@ -341,7 +405,7 @@ impl EndpointSeries {
             .rev()
             .take_while(|p| last.t - p.t <= idle_for)
             .all(|p| {
-                p.counts.total() == 0
+                p.sockets() == 0
                     && p.tw_unattributed == 0
                     && p.events.opens == 0
                     && p.events.ended() == 0
@@ -509,7 +573,7 @@ mod tests {
     fn obs(cookie: u64, state: TcpState, idle: f64) -> Obs {
         Obs {
             cookie,
-            state,
+            state: state.into(),
             recv_q: 0,
             idle_s: Some(idle),
             recv_idle_s: Some(idle),

@@ -14,8 +14,8 @@ use super::conns::Lifetimes;
 use super::sampler::{Mode, ProcessSeries, Sampler};
 use super::series::{EndpointSeries, Point, Window};
 use super::verdict::{Kind, Verdict};
+use crate::sockets::TcpState;
 use crate::sockets::lifecycle::Ending;
-use crate::sockets::{StateCounts, TcpState};
 
 /// Processes shown in `--all` (and exported), most suspicious first.
 pub const MAX_PROCESSES: usize = 25;
@@ -152,8 +152,8 @@ fn is_zero64(n: &u64) -> bool {
     *n == 0
 }
 
-fn states_map(c: &StateCounts) -> BTreeMap<&'static str, u32> {
-    c.nonzero().map(|(s, n)| (s.name(), n)).collect()
+fn states_map(p: &Point) -> BTreeMap<&'static str, u32> {
+    p.states().collect()
 }
 
 impl Snapshot {
@@ -267,14 +267,15 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
     }
     shown.extend(other);
 
-    let mut states = StateCounts::default();
-    let mut sockets = 0;
+    // The process's sockets: every endpoint's last point added up.
+    let mut all = Point::default();
     for series in p.endpoints.values() {
         if let Some(last) = series.last() {
-            states.merge(&last.counts);
-            sockets += last.counts.total();
+            all.counts.merge(&last.counts);
+            all.fd_only += last.fd_only;
         }
     }
+    let sockets = all.sockets();
     let verdict = judged.then(|| p.worst().map_or(Kind::Ok, |v| v.verdict));
     let verdicts = judged.then(|| {
         p.verdicts
@@ -283,8 +284,8 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
             .cloned()
             .collect()
     });
-    let suspicion = f64::from(states.get(TcpState::CloseWait))
-        + f64::from(states.get(TcpState::TimeWait)) / 10.0
+    let suspicion = f64::from(all.dead())
+        + f64::from(all.get(TcpState::TimeWait)) / 10.0
         + p.verdicts.iter().filter(|v| v.verdict > Kind::Ok).count() as f64 * 100.0;
     ProcessView {
         pid: p.pid,
@@ -294,7 +295,7 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
         fds_open: p.fds_open,
         fd_limit: p.fd_limit,
         sockets,
-        states: states_map(&states),
+        states: states_map(&all),
         endpoints: shown,
         verdict,
         verdicts,
@@ -321,8 +322,8 @@ fn endpoint_view(name: String, s: &EndpointSeries, verdict: Option<Kind>) -> End
     EndpointView {
         endpoint: name,
         folded: 0,
-        sockets: last.counts.total(),
-        states: states_map(&last.counts),
+        sockets: last.sockets(),
+        states: states_map(&last),
         time_wait_unattributed: last.tw_unattributed,
         opens_per_s: w.rate(|p| p.opens).max(ev_opens),
         closes_per_s: w.rate(|p| p.closes).max(ev_closes),
@@ -338,7 +339,7 @@ fn endpoint_view(name: String, s: &EndpointSeries, verdict: Option<Kind>) -> End
         close_wait_eof_read: last.cw_eof,
         events,
         verdict,
-        history: tail(s.points().map(|p| u64::from(p.counts.total()))),
+        history: tail(s.points().map(|p| u64::from(p.sockets()))),
     }
 }
 

@@ -19,6 +19,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table, Wrap};
 
+use super::series::SockState;
 use super::snapshot::{EndpointView, ProcessView, Snapshot};
 use super::verdict::Kind;
 use crate::duration::human;
@@ -74,18 +75,19 @@ fn state(e: &EndpointView, name: &str) -> u32 {
 fn endpoints_table(p: &ProcessView, all: bool) -> Table<'static> {
     let header = Row::new(
         [
-            "ENDPOINT", "SOCK", "ESTAB", "CLOSE-W", "TIME-W", "OTHER", "OPEN/s", "CLOSE/s",
-            "OLDEST", "IDLE", "HISTORY", "VERDICT",
+            "ENDPOINT", "SOCK", "ESTAB", "CLOSE-W", "FD-ONLY", "TIME-W", "OTHER", "OPEN/s",
+            "CLOSE/s", "OLDEST", "IDLE", "HISTORY", "VERDICT",
         ]
         .map(|h| Cell::from(h).style(Style::new().add_modifier(Modifier::BOLD))),
     );
     let rows = p.endpoints.iter().map(|e| {
-        let (est, cw, tw) = (
+        let (est, cw, fd_only, tw) = (
             state(e, "ESTABLISHED"),
             state(e, "CLOSE_WAIT"),
+            state(e, SockState::FD_ONLY),
             state(e, "TIME_WAIT"),
         );
-        let other = e.sockets - est - cw - tw;
+        let other = e.sockets - est - cw - fd_only - tw;
         let name = if e.folded > 0 {
             format!("other ({})", e.folded)
         } else {
@@ -102,6 +104,11 @@ fn endpoints_table(p: &ProcessView, all: bool) -> Table<'static> {
             Cell::from(est.to_string()),
             Cell::from(cw.to_string()).style(if cw > 0 {
                 Style::new().fg(Color::Yellow)
+            } else {
+                Style::new()
+            }),
+            Cell::from(fd_only.to_string()).style(if fd_only > 0 {
+                Style::new().fg(Color::Red)
             } else {
                 Style::new()
             }),
@@ -125,6 +132,7 @@ fn endpoints_table(p: &ProcessView, all: bool) -> Table<'static> {
             Constraint::Min(22),
             Constraint::Length(5),
             Constraint::Length(6),
+            Constraint::Length(8),
             Constraint::Length(8),
             Constraint::Length(9),
             Constraint::Length(6),
@@ -150,7 +158,7 @@ fn endpoints_table(p: &ProcessView, all: bool) -> Table<'static> {
 fn processes_table(s: &Snapshot) -> Table<'static> {
     let header = Row::new(
         [
-            "PID", "COMM", "SOCK", "ESTAB", "CLOSE-W", "TIME-W", "FDS", "VERDICT", "WHY",
+            "PID", "COMM", "SOCK", "ESTAB", "CLOSE-W", "FD-ONLY", "TIME-W", "FDS", "VERDICT", "WHY",
         ]
         .map(|h| Cell::from(h).style(Style::new().add_modifier(Modifier::BOLD))),
     );
@@ -169,6 +177,7 @@ fn processes_table(s: &Snapshot) -> Table<'static> {
             Cell::from(p.sockets.to_string()),
             Cell::from(st("ESTABLISHED")),
             Cell::from(st("CLOSE_WAIT")),
+            Cell::from(st(SockState::FD_ONLY)),
             Cell::from(st("TIME_WAIT")),
             Cell::from(fds_text(p)),
             Cell::from(p.verdict.map_or("", Kind::name)).style(kind_style(p.verdict)),
@@ -182,6 +191,7 @@ fn processes_table(s: &Snapshot) -> Table<'static> {
             Constraint::Length(16),
             Constraint::Length(6),
             Constraint::Length(6),
+            Constraint::Length(8),
             Constraint::Length(8),
             Constraint::Length(7),
             Constraint::Length(12),

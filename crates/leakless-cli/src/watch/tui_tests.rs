@@ -223,3 +223,31 @@ fn the_view_and_report_say_where_connection_counts_come_from() {
         "{text}"
     );
 }
+
+/// Sockets the kernel dropped but the program holds get their own column,
+/// not folded into OTHER.
+#[test]
+fn fd_only_has_its_own_column() {
+    let mut s = leaking_snapshot();
+    s.processes[0].endpoints[0] = endpoint(
+        "10.1.2.3:8080",
+        &[("CLOSE_WAIT", 40), ("ESTABLISHED", 2), ("FD_ONLY", 6)],
+        Kind::Leak,
+    );
+    let text = render_to_string(&s, &header(false), Rect::new(0, 0, 160, 30));
+    assert!(text.contains("FD-ONLY"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("10.1.2.3:8080") && l.contains("LEAK") && !l.contains("verdict"))
+        .unwrap_or_else(|| panic!("the endpoint row in:\n{text}"));
+    let cells: Vec<&str> = row
+        .trim_matches(|c: char| c == '│' || c.is_whitespace())
+        .split_whitespace()
+        .collect();
+    // ENDPOINT SOCK ESTAB CLOSE-W FD-ONLY TIME-W OTHER ...
+    assert_eq!(
+        &cells[..7],
+        ["10.1.2.3:8080", "48", "2", "40", "6", "0", "0"],
+        "{row}"
+    );
+}

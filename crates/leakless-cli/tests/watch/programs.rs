@@ -27,6 +27,10 @@ pub struct ServerCfg {
     pub body: usize,
     /// Answer with `Connection: close` and close after every response.
     pub close: bool,
+    /// With `close`: half-close (FIN) after the response, then give up on
+    /// the connection this much later with an RST, as a peer whose
+    /// FIN_WAIT_2 timed out answers the next segment.
+    pub reset_after: Option<Duration>,
 }
 
 impl Default for ServerCfg {
@@ -36,6 +40,7 @@ impl Default for ServerCfg {
             delay: Duration::ZERO,
             body: 64,
             close: false,
+            reset_after: None,
         }
     }
 }
@@ -129,9 +134,37 @@ fn serve_conn(conn: TcpStream, cfg: ServerCfg, stop: &AtomicBool) -> io::Result<
             // own and not with the body (where the client's read of the body
             // would consume it too).
             thread::sleep(Duration::from_millis(20));
+            if let Some(after) = cfg.reset_after {
+                writer.shutdown(std::net::Shutdown::Write)?;
+                let until = Instant::now() + after;
+                while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(50));
+                }
+                reset(writer);
+            }
             return Ok(());
         }
     }
+}
+
+/// Closes with SO_LINGER 0: the peer gets an RST, not a FIN.
+fn reset(s: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on an open socket with a correctly sized value.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(s);
 }
 
 /// Sends a GET and reads the response head; returns the Content-Length.

@@ -73,6 +73,49 @@ fn close_wait_leak_is_called_leak() {
     );
 }
 
+/// The CLOSE_WAIT leak again, but the server gives up on each connection
+/// 4 s after closing it (RST): the kernel drops those sockets from its table
+/// while the program keeps every fd. They count as FD_ONLY, in the same
+/// endpoint, and the verdict stays LEAK in every sample once found.
+#[test]
+fn close_wait_leak_dropped_by_the_kernel_stays_a_leak() {
+    let server = Server::start(ServerCfg {
+        close: true,
+        reset_after: Some(Duration::from_secs(4)),
+        ..ServerCfg::default()
+    });
+    let role = Role::spawn("close_wait", server.addr);
+    let w = watch(role.pid());
+    let (sample, seen) = w.until_verdict(role.pid(), "LEAK", 30.0);
+    eprintln!("LEAK at {}s (before: {seen:?})", sample["t"]);
+    let fd_only = loop {
+        let v = w.next(Duration::from_secs(15)).expect("more samples");
+        let p = process(&v, role.pid()).expect("the watched process");
+        assert_eq!(p["verdict"], "LEAK", "at {}s: {p:#}", v["t"]);
+        let ep = &p["endpoints"][0];
+        assert_eq!(ep["endpoint"], server.addr.to_string(), "{p:#}");
+        if v["t"].as_f64().unwrap() >= 20.0 {
+            let verdict = &verdicts_for(&v, role.pid())[0];
+            assert!(
+                evidence(verdict).contains("FD_ONLY: the kernel no longer lists them"),
+                "{verdict:#}"
+            );
+            assert!(
+                verdict["numbers"]["fd_only"].as_f64().unwrap() >= 20.0,
+                "{verdict:#}"
+            );
+            // Every fd is still open: FD_ONLY sockets are counted in fds.
+            assert!(
+                p["fds_open"].as_u64().unwrap() >= ep["sockets"].as_u64().unwrap(),
+                "{p:#}"
+            );
+            break ep["states"]["FD_ONLY"].as_u64().unwrap_or(0);
+        }
+    };
+    // About 16 s of connections (one per 150 ms) older than the 4 s + 3 s.
+    assert!(fd_only >= 40, "{fd_only} FD_ONLY at 20 s");
+}
+
 #[test]
 fn established_leak_is_called_leak() {
     let server = Server::start(ServerCfg {

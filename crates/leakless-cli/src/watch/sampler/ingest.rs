@@ -7,10 +7,10 @@
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::net::SocketAddr;
 
-use super::{DROP_EMPTY_S, Mode, ProcessSeries, Sampler, TUPLE_MEMORY_S, TupleOwner};
-use crate::sockets::{SocketInfo, TcpState};
+use super::{DROP_EMPTY_S, InodeOwner, Mode, ProcessSeries, Sampler, TUPLE_MEMORY_S, TupleOwner};
+use crate::sockets::{FdOnly, Sample, SocketInfo, TcpState};
 use crate::watch::conns::Tally;
-use crate::watch::series::{Endpoint, EndpointSample, HISTORY_S, MAX_POINTS, Obs};
+use crate::watch::series::{Endpoint, EndpointSample, HISTORY_S, MAX_POINTS, Obs, SockState};
 
 /// Who holds live connections to a remote, to know whether unattributed
 /// TIME_WAIT there can only be one process's.
@@ -86,6 +86,7 @@ impl Unowned {
         let found = match ep {
             Endpoint::Remote(a) => self.by_remote.get(a),
             Endpoint::Inbound(p) => self.by_port.get(p),
+            Endpoint::Unknown => None,
         };
         found.map_or(&[], Vec::as_slice)
     }
@@ -136,9 +137,11 @@ impl Sampler {
     /// Sorts one sample's sockets into the watched processes' series:
     /// theirs by endpoint, then TIME_WAIT and orphans they left (by 4-tuple),
     /// then who else talks to the same remotes.
-    pub(super) fn ingest(&mut self, t: f64, sockets: &[SocketInfo], baseline: bool) {
+    pub(super) fn ingest(&mut self, t: f64, sample: &Sample, baseline: bool) {
+        let sockets = &sample.sockets;
         let listen = self.listening_ports(sockets);
         let mut owned = self.group_owned(t, sockets, &listen);
+        self.claim_fd_only(t, &sample.fd_only, &mut owned);
         let places = self.places(&owned, &listen);
         let unowned = self.sort_unowned(t, sockets, &places, &mut owned);
         self.feed_series(t, owned, &unowned, baseline);
@@ -205,6 +208,14 @@ impl Sampler {
                 last_seen: t,
             };
             self.tuples.insert(s.tuple(), owner);
+            self.inodes.insert(
+                s.inode,
+                InodeOwner {
+                    endpoint,
+                    cookie: s.cookie,
+                    last_seen: t,
+                },
+            );
             holders.add(s.remote, key);
         }
         let mut per: HashMap<u32, HashMap<Endpoint, Vec<Obs>>> = HashMap::new();
@@ -212,6 +223,38 @@ impl Sampler {
             per.entry(key).or_default().insert(endpoint, obs);
         }
         Owned { per, holders }
+    }
+
+    /// Socket fds of watched processes that the kernel no longer lists
+    /// (FD_ONLY) stay in the series they were in, under the same identity;
+    /// one never seen in the table goes to [`Endpoint::Unknown`].
+    fn claim_fd_only(&mut self, t: f64, fd_only: &[FdOnly], owned: &mut Owned) {
+        for f in fd_only {
+            let Some(key) = self.key_of(f.pid) else {
+                continue;
+            };
+            let known = self.inodes.get_mut(&f.inode).map(|o| {
+                o.last_seen = t;
+                (o.endpoint, o.cookie)
+            });
+            // Kernel cookies count up from 1; an inode with the top bit set
+            // cannot collide with one.
+            let (endpoint, cookie) = known.unwrap_or((Endpoint::Unknown, f.inode | 1 << 63));
+            owned
+                .per
+                .entry(key)
+                .or_default()
+                .entry(endpoint)
+                .or_default()
+                .push(Obs {
+                    cookie,
+                    state: SockState::FdOnly,
+                    recv_q: 0,
+                    idle_s: None,
+                    recv_idle_s: None,
+                });
+        }
+        self.inodes.retain(|_, o| t - o.last_seen <= TUPLE_MEMORY_S);
     }
 
     /// The remotes and inbound ports watched processes have or had: only
@@ -224,6 +267,7 @@ impl Sampler {
                 match ep {
                     Endpoint::Remote(a) => remotes.insert(*a),
                     Endpoint::Inbound(port) => ports.insert(*port),
+                    Endpoint::Unknown => false,
                 };
             }
         }
@@ -358,7 +402,7 @@ impl Sampler {
 fn to_obs(s: &SocketInfo) -> Obs {
     Obs {
         cookie: s.cookie,
-        state: s.state,
+        state: s.state.into(),
         recv_q: s.recv_q,
         idle_s: s.times.map(|t| f64::from(t.idle_ms()) / 1000.0),
         recv_idle_s: s.times.map(|t| f64::from(t.last_data_recv_ms) / 1000.0),

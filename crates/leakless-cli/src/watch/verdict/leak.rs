@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, Kind, Verdict, fd_projection, pct, sustained};
+use super::{Ctx, Kind, Verdict, dead_sockets, fd_projection, pct, sustained};
 use crate::duration::human;
 use crate::sockets::TcpState;
-use crate::watch::series::{Point, Window};
+use crate::watch::series::{Point, SockState, Window};
 
 pub const LEAK_MIN: u32 = 5;
 pub const LEAK_MIN_GROWTH: u32 = 3;
@@ -26,13 +26,19 @@ fn est(p: &Point) -> f64 {
     f64::from(p.get(TcpState::Established))
 }
 
+/// Connections the peer closed, held: CLOSE_WAIT, and FD_ONLY (the kernel
+/// dropped them once the peer reset them; the fds stay, and so does the
+/// leak).
 pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     let last = w.last()?;
-    let now = last.get(TcpState::CloseWait);
-    // Judged on the persisting ones (in CLOSE_WAIT for 3 s or more), so a
-    // stale pool's turnover beside a real leak neither hides nor fakes it.
-    let rise = w.rise(|p| f64::from(p.cw_old));
-    let persisting = last.cw_old;
+    let cw = last.get(TcpState::CloseWait);
+    let fd_only = last.fd_only;
+    let now = last.dead();
+    // Judged on the persisting ones (in CLOSE_WAIT for 3 s or more, or
+    // dropped by the kernel), so a stale pool's turnover beside a real leak
+    // neither hides nor fakes it.
+    let rise = w.rise(|p| f64::from(p.dead_held()));
+    let persisting = last.dead_held();
     if now < LEAK_MIN
         || persisting < LEAK_MIN_GROWTH
         || !sustained(&rise, w.span(), f64::from(LEAK_MIN_GROWTH))
@@ -42,7 +48,8 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     let (growth, slope, steady) = (rise.growth as u32, rise.slope, rise.steady);
     let ended = w.cw_ended.len();
     let mut numbers = BTreeMap::new();
-    numbers.insert("close_wait", f64::from(now));
+    numbers.insert("close_wait", f64::from(cw));
+    numbers.insert("fd_only", f64::from(fd_only));
     numbers.insert("growth", f64::from(growth));
     numbers.insert("window_s", w.span());
     numbers.insert("slope_per_s", slope);
@@ -51,9 +58,10 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     numbers.insert("data_unread", f64::from(last.cw_unread));
     numbers.insert("fin_unread", f64::from(last.cw_fin));
     numbers.insert("eof_read_not_closed", f64::from(last.cw_eof));
+    let held = dead_sockets(last);
     let mut evidence = vec![
         format!(
-            "{now} CLOSE_WAIT; {persisting} of them persist across samples (3 s and more), up {growth} in {} ({slope:+.2}/s), rising or flat in {} of samples, new highs over {} and the last {} ago",
+            "{held}; {persisting} of them persist across samples (3 s and more), up {growth} in {} ({slope:+.2}/s), rising or flat in {} of samples, new highs over {} and the last {} ago",
             human(w.span()),
             pct(steady),
             human(rise.highs_spread_s),
@@ -63,6 +71,11 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
             "the peer closed them and the program never did ({ended} other CLOSE_WAIT closed in the window)"
         ),
     ];
+    if fd_only > 0 {
+        evidence.push(format!(
+            "{fd_only} are FD_ONLY: the kernel no longer lists them (the peer reset them, e.g. after giving up on the half-closed connection), but the program still holds their file descriptors"
+        ));
+    }
     // The peer's FIN counts one byte in Recv-Q until the program reads EOF.
     if last.cw_unread > 0 {
         evidence.push(format!(
@@ -87,8 +100,12 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
         verdict: Kind::Leak,
         pid: None,
         endpoint: None,
-        state: Some("CLOSE_WAIT"),
-        summary: format!("{now} CLOSE_WAIT and rising {slope:.2}/s: connections the peer closed are never closed here"),
+        state: Some(if cw >= fd_only {
+            "CLOSE_WAIT"
+        } else {
+            SockState::FD_ONLY
+        }),
+        summary: format!("{held} and rising {slope:.2}/s: connections the peer closed are never closed here"),
         evidence,
         numbers,
         advice: Some(

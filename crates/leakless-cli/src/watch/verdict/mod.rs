@@ -38,8 +38,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::series::{Endpoint, EndpointSeries, HISTORY_S, Rise, Window};
+use super::series::{Endpoint, EndpointSeries, HISTORY_S, Point, Rise, Window};
 use crate::duration::human;
+use crate::sockets::TcpState;
 
 pub const SHORT_WINDOW_S: f64 = 10.0;
 pub const STALE_WINDOW_S: f64 = 20.0;
@@ -146,7 +147,7 @@ pub fn judge(ep: &Endpoint, s: &EndpointSeries, ctx: &Ctx) -> Verdict {
                 .flatten()
         })
         .or_else(|| match ep {
-            Endpoint::Remote(_) => stale::pool(&s.window(STALE_WINDOW_S), s),
+            Endpoint::Remote(_) | Endpoint::Unknown => stale::pool(&s.window(STALE_WINDOW_S), s),
             // A server with CLOSE_WAIT has no pool to blame; only LEAK applies.
             Endpoint::Inbound(_) => None,
         })
@@ -206,6 +207,16 @@ fn healthy(w: &Window<'_>) -> Verdict {
     ));
     v.numbers.insert("open", f64::from(last.live()));
     v
+}
+
+/// "6 CLOSE_WAIT", or "4 CLOSE_WAIT + 2 FD_ONLY".
+pub(super) fn dead_sockets(p: &Point) -> String {
+    let cw = p.get(TcpState::CloseWait);
+    if p.fd_only > 0 {
+        format!("{cw} CLOSE_WAIT + {} FD_ONLY", p.fd_only)
+    } else {
+        format!("{cw} CLOSE_WAIT")
+    }
 }
 
 #[cfg(test)]

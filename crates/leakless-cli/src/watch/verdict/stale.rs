@@ -5,29 +5,31 @@
 
 use std::collections::BTreeMap;
 
-use super::{Kind, MIN_SPAN_S, Verdict, pct};
+use super::{Kind, MIN_SPAN_S, Verdict, dead_sockets, pct};
 use crate::duration::human;
 use crate::sockets::TcpState;
-use crate::watch::series::{EndpointSeries, Window};
+use crate::watch::series::{EndpointSeries, Point, Window};
 
 pub const STALE_PRESENT: f64 = 0.25;
 
 pub fn pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
     let last = w.last()?;
-    let present = w.present(|p| p.get(TcpState::CloseWait));
+    // FD_ONLY sockets count with CLOSE_WAIT: dead connections still held.
+    let present = w.present(Point::dead);
     if w.span() < MIN_SPAN_S || present < STALE_PRESENT {
         return None;
     }
-    let now = last.get(TcpState::CloseWait);
-    let max = w.max(|p| p.get(TcpState::CloseWait));
+    let now = last.dead();
+    let max = w.max(Point::dead);
     let turned = w.cw_ended.len();
     let mut numbers = BTreeMap::new();
-    numbers.insert("close_wait", f64::from(now));
+    numbers.insert("close_wait", f64::from(last.get(TcpState::CloseWait)));
+    numbers.insert("fd_only", f64::from(last.fd_only));
     numbers.insert("close_wait_max", f64::from(max));
     numbers.insert("present_share", present);
     numbers.insert("turned_over", turned as f64);
     numbers.insert("window_s", w.span());
-    let growth = i64::from(now) - i64::from(w.first().map_or(0, |p| p.get(TcpState::CloseWait)));
+    let growth = i64::from(now) - i64::from(w.first().map_or(0, Point::dead));
     let flat = growth.abs() <= 2;
     let trend = if flat {
         "flat".to_string()
@@ -35,7 +37,8 @@ pub fn pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
         format!("{growth:+} over the window, not a steady rise")
     };
     let mut evidence = vec![format!(
-        "CLOSE_WAIT in {} of samples over {}, {now} now, at most {max}, {trend}",
+        "CLOSE_WAIT{} in {} of samples over {}, {now} now, at most {max}, {trend}",
+        if last.fd_only > 0 { " or FD_ONLY" } else { "" },
         pct(present),
         human(w.span())
     )];
@@ -89,7 +92,8 @@ pub fn pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
         endpoint: None,
         state: Some("CLOSE_WAIT"),
         summary: format!(
-            "{now} CLOSE_WAIT (at most {max}), {}: an idle pool keeps connections the server already closed",
+            "{} (at most {max}), {}: an idle pool keeps connections the server already closed",
+            dead_sockets(last),
             if flat { "flat" } else { "not growing" }
         ),
         evidence,

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::sockets::TcpState;
-use crate::watch::series::{EndpointSample, Obs};
+use crate::watch::series::{EndpointSample, Obs, SockState};
 
 const DT: f64 = 0.2;
 
@@ -33,7 +33,7 @@ fn ep() -> Endpoint {
 fn o(cookie: u64, state: TcpState, recv_q: u32, idle: f64) -> Obs {
     Obs {
         cookie,
-        state,
+        state: state.into(),
         recv_q,
         idle_s: Some(idle),
         recv_idle_s: Some(idle),
@@ -427,4 +427,48 @@ fn sawtooth_of_close_wait_is_never_a_leak() {
     for (i, v) in v.iter().enumerate() {
         assert_ne!(v.verdict, Kind::Leak, "at {}s: {v:#?}", i as f64 * DT);
     }
+}
+
+/// A CLOSE_WAIT leak whose sockets the peer resets after 4 s: the kernel
+/// stops listing them (FD_ONLY) but the program keeps every fd. Still LEAK,
+/// every sample once found, saying which are FD_ONLY.
+#[test]
+fn close_wait_leak_dropped_by_the_kernel_stays_a_leak() {
+    let (_, v) = run(300, |i, t| {
+        let socks = (0..i as u64)
+            .map(|c| {
+                let since = c as f64 * DT;
+                if t - since < 4.0 {
+                    o(c, TcpState::CloseWait, 1, t - since)
+                } else {
+                    Obs {
+                        cookie: c,
+                        state: SockState::FdOnly,
+                        recv_q: 0,
+                        idle_s: None,
+                        recv_idle_s: None,
+                    }
+                }
+            })
+            .collect();
+        (socks, vec![])
+    });
+    let first = v.iter().position(|v| v.verdict == Kind::Leak).unwrap();
+    assert!(
+        first as f64 * DT <= 10.0,
+        "first LEAK at {}s",
+        first as f64 * DT
+    );
+    for (i, v) in v.iter().enumerate().skip(first) {
+        assert_eq!(v.verdict, Kind::Leak, "at {}s: {v:#?}", i as f64 * DT);
+    }
+    let last = v.last().unwrap();
+    assert_eq!(last.state, Some("FD_ONLY"), "{last:#?}");
+    assert!(last.numbers["fd_only"] > 200.0, "{last:#?}");
+    assert!(
+        last.evidence
+            .iter()
+            .any(|e| e.contains("FD_ONLY: the kernel no longer lists them")),
+        "{last:#?}"
+    );
 }
