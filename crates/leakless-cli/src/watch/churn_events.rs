@@ -43,6 +43,12 @@ impl WindowEvents {
         })
     }
 
+    /// Connections a second whose first FIN was this side's (their
+    /// TIME_WAIT is here).
+    pub fn local_first_per_s(&self) -> f64 {
+        f64::from(self.total.ends_by(Ending::LocalFirst)) / self.span_s
+    }
+
     /// Connections that lived (a failed connect did not).
     fn lived(&self) -> u32 {
         self.total.ended() - self.total.ends_by(Ending::Failed)

@@ -77,12 +77,15 @@ pub fn judge(ep: &Endpoint, w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     if let Endpoint::Remote(_) = ep {
         let range = u32::from(ctx.port_range.1.saturating_sub(ctx.port_range.0)) + 1;
         let in_use = last.counts.total() + if use_unattributed { tw_unattr } else { 0 };
-        let steady = (rate * TIME_WAIT_S).round();
+        // Only the connections this side closed first leave their TIME_WAIT
+        // here, holding a local port; the events say which those were.
+        let closed_here = events.map_or(rate, |e| e.local_first_per_s());
+        let steady = (closed_here * TIME_WAIT_S).round();
         numbers.insert("local_ports_in_range", f64::from(range));
         numbers.insert("local_ports_in_use", f64::from(in_use));
         numbers.insert("local_ports_steady_state", steady);
         evidence.push(format!(
-            "local ports to this remote: {in_use} of {range} in use ({}); at this rate with 60 s TIME_WAIT: {steady:.0} ({}) of ip_local_port_range {}-{}",
+            "local ports to this remote: {in_use} of {range} in use ({}); at this rate of closes here with 60 s TIME_WAIT: {steady:.0} ({}) of ip_local_port_range {}-{}",
             pct(f64::from(in_use) / f64::from(range)),
             pct(steady / f64::from(range)),
             ctx.port_range.0,
