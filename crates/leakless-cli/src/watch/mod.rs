@@ -8,10 +8,12 @@
 //!   `ingest` sorts a sample step by step), TIME_WAIT attribution, verdicts;
 //! - [`snapshot`]: the bounded view of a tick every output renders;
 //! - [`report`] (text and JSON lines), [`tui`], [`prom`]: the outputs;
-//! - [`target`]: the watched pid or command, and the stop signal.
+//! - [`target`]: the watched pid or command, and the stop signal;
+//! - [`gate`]: `--fail-on`, the exit code a CI job reads.
 
 mod churn_events;
 mod conns;
+mod gate;
 mod prom;
 mod report;
 mod sampler;
@@ -29,6 +31,7 @@ use clap::{ArgGroup, Args};
 
 use crate::sockets::events::{ConnEvents, EventSource};
 use crate::sockets::lifecycle::Scope;
+use gate::{FailOn, Gate};
 use sampler::{Mode, Sampler};
 use snapshot::Snapshot;
 use target::{ChildOutput, Target};
@@ -61,6 +64,17 @@ pub struct WatchArgs {
     /// Serve Prometheus text on http://ADDR/metrics (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// A gate for CI: exit 10 if any of these verdicts appears during the
+    /// run (leak, stale, churn; comma-separated), printing its evidence on
+    /// stderr; otherwise exit as the command did (0 with --pid). With
+    /// --pid, --for ends the run.
+    #[arg(
+        long,
+        value_name = "KINDS",
+        value_delimiter = ',',
+        conflicts_with = "once"
+    )]
+    pub fail_on: Vec<FailOn>,
     /// Endpoints shown per process; the rest are folded into "other".
     #[arg(long, value_name = "K", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub top: u16,
@@ -137,6 +151,7 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
 
     let mut sampler = Sampler::new(mode, true);
     sampler.set_events(follow(events, mode));
+    let mut gate = (!args.fail_on.is_empty()).then(|| Gate::new(&args.fail_on));
     let start = Instant::now();
     let mut next = start;
     let mut last: Option<Snapshot> = None;
@@ -158,6 +173,22 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
             .tick()
             .map_err(|e| format!("sampling sockets: {e}"))?;
         let snap = Snapshot::build(&sampler, top, true);
+        if let Some(g) = gate.as_mut() {
+            for hit in g.observe(&snap) {
+                if screen.is_none() {
+                    // Said at once, so a CI log shows it next to the
+                    // command's own output; the evidence follows at the end.
+                    eprintln!(
+                        "leakless watch: {} pid {} {} at {}: {}",
+                        hit.verdict.verdict.name(),
+                        hit.verdict.pid.unwrap_or(0),
+                        hit.verdict.endpoint.as_deref().unwrap_or(""),
+                        crate::duration::human(hit.first_seen_s),
+                        hit.verdict.summary
+                    );
+                }
+            }
+        }
         if args.listen.is_some() {
             if let Ok(mut s) = shared.lock() {
                 *s = prom::render(&snap);
@@ -206,7 +237,8 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
         Some(s) => s,
         None => Snapshot::build(&sampler, top, true),
     };
-    let report = report::Report::from_snapshot(&snap, exit_code);
+    let mut report = report::Report::from_snapshot(&snap, exit_code);
+    report.fail_on = gate.clone();
     if !stdout_gone {
         if args.json {
             emit(&format!("{}\n", report::json_line("report", &report)));
@@ -214,7 +246,13 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
             emit(&report::report_text(&report));
         }
     }
-    Ok(exit_code.unwrap_or(0))
+    match &gate {
+        Some(g) => {
+            eprint!("{}", g.text(exit_code));
+            Ok(g.exit_code(exit_code))
+        }
+        None => Ok(exit_code.unwrap_or(0)),
+    }
 }
 
 /// Follows the watched processes' connections through the kernel's events,

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::churn_events::histogram;
+use super::gate::Gate;
 use super::snapshot::{EndpointView, EventsView, ProcessView, Snapshot};
 use super::verdict::{Kind, Verdict};
 use crate::duration::human;
@@ -26,6 +27,9 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Where connection counts came from, and the limit without events.
     pub events: EventsView,
+    /// `--fail-on`: the kinds that fail the run and the ones that appeared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_on: Option<Gate>,
 }
 
 impl Report {
@@ -53,6 +57,7 @@ impl Report {
             exit_code,
             warnings: snap.warnings.clone(),
             events: snap.events.clone(),
+            fail_on: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! the real `leakless` binary on the child's pid and reads its JSON.
 
 mod events;
+mod gate;
 mod harness;
 mod nginx;
 mod outputs;
@@ -25,6 +26,14 @@ fn child_role() {
         .unwrap()
         .parse()
         .unwrap();
+    // Run as a command `watch` starts (`watch -- CMD`): for a set time, then
+    // exit with a set code, as a test suite would.
+    if let Ok(secs) = std::env::var("LEAKLESS_TEST_ROLE_FOR") {
+        let run_for = std::time::Duration::from_secs_f64(secs.parse().unwrap());
+        programs::run_role(&role, addr, Instant::now() + run_for);
+        let code = std::env::var("LEAKLESS_TEST_ROLE_EXIT").map_or(0, |c| c.parse().unwrap());
+        std::process::exit(code);
+    }
     // Exit when the test closes our stdin (it ended, or died).
     std::thread::spawn(|| {
         let mut sink = Vec::new();
