@@ -153,7 +153,7 @@ fn client(args: &BenchArgs, target: &Target, ports: Option<Arc<Ports>>) -> Resul
     if let Some(d) = args.idle_timeout {
         b = b.idle_conn_timeout(d);
     }
-    b = args.request.client(b, &target.uri);
+    b = args.request.configure(b, &target.uri);
     if let Some(ports) = ports {
         b = b.observer(PortLog(ports));
     }

@@ -74,7 +74,7 @@ impl RequestArgs {
 
     /// The protocol and certificate flags as client settings for `uri`
     /// (`--http2` over http means h2c).
-    pub fn client(&self, b: ClientBuilder, uri: &Uri) -> ClientBuilder {
+    pub fn configure(&self, b: ClientBuilder, uri: &Uri) -> ClientBuilder {
         let mut b = b.danger_accept_invalid_certs(self.insecure);
         if self.http1 {
             b = b.disable_http2(true);

@@ -54,7 +54,7 @@ pub struct Snippets {
 pub fn run(args: TuneArgs) -> Result<i32, String> {
     let uri = parse_url(&args.url)?;
     // The request flags as client settings, shared by the sweep and probes.
-    let base = args.request.client(Client::builder(), &uri);
+    let base = args.request.configure(Client::builder(), &uri);
     let template = args.request.template(uri)?;
     let threads = args.request.threads();
     let rt = load::runtime(threads)?;

@@ -76,7 +76,7 @@ fn json_has_the_documented_fields_and_they_add_up() {
     assert!(v["connections"]["closed"].is_object());
     assert!(u(&v, "/connections/peak_open") >= 1);
     assert_eq!(u(&v, "/connections/open_end"), opened);
-    // The pool still holds its connections when the census runs.
+    // The pool still holds its connections when the sockets left are counted.
     assert_eq!(u(&v, "/sockets_end/ESTABLISHED"), opened, "{v:#}");
     assert_eq!(u(&v, "/sockets_end/CLOSE_WAIT"), 0);
     assert!(v["sockets_end"]["TIME_WAIT"].is_u64());
