@@ -7,9 +7,11 @@
 //! fd, and the memory behind it, stay until the program closes it. Counted
 //! from the owner cache's view of each process's fds: a socket fd whose
 //! inode is not in the dump, that is TCP (it was in the table once, or
-//! `system.sockprotoname` says so), and that still points at the same inode
+//! `system.sockprotoname` says so), that still points at the same inode
 //! when read again now (the fd may have been closed or reused since the
-//! cache read it).
+//! cache read it), and that was all of this at the previous sample too: fds
+//! are read after the dump, so a socket opened in between (or one created
+//! and not yet connected) is missing from one dump, never from two.
 
 use std::ffi::CString;
 use std::fs;
@@ -20,7 +22,7 @@ use foldhash::{HashMap, HashSet, HashSetExt};
 use super::owners::{OwnerMap, link_inode};
 
 /// One socket fd without a TCP table entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FdOnly {
     pub pid: u32,
     pub fd: u32,
@@ -33,6 +35,8 @@ pub struct FdOnly {
 #[derive(Default)]
 pub struct Finder {
     tcp: HashMap<u64, bool>,
+    /// Last sample's candidates, to be confirmed by this one.
+    prev: HashSet<FdOnly>,
 }
 
 impl Finder {
@@ -43,7 +47,7 @@ impl Finder {
     /// The FD_ONLY sockets of the processes `owners` resolves, after its
     /// `resolve` of the current dump. Returns them and the readlinks done.
     pub fn find(&mut self, owners: &OwnerMap) -> (Vec<FdOnly>, u32) {
-        let mut found = Vec::new();
+        let mut now = HashSet::new();
         let mut readlinks = 0;
         let mut candidates: Vec<(u32, u32, u64)> = Vec::new();
         let mut seen: HashSet<u64> = HashSet::new();
@@ -71,9 +75,12 @@ impl Finder {
             };
             readlinks += 1;
             if link_inode(d, fd) == Some(inode) {
-                found.push(FdOnly { pid, fd, inode });
+                now.insert(FdOnly { pid, fd, inode });
             }
         }
+        let mut found: Vec<FdOnly> = now.intersection(&self.prev).copied().collect();
+        found.sort_unstable_by_key(|f| (f.pid, f.fd));
+        self.prev = now;
         (found, readlinks)
     }
 }

@@ -240,7 +240,13 @@ impl OwnerMap {
             if let Some(o) = self.owner.get_mut(&s.inode) {
                 o.generation = generation;
                 s.pid = Some(o.pid);
-            } else if let Some(g) = self.foreign.get_mut(&s.inode) {
+            } else if let Some(g) = self
+                .foreign
+                .get_mut(&s.inode)
+                .filter(|_| !self.pre.contains_key(&s.inode))
+            {
+                // Called foreign before, and the prescan did not just find
+                // it in one of our processes' fds.
                 *g = generation;
             } else {
                 unknown.push((s.inode, s.uid));
