@@ -5,8 +5,8 @@
 use bytes::Bytes;
 
 use crate::config::{Config, Fault, Reply};
-use crate::query;
 use crate::request::Version;
+use crate::{encoding, hops, query};
 
 /// What to answer one request with.
 pub(crate) struct Answer {
@@ -35,11 +35,19 @@ impl Answer {
         if version == Version::Http2 && matches!(reply.fault, Some(Fault::Raw(_))) {
             return Answer::explain(501, "fault=raw is HTTP/1.1 only\n".to_owned());
         }
+        if hops::redirect(&mut reply, path, query) {
+            return Answer {
+                reply,
+                body: Src::Pattern(0),
+                text: false,
+            };
+        }
         let body = if reply.echo {
             Src::Bytes(request_body)
         } else {
             Src::Pattern(reply.body_size)
         };
+        let body = encoding::apply(&mut reply, body);
         Answer {
             reply,
             body,
@@ -66,6 +74,14 @@ pub(crate) enum Src {
 }
 
 impl Src {
+    /// Every byte, in memory (for compressing).
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        match self {
+            Src::Pattern(n) => (0..*n as usize).map(|i| b"hello"[i % 5]).collect(),
+            Src::Bytes(b) => b.to_vec(),
+        }
+    }
+
     pub(crate) fn len(&self) -> u64 {
         match self {
             Src::Pattern(n) => *n,

@@ -286,6 +286,16 @@ pub struct Reply {
     ///
     /// [`ConnState::Silent`]: crate::ConnState::Silent
     pub silence: bool,
+    /// Answer with a chain of this many redirects first (each
+    /// [`Reply::redirect_status`], `Location` back to the same path with one
+    /// fewer), then this reply.
+    pub redirects: u32,
+    /// The status of each redirect of [`Reply::redirects`]; default 302.
+    pub redirect_status: u16,
+    /// Send the body compressed with this encoding (`Content-Encoding`).
+    pub encoding: Option<crate::Encoding>,
+    /// With [`Reply::encoding`]: damage the compressed stream in its middle.
+    pub corrupt: bool,
 }
 
 impl Default for Reply {
@@ -301,6 +311,10 @@ impl Default for Reply {
             close: false,
             echo: false,
             silence: false,
+            redirects: 0,
+            redirect_status: 302,
+            encoding: None,
+            corrupt: false,
         }
     }
 }
@@ -363,6 +377,19 @@ impl Reply {
     /// Sets [`Reply::echo`].
     pub fn echo(mut self) -> Self {
         self.echo = true;
+        self
+    }
+
+    /// Sets [`Reply::redirects`] and [`Reply::redirect_status`].
+    pub fn redirects(mut self, hops: u32, status: u16) -> Self {
+        self.redirects = hops;
+        self.redirect_status = status;
+        self
+    }
+
+    /// Sets [`Reply::encoding`].
+    pub fn encoding(mut self, encoding: crate::Encoding) -> Self {
+        self.encoding = Some(encoding);
         self
     }
 

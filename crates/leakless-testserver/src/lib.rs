@@ -58,6 +58,10 @@
 //! | `raw` | percent-encoded bytes | the exact response bytes; implies `fault=raw` |
 //! | `code` | HTTP/2 error code | the code for `fault=rst_stream` (default 2, `INTERNAL_ERROR`) |
 //! | `silence` | `1`/`0` | after this reply the connection goes deaf: reads nothing more (requests, PINGs), stays open |
+//! | `redirects` | count | first answer with this many redirects, each to the same path with one fewer (then the reply the rest of the query asks for) |
+//! | `redirect_status` | 300..=399 | the status of those redirects (default 302) |
+//! | `encoding` | `gzip`, `deflate`, `br`, `zstd` | send the body compressed, with `Content-Encoding` |
+//! | `corrupt` | `1`/`0` | with `encoding`: damage the compressed stream in its middle |
 //!
 //! Faults: `none` (cancel a configured fault), `stall` (never answer),
 //! `stall_body` (head, `after` body bytes, then nothing), `endless` (a chunked
@@ -132,6 +136,8 @@
 //! src/http2/stream.rs one HTTP/2 stream: request, reply or fault, flow control
 //! src/answer.rs       choosing a request's reply (both protocols) and its body's bytes
 //! src/query.rs        the query-string overrides
+//! src/hops.rs         redirect chains (`redirects`): each hop's Location
+//! src/encoding.rs     compressed bodies (`encoding`, `corrupt`)
 //! src/ctx.rs          what a connection's tasks share; waits a close request cuts short
 //! src/io.rs           the byte streams HTTP is spoken on (socket, replayed, TLS)
 //! src/rewind.rs       a stream that replays the bytes read to tell protocols apart
@@ -151,6 +157,8 @@ mod answer;
 mod config;
 mod conn;
 mod ctx;
+mod encoding;
+mod hops;
 mod http1;
 mod http2;
 mod io;
@@ -167,6 +175,7 @@ mod tls;
 mod wait;
 
 pub use config::{Config, ConnFault, Fault, Framing, Reply};
+pub use encoding::Encoding;
 pub use pki::ClientCert;
 pub use request::{RecordedRequest, Version};
 pub use server::TestServer;

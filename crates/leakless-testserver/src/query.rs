@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::config::{Fault, Framing, Reply};
+use crate::encoding::Encoding;
 
 /// Applies the overrides in `query` (the part after `?`, undecoded) to
 /// `reply`. Unknown keys are ignored, so callers can tag requests
@@ -60,6 +61,17 @@ pub(crate) fn apply(reply: &mut Reply, query: &str) -> Result<(), String> {
             "after" => after = num(&key, &value)?,
             "raw" => raw = Some(bytes),
             "code" => code = num(&key, &value)?,
+            // Redirect chains and compressed bodies.
+            "redirects" => reply.redirects = num(&key, &value)?,
+            "redirect_status" => {
+                let s: u16 = num(&key, &value)?;
+                if !(300..=399).contains(&s) {
+                    return Err(format!("redirect_status={s}: must be 3xx"));
+                }
+                reply.redirect_status = s;
+            }
+            "encoding" => reply.encoding = Some(Encoding::parse(&value)?),
+            "corrupt" => reply.corrupt = flag(&key, &value)?,
             _ => {}
         }
     }

@@ -2,6 +2,9 @@
 
 use std::{error::Error as StdError, fmt, time::Duration};
 
+use http::StatusCode;
+use url::Url;
+
 use crate::phase::Phase;
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
@@ -31,6 +34,15 @@ pub enum ErrorKind {
     /// The request or body was dropped before it completed (only seen by
     /// an [`Observer`](crate::Observer)).
     Canceled,
+    /// A redirect could not be followed: no or a bad `Location`, too many
+    /// hops, or the redirect policy said so. The message names the chain.
+    Redirect,
+    /// The body could not be decoded: a corrupt compressed stream (the
+    /// message names the encoding) or JSON that does not parse.
+    Decode,
+    /// [`Response::error_for_status`](crate::Response::error_for_status):
+    /// the server answered 4xx or 5xx; see [`Error::status`].
+    Status,
 }
 
 /// The pool's state when a pool-wait timed out (HikariCP reports the same).
@@ -63,6 +75,8 @@ struct Inner {
     maybe_sent: bool,
     pool: Option<PoolState>,
     elapsed: Option<Duration>,
+    status: Option<StatusCode>,
+    url: Option<Url>,
 }
 
 impl Error {
@@ -77,6 +91,8 @@ impl Error {
                 maybe_sent: false,
                 pool: None,
                 elapsed: None,
+                status: None,
+                url: None,
             }),
         }
     }
@@ -114,6 +130,19 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Error {
+        self.inner.status = Some(status);
+        self
+    }
+
+    /// Names the URL the request was for, unless an earlier step did.
+    pub(crate) fn with_url(mut self, url: impl FnOnce() -> Option<Url>) -> Error {
+        if self.inner.url.is_none() {
+            self.inner.url = url();
+        }
+        self
+    }
+
     pub(crate) fn set_maybe_sent(&mut self, maybe: bool) {
         self.inner.maybe_sent = maybe;
     }
@@ -131,6 +160,32 @@ impl Error {
     /// The `host:port` the request was for, when known.
     pub fn host(&self) -> Option<&str> {
         self.inner.host.as_deref()
+    }
+
+    /// The status of the response this error came from
+    /// ([`Response::error_for_status`](crate::Response::error_for_status)).
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
+    }
+
+    /// The URL of the request (the hop, after redirects) that failed.
+    pub fn url(&self) -> Option<&Url> {
+        self.inner.url.as_ref()
+    }
+
+    /// A redirect could not be followed ([`ErrorKind::Redirect`]).
+    pub fn is_redirect(&self) -> bool {
+        self.inner.kind == ErrorKind::Redirect
+    }
+
+    /// The body could not be decoded ([`ErrorKind::Decode`]).
+    pub fn is_decode(&self) -> bool {
+        self.inner.kind == ErrorKind::Decode
+    }
+
+    /// Made by `error_for_status` ([`ErrorKind::Status`]).
+    pub fn is_status(&self) -> bool {
+        self.inner.kind == ErrorKind::Status
     }
 
     /// The pool's counts when a pool-wait timed out.
@@ -189,6 +244,11 @@ impl Error {
             (ErrorKind::BodyTooLarge, _) => {
                 "raise max_body_size if such bodies are expected; the connection was closed".into()
             }
+            (ErrorKind::Redirect, _) => {
+                "fix the server's Location, or set a redirect Policy (Policy::none() returns \
+                 the redirect response as it is)"
+                    .into()
+            }
             (ErrorKind::Io, _) if i.maybe_sent => {
                 "the request may have reached the server, so it was not retried; add an \
                  Idempotency-Key header to make it safe to retry"
@@ -239,6 +299,8 @@ impl fmt::Debug for Error {
             .field("message", &i.message)
             .field("maybe_sent", &i.maybe_sent)
             .field("pool", &i.pool)
+            .field("status", &i.status)
+            .field("url", &i.url.as_ref().map(Url::as_str))
             .field("source", &i.source)
             .finish()
     }

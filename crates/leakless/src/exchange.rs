@@ -36,6 +36,8 @@ pub(crate) struct Parts {
     pub timeout: Option<Duration>,
     /// Where `send` was called: named in leak reports.
     pub site: &'static std::panic::Location<'static>,
+    /// This request's redirect policy; overrides the client's.
+    pub redirect: Option<crate::redirect::Policy>,
 }
 
 /// A response head with what holds its connection.

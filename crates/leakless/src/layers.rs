@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "config/",
             "error.rs",
             "phase.rs",
+            "redirect.rs",
             "route.rs",
             "stats.rs",
             "trace.rs",
@@ -44,7 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "response.rs",
         ],
     ),
-    ("policy", &[]),
+    ("policy", &["policy/"]),
     (
         "façade",
         &[

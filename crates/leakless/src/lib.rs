@@ -25,16 +25,18 @@
 //!
 //! | layer | module | what it holds |
 //! |---|---|---|
-//! | façade | `client/` | [`Client`], [`ClientBuilder`] (`builder`), [`RequestBuilder`] (`request`); `send`: the total deadline, tracer and span around one exchange; `metrics`: Prometheus exposition over the pool's stats; `count`: warns once when a process keeps creating clients |
+//! | façade | `client/` | [`Client`], [`ClientBuilder`] (`builder`), [`RequestBuilder`] (`request`); `send`: the request's number and total deadline, handed to the policies; `metrics`: Prometheus exposition over the pool's stats; `count`: warns once when a process keeps creating clients |
 //! | response | `exchange` | one exchange: checkout, one attempt on HTTP/1.1 or HTTP/2, the retry rule (Go's), the response |
 //! | | `response` | [`Response`] |
 //! | | `body/response`, `body/drain` | [`Incoming`]: the response body that owns the connection's lease or stream; what it does when dropped early (bounded background drain, or close) |
+//! | policy | `policy/` | around one exchange: `hop` (the tracer, span and total deadline of one exchange), `redirect` (Go's rules for following one; each hop's response drained or closed before the next asks for a connection) |
 //! | pool | `pool/` | who holds a connection: `lease` (`Slot` and `Lease`, whose `Drop` is the one way a count goes down), `dial` (registering a freshly opened connection), `streams` (HTTP/2 stream handles), `host` (per-host counts, LIFO idle list, HTTP/2 entries), `waiter` (FIFO queue), `reaper`, `leak` ([`Outstanding`] and the `leak_threshold` scanner) |
 //! | protocols | `http1/` | our HTTP/1.1 engine: request encoding, head parsing (httparse), RFC 9112 body framing and decoding, the connection |
 //! | | `http2/` | HTTP/2 over the h2 crate: the handshake, the driver loop with keep-alive pings, one request on a stream |
 //! | connect | `connect/` | opening a connection: `tcp` (resolve, connect within `connect_timeout`), `tls` (rustls with ALPN), `transport`; returns what ALPN chose and the timings, knows nothing of the pool |
 //! | vocabulary | `attempt` | what both protocols take (`Outgoing`) and report (`Failure`: what the retry rule needs, what the connection should suffer) |
 //! | | `route` | a request's route (scheme, host, port), the pool's key |
+//! | | [`redirect`] | the redirect [`Policy`](redirect::Policy): which redirects to follow |
 //! | | `config/` | every setting and its default; TLS options, [`Certificate`], [`Identity`] |
 //! | | `body/request` | [`Body`]: request bodies (bytes, strings, streams) |
 //! | | `error`, `phase` | [`Error`]: what, where ([`Phase`], host), what to do |
@@ -48,6 +50,7 @@ mod body;
 mod config;
 mod error;
 mod phase;
+pub mod redirect;
 mod route;
 mod stats;
 mod trace;
@@ -60,6 +63,8 @@ mod pool;
 // One exchange and the response it yields.
 mod exchange;
 mod response;
+// Policies around one exchange: redirects.
+mod policy;
 // The façade.
 mod client;
 
@@ -82,3 +87,4 @@ pub use pool::Outstanding;
 pub use response::Response;
 pub use stats::{CloseReason, ClosedBy, Histogram, HostStats, LATENCY_BUCKETS, PoolStats};
 pub use trace::{Event, Observer, RequestInfo};
+pub use url::Url;

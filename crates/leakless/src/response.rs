@@ -1,9 +1,16 @@
 //! A response: its head, and the body that owns its connection.
 
-use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, StatusCode, Version};
+use std::sync::OnceLock;
 
-use crate::{body::Incoming, error::Error, http1::head::Head};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode, Uri, Version};
+use url::Url;
+
+use crate::{
+    body::Incoming,
+    error::{Error, ErrorKind},
+    http1::head::Head,
+};
 
 /// An HTTP response. Its body holds the connection until read to the end
 /// or dropped; either way the connection is accounted for.
@@ -13,6 +20,10 @@ pub struct Response {
     version: Version,
     headers: HeaderMap,
     body: Incoming,
+    /// The URL asked for, kept as sent: most callers never ask for it as a
+    /// [`Url`], so it is parsed only when they do.
+    uri: Uri,
+    url: OnceLock<Url>,
 }
 
 impl Response {
@@ -22,7 +33,69 @@ impl Response {
             version: head.version,
             headers: head.headers,
             body,
+            uri: Uri::default(),
+            url: OnceLock::new(),
         }
+    }
+
+    /// The URL this response answered (after redirects, the last hop's).
+    pub(crate) fn set_uri(&mut self, uri: Uri) {
+        self.uri = uri;
+    }
+
+    /// As `set_uri`, with the URL already parsed.
+    pub(crate) fn set_url(&mut self, url: Url) {
+        self.url = OnceLock::from(url);
+    }
+
+    /// The final URL: the one requested, or after redirects the last hop's.
+    pub fn url(&self) -> &Url {
+        self.url.get_or_init(|| {
+            Url::parse(&self.uri.to_string()).expect("a URI the client could send parses as a URL")
+        })
+    }
+
+    /// An error of kind [`ErrorKind::Status`](crate::ErrorKind::Status)
+    /// when the server answered 4xx or 5xx (see [`Error::status`]), the
+    /// response itself otherwise. The response an error replaces is
+    /// dropped: its connection is drained or closed as for any other.
+    pub fn error_for_status(self) -> Result<Response, Error> {
+        match self.status_error() {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+
+    /// As [`error_for_status`](Response::error_for_status), keeping the response.
+    pub fn error_for_status_ref(&self) -> Result<&Response, Error> {
+        match self.status_error() {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+
+    fn status_error(&self) -> Option<Error> {
+        let status = self.status;
+        if !(status.is_client_error() || status.is_server_error()) {
+            return None;
+        }
+        let url = self.url();
+        let mut e = Error::new(ErrorKind::Status, format!("{url} answered {status}"))
+            .with_status(status)
+            .with_url(|| Some(url.clone()));
+        if let Some(host) = url.host_str() {
+            e = e.with_host(&match url.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            });
+        }
+        Some(e)
+    }
+
+    /// Sets the rest of the body aside and gives the connection back (or
+    /// closes it) before returning; see `Incoming::discard`.
+    pub(crate) async fn discard(self) {
+        self.body.discard().await
     }
 
     /// The status code.

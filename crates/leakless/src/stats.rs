@@ -199,6 +199,8 @@ pub struct HostStats {
     pub closed: u64,
     /// Requests retried on a new connection after a stale one failed.
     pub retries: u64,
+    /// Redirects followed from this host (counted on the host that answered 3xx).
+    pub redirects: u64,
     /// `closed`, by reason.
     pub closed_by: ClosedBy,
     /// Responses reported as held past `leak_threshold`.
@@ -225,6 +227,7 @@ impl HostStats {
         self.reused += o.reused;
         self.closed += o.closed;
         self.retries += o.retries;
+        self.redirects += o.redirects;
         self.closed_by.merge(&o.closed_by);
         self.leaks_reported += o.leaks_reported;
         self.pool_wait.merge(&o.pool_wait);

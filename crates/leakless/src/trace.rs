@@ -33,6 +33,9 @@ pub struct RequestInfo {
     pub host: String,
     /// Where the request was sent from.
     pub call_site: &'static Location<'static>,
+    /// Redirects followed before this hop: 0 for the request as sent. Each
+    /// hop has its own events, under the same `id`.
+    pub hop: u32,
 }
 
 /// Something that happened to a request. Starts and ends come in pairs:
@@ -42,6 +45,17 @@ pub struct RequestInfo {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
+    /// This hop follows a redirect: the previous hop (same `id`) answered
+    /// `status` with a `Location` that resolved to `to`. Its response was
+    /// drained or closed before this event.
+    Redirect {
+        /// The previous hop's status.
+        status: http::StatusCode,
+        /// The URL the previous hop requested.
+        from: &'a str,
+        /// The URL this hop requests.
+        to: &'a str,
+    },
     /// Looking for a connection (idle, a stream, a dial, or a wait).
     GetConn,
     /// No connection: the pool wait timed out, the dial failed, or the request was dropped.
@@ -282,6 +296,10 @@ impl Tracer {
         if open.tls {
             self.tls_done(Some(error));
         }
+    }
+
+    pub fn redirect(&mut self, status: http::StatusCode, from: &str, to: &str) {
+        self.emit(Event::Redirect { status, from, to }, |_| {});
     }
 
     pub fn retry(&mut self, why: &str) {

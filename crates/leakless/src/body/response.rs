@@ -161,6 +161,34 @@ impl Incoming {
         poll_fn(|cx| self.poll_chunk(cx)).await.transpose()
     }
 
+    /// Sets the rest of the body aside, on this task: an HTTP/1.1
+    /// connection is drained within `drain_limit` and `drain_timeout` and
+    /// is back in the pool, or closed, when this returns; an unfinished
+    /// HTTP/2 stream is reset. For a redirect being followed, whose
+    /// connection must be free before the next hop asks for one.
+    pub(crate) async fn discard(mut self) {
+        let mut life = self.life.take();
+        if let Some(life) = &mut life
+            && !self.is_finished()
+        {
+            life.tracer.body_done(None);
+            life.end(None);
+        }
+        match std::mem::replace(&mut self.source, Source::Done) {
+            Source::H1 {
+                lease,
+                decoder,
+                keep_alive,
+            } => drain::discard(lease, decoder, keep_alive, life).await,
+            Source::H2 { .. } => {
+                if let Some(life) = &mut life {
+                    life.tracer.conn_returned();
+                }
+            }
+            Source::Done => {}
+        }
+    }
+
     /// Bytes still to come, when the response said (Content-Length).
     pub fn remaining(&self) -> Option<u64> {
         match &self.source {

@@ -219,6 +219,29 @@ impl ClientBuilder {
         self
     }
 
+    // Policies around each exchange: redirects.
+
+    /// Go: `Client.CheckRedirect`; reqwest: `redirect`. Default
+    /// `Policy::limited(10)`. Which redirects to follow; per request with
+    /// [`RequestBuilder::redirect`](crate::RequestBuilder::redirect). The
+    /// method, body and headers of each hop follow Go's rules whatever the
+    /// policy: 301, 302 and 303 turn other methods than GET and HEAD into a
+    /// GET without body; 307 and 308 keep both (a streamed body cannot be
+    /// sent again, so its 307 or 308 is returned as it is); `Authorization`,
+    /// `Cookie`, `Proxy-Authorization` and `WWW-Authenticate` never go to
+    /// another scheme, host or port.
+    pub fn redirect(mut self, policy: crate::redirect::Policy) -> Self {
+        self.config.redirect = policy;
+        self
+    }
+
+    /// reqwest: `referer`. Default true: a hop after a redirect says where
+    /// it came from in `Referer` (never from https to http), as Go does.
+    pub fn referer(mut self, yes: bool) -> Self {
+        self.config.referer = yes;
+        self
+    }
+
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let connector = Connector::new(&self.config)?;

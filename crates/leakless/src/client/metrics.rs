@@ -182,6 +182,12 @@ impl Collector for PoolCollector {
         )?;
         counter(
             &mut enc,
+            "redirects_followed",
+            "Redirects followed, counted on the host that answered 3xx.",
+            &totals(|s| s.redirects),
+        )?;
+        counter(
+            &mut enc,
             "leaks_reported",
             "Responses reported as held past leak_threshold.",
             &totals(|s| s.leaks_reported),

@@ -104,6 +104,46 @@ impl Client {
         self.request(Method::POST, url)
     }
 
+    /// A PUT request.
+    #[track_caller]
+    pub fn put<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::PUT, url)
+    }
+
+    /// A PATCH request.
+    #[track_caller]
+    pub fn patch<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A DELETE request.
+    #[track_caller]
+    pub fn delete<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A HEAD request: the response has no body.
+    #[track_caller]
+    pub fn head<U>(&self, url: U) -> RequestBuilder
+    where
+        U: TryInto<Uri>,
+        U::Error: Into<http::Error>,
+    {
+        self.request(Method::HEAD, url)
+    }
+
     /// A request with any method.
     #[track_caller]
     pub fn request<U>(&self, method: Method, url: U) -> RequestBuilder
@@ -129,6 +169,7 @@ impl Client {
             body: body.into(),
             timeout: None,
             site,
+            redirect: None,
         };
         let client = self.clone();
         async move { client.send(parts).await }

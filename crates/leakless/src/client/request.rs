@@ -32,6 +32,7 @@ impl RequestBuilder {
             body: Body::empty(),
             timeout: None,
             site,
+            redirect: None,
         });
         RequestBuilder { client, parts }
     }
@@ -79,6 +80,15 @@ impl RequestBuilder {
     pub fn timeout(mut self, d: Duration) -> RequestBuilder {
         if let Ok(parts) = &mut self.parts {
             parts.timeout = Some(d);
+        }
+        self
+    }
+
+    /// This request's redirect policy, instead of the client's
+    /// ([`ClientBuilder::redirect`](crate::ClientBuilder::redirect)).
+    pub fn redirect(mut self, policy: crate::redirect::Policy) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            parts.redirect = Some(policy);
         }
         self
     }

@@ -34,6 +34,9 @@ pub(crate) struct Config {
     pub observer: Option<std::sync::Arc<dyn crate::trace::Observer>>,
     /// Plain data; the connect layer builds its TLS connector from it.
     pub tls_options: TlsOptions,
+    // What the policies above one exchange do: redirects.
+    pub redirect: crate::redirect::Policy,
+    pub referer: bool,
 }
 
 impl Config {
@@ -73,6 +76,8 @@ impl Default for Config {
             leak_threshold: None,
             observer: None,
             tls_options: TlsOptions::default(),
+            redirect: crate::redirect::Policy::default(),
+            referer: true,
         }
     }
 }

@@ -154,6 +154,14 @@ impl Pool {
         }
     }
 
+    /// A redirect from `route` is followed.
+    pub fn note_redirect(&self, route: &Route) {
+        let mut st = self.shared.lock();
+        if let Some(host) = st.hosts.get_mut(route) {
+            host.stats.redirects += 1;
+        }
+    }
+
     pub fn stats(&self) -> PoolStats {
         self.shared.stats()
     }

@@ -12,6 +12,7 @@ mod h2;
 mod limits;
 mod nginx;
 mod observe;
+mod redirects;
 mod retry;
 mod reuse;
 mod timeouts;

@@ -1,0 +1,98 @@
+//! The policies around one exchange: redirects (each hop's response set
+//! aside before the next asks for a connection), and the final response's
+//! URL. They deal in whole exchanges and responses and never touch a socket.
+//!
+//! - `hop`: one exchange with its tracer, span and the total deadline.
+//! - `redirect`: Go's rules for following a redirect (method, body,
+//!   headers, Referer) and for a bad `Location`.
+
+mod hop;
+mod redirect;
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use url::Url;
+
+use self::hop::Hop;
+use crate::{error::Error, exchange::Parts, pool::Pool, response::Response, route::Route};
+
+/// What the façade fixed for a request before its first hop.
+pub(crate) struct Request {
+    /// Its number for observers.
+    pub id: u64,
+    pub started: Instant,
+    pub deadline: Option<(Instant, Duration)>,
+}
+
+/// Sends `parts` and follows redirects as the policy says; the response
+/// returned is the last hop's.
+pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<Response, Error> {
+    let cfg = pool.config();
+    let per_request = parts.redirect.take();
+    let policy = per_request.as_ref().unwrap_or(&cfg.redirect);
+    // Every URL requested so far; filled only once a redirect is seen.
+    let mut chain: Vec<Url> = Vec::new();
+    let mut from: Option<(http::StatusCode, Url)> = None;
+    loop {
+        let to = from
+            .as_ref()
+            .map(|_| chain.last().expect("a redirect fills the chain").as_str());
+        let hop = Hop {
+            id: req.id,
+            n: chain.len().saturating_sub(1) as u32,
+            started: req.started,
+            deadline: req.deadline,
+            from: match (&from, to) {
+                (Some((status, url)), Some(to)) => Some((*status, url.as_str(), to)),
+                _ => None,
+            },
+        };
+        let res = match hop::one(pool, &mut parts, hop).await {
+            Ok(res) => res,
+            Err(e) => return Err(e.with_url(|| url_of(&parts, &chain))),
+        };
+        let next = match redirect::next(cfg, policy, &res, &parts, &mut chain) {
+            Ok(Some(next)) => next,
+            Ok(None) => return Ok(finish(res, parts, chain)),
+            Err(e) => {
+                res.discard().await;
+                return Err(e.with_url(|| url_of(&parts, &chain)));
+            }
+        };
+        let status = res.status();
+        if let Ok(route) = Route::from_uri(&parts.uri) {
+            pool.note_redirect(&route);
+        }
+        // The connection goes back (or is closed) before the next hop asks
+        // for one: a chain never holds two, and a host at its cap of one
+        // still serves it. Bounded by the total deadline as well.
+        match req.deadline {
+            None => res.discard().await,
+            Some((at, _)) => {
+                let _ = tokio::time::timeout_at(at, res.discard()).await;
+            }
+        }
+        let previous = chain.last().expect("filled by redirect::next").clone();
+        redirect::apply(cfg, &mut parts, status, &previous, &next)?;
+        chain.push(next);
+        from = Some((status, previous));
+    }
+}
+
+/// The final response, told its URL.
+fn finish(mut res: Response, parts: Parts, mut chain: Vec<Url>) -> Response {
+    match chain.pop() {
+        Some(url) => res.set_url(url),
+        None => res.set_uri(parts.uri),
+    }
+    res
+}
+
+/// The URL of the hop that failed, for the error.
+fn url_of(parts: &Parts, chain: &[Url]) -> Option<Url> {
+    chain
+        .last()
+        .cloned()
+        .or_else(|| Url::parse(&parts.uri.to_string()).ok())
+}
