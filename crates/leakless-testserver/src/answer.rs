@@ -47,7 +47,16 @@ impl Answer {
         } else {
             Src::Pattern(reply.body_size)
         };
-        let body = encoding::apply(&mut reply, body);
+        let body = match reply.encoding {
+            None => body,
+            Some(e) => {
+                let packed = encoding::pack(e, reply.corrupt, &body.to_vec());
+                reply
+                    .headers
+                    .push(("Content-Encoding".to_owned(), e.token().to_owned()));
+                Src::Bytes(Bytes::from(packed))
+            }
+        };
         Answer {
             reply,
             body,

@@ -1,11 +1,6 @@
-//! Compressed bodies as data: a reply with an [`Encoding`] sends its body
-//! compressed with that codec, says so in `Content-Encoding`, and frames
-//! the compressed bytes. `corrupt` damages the compressed stream in its
-//! middle, for clients that must say so.
-
-use bytes::Bytes;
-
-use crate::{answer::Src, config::Reply};
+//! Compressed bodies: the [`Encoding`]s a reply can name, each made with
+//! its codec's reference crate, and a way to damage one on purpose, for
+//! clients that must say so.
 
 /// A `Content-Encoding` the server can compress with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,25 +68,17 @@ impl Encoding {
     }
 }
 
-/// The body `reply` asks for, compressed when it names an encoding, with
-/// its `Content-Encoding` header added.
-pub(crate) fn apply(reply: &mut Reply, body: Src) -> Src {
-    let Some(encoding) = reply.encoding else {
-        return body;
-    };
-    let plain = body.to_vec();
-    let mut packed = encoding.compress(&plain);
-    if reply.corrupt && packed.len() > 4 {
-        // Past any header, into the compressed data (or its checksum).
+/// `plain` compressed with `encoding`; with `corrupt`, damaged in its
+/// middle: past any header, into the compressed data or its checksum.
+pub(crate) fn pack(encoding: Encoding, corrupt: bool, plain: &[u8]) -> Vec<u8> {
+    let mut packed = encoding.compress(plain);
+    if corrupt && packed.len() > 4 {
         let (at, len) = (packed.len() / 2, packed.len());
         for b in &mut packed[at..(at + 8).min(len)] {
             *b ^= 0xa5;
         }
     }
-    reply
-        .headers
-        .push(("Content-Encoding".to_owned(), encoding.token().to_owned()));
-    Src::Bytes(Bytes::from(packed))
+    packed
 }
 
 #[cfg(test)]
@@ -100,22 +87,16 @@ mod tests {
 
     #[test]
     fn each_encoding_compresses_and_names_itself() {
+        let plain = b"hello".repeat(2_000);
         for e in [
             Encoding::Gzip,
             Encoding::Deflate,
             Encoding::Brotli,
             Encoding::Zstd,
         ] {
-            let mut r = Reply {
-                encoding: Some(e),
-                ..Reply::default()
-            };
-            let src = apply(&mut r, Src::Pattern(10_000));
-            assert!(src.len() < 1_000, "{e:?}: {}", src.len());
-            assert_eq!(
-                r.headers,
-                vec![("Content-Encoding".into(), e.token().into())]
-            );
+            let packed = pack(e, false, &plain);
+            assert!(packed.len() < 1_000, "{e:?}: {}", packed.len());
+            assert_ne!(pack(e, true, &plain), packed, "{e:?}");
             assert_eq!(Encoding::parse(e.token()), Ok(e));
         }
     }
