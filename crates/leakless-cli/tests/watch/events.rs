@@ -209,3 +209,55 @@ fn without_the_privilege_for_events_watch_says_so_once_and_samples() {
     let limit = report["events"]["limit"].as_str().unwrap();
     assert!(limit.contains("between two samples"), "{limit}");
 }
+
+/// A shell loop whose every connection is made by a subshell living a few
+/// milliseconds: `--pid` of the shell counts them all with it (followed
+/// through the kernel's fork records), and the subshells closed first.
+#[test]
+fn connections_of_short_lived_children_count_with_the_watched_pid() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Read each connection to EOF, so the client's FIN comes first.
+        for c in listener.incoming().take(2000).flatten() {
+            let _ = std::io::Read::read_to_end(&mut &c, &mut Vec::new());
+        }
+    });
+    let script = format!(
+        "for i in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/{}); sleep 0.02; done",
+        addr.port()
+    );
+    let mut shell = Command::new("bash").args(["-c", &script]).spawn().unwrap();
+    let pid = shell.id().to_string();
+    let w = Watch::start(&[
+        "--pid",
+        &pid,
+        "--interval",
+        "200ms",
+        "--json",
+        "--for",
+        "30s",
+    ]);
+    let (sample, seen) = w.until_verdict(shell.id(), "CHURN", 25.0);
+    let _ = shell.kill();
+    let _ = shell.wait();
+    let v = verdicts_for(&sample, shell.id())
+        .into_iter()
+        .find(|v| v["verdict"] == "CHURN")
+        .unwrap();
+    eprintln!("CHURN at {}s (before: {seen:?})", sample["t"]);
+    assert_eq!(v["endpoint"], addr.to_string(), "{v:#}");
+    let n = &v["numbers"];
+    assert!(n["opens_per_s"].as_f64().unwrap() >= 5.0, "{v:#}");
+    assert!(
+        n["ended_local_first"].as_f64().unwrap() > 0.9 * n["ended"].as_f64().unwrap(),
+        "the subshells closed first: {v:#}"
+    );
+    assert!(
+        v["advice"]
+            .as_str()
+            .unwrap()
+            .contains("this program closes"),
+        "{v:#}"
+    );
+}
