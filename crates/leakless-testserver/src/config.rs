@@ -85,6 +85,13 @@ pub struct Config {
     ///
     /// [`ConnState::Silent`]: crate::ConnState::Silent
     pub h2_silent_after: Option<u64>,
+    /// HTTP/2 `SETTINGS_INITIAL_WINDOW_SIZE`: how many bytes of a request
+    /// body a client may send on a stream before the server opens its window
+    /// further; `None`: h2's default (65,535). `Some(0)` is a window the
+    /// server never opens: the server opens a window only as it reads bytes,
+    /// and none can arrive, so an upload stalls at its first byte while
+    /// requests without a body are served.
+    pub h2_initial_window_size: Option<u32>,
 }
 
 impl Default for Config {
@@ -105,6 +112,7 @@ impl Default for Config {
             h2_goaway_after: None,
             h2_refuse_streams: 0,
             h2_silent_after: None,
+            h2_initial_window_size: None,
         }
     }
 }
@@ -214,6 +222,12 @@ impl Config {
     /// Sets [`Config::h2_silent_after`].
     pub fn h2_silent_after(mut self, streams: u64) -> Self {
         self.h2_silent_after = Some(streams);
+        self
+    }
+
+    /// Sets [`Config::h2_initial_window_size`].
+    pub fn h2_initial_window_size(mut self, bytes: u32) -> Self {
+        self.h2_initial_window_size = Some(bytes);
         self
     }
 
@@ -482,4 +496,32 @@ pub enum ConnFault {
     AcceptAndStallUnread,
     /// Accept, then close at once.
     AcceptAndClose,
+    /// HTTP/2 only: a hostile server, written as raw frames because the h2
+    /// crate's server cannot misbehave this way (see [`H2Flood`]). An
+    /// HTTP/1.1 connection is served as usual.
+    H2Flood(H2Flood),
+}
+
+/// What a hostile HTTP/2 server sends in answer to the first request, for
+/// as long as the client stays connected.
+///
+/// Until that request the connection is proper HTTP/2 (the server's
+/// SETTINGS, acknowledgements of the client's SETTINGS and PINGs); from the
+/// request's HEADERS on, the server reads and drops whatever the client
+/// sends and answers nothing, PINGs included, so only the client can end
+/// it. Frames written are counted in [`ServerStats::h2_flood_frames`].
+///
+/// [`ServerStats::h2_flood_frames`]: crate::ServerStats::h2_flood_frames
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum H2Flood {
+    /// A response HEADERS frame without END_HEADERS, then CONTINUATION
+    /// frames that never end it, each a small literal header field: a header
+    /// block that grows for ever (the "CONTINUATION flood").
+    Continuation,
+    /// PING frames, without pause.
+    Ping,
+    /// SETTINGS frames (`SETTINGS_MAX_CONCURRENT_STREAMS` = 100), without
+    /// pause; each asks the client for an acknowledgement.
+    Settings,
 }

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 
 use crate::config::ConnFault;
 use crate::ctx::Ctx;
+use crate::frame::PREFACE;
 use crate::io::Io;
 use crate::ledger::Ledger;
 use crate::rewind::Rewind;
@@ -95,8 +96,6 @@ impl<F: Future> Future for CatchUnwind<'_, F> {
 /// The first byte of a TLS handshake record (RFC 8446 §5.1): no HTTP/1.x
 /// method and not HTTP/2's preface starts with it.
 const TLS_HANDSHAKE: u8 = 0x16;
-/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 async fn run(slot: &mut Option<Tcp>, ctx: &Ctx) -> CloseReason {
     let (id, ledger) = (ctx.id, &*ctx.ledger);
@@ -117,7 +116,8 @@ async fn run(slot: &mut Option<Tcp>, ctx: &Ctx) -> CloseReason {
                 Err(reason) => reason,
             };
         }
-        None => {}
+        // Applies once the connection speaks HTTP/2.
+        Some(ConnFault::H2Flood(_)) | None => {}
     }
     if let Some(tls) = &cfg.tls {
         if let Some(reason) = ledger.enter(id, ConnState::New) {

@@ -241,6 +241,11 @@ impl Ledger {
         });
     }
 
+    /// Frames a flood fault wrote.
+    pub(crate) fn flooded(&self, frames: u64) {
+        self.change(|s| s.stats.h2_flood_frames += frames);
+    }
+
     pub(crate) fn goaway_sent(&self) {
         self.change(|s| s.stats.h2_goaways += 1);
     }

@@ -120,7 +120,6 @@
 //!
 //! # Layout
 //!
-//! ```text
 //! Dependencies point down this list: the server at the top, the
 //! protocols under it, the vocabulary at the bottom.
 //!
@@ -134,6 +133,7 @@
 //! src/http1/write.rs  writing a reply or its fault, byte for byte
 //! src/http2/mod.rs    one HTTP/2 connection (h2 crate): streams, GOAWAY, refusals, silence
 //! src/http2/stream.rs one HTTP/2 stream: request, reply or fault, flow control
+//! src/http2/flood.rs  a hostile HTTP/2 server in raw frames (ConnFault::H2Flood)
 //! src/answer.rs       choosing a request's reply (both protocols) and its body's bytes
 //! src/query.rs        the query-string overrides
 //! src/hops.rs         redirect chains (`redirects`): each hop's Location
@@ -142,6 +142,7 @@
 //! src/io.rs           the byte streams HTTP is spoken on (socket, replayed, TLS)
 //! src/rewind.rs       a stream that replays the bytes read to tell protocols apart
 //! src/tap.rs          counting PING and RST_STREAM frames on their way into h2
+//! src/frame.rs        HTTP/2 frame headers read and written by hand
 //! src/tcp.rs          the socket behind a gate that makes it deaf or silent
 //! src/pki.rs          certificates (rcgen) and rustls configs; ClientCert
 //! src/ledger.rs       the shared state behind stats, requests and close requests
@@ -158,6 +159,7 @@ mod config;
 mod conn;
 mod ctx;
 mod encoding;
+mod frame;
 mod hops;
 mod http1;
 mod http2;
@@ -174,7 +176,7 @@ mod tcp;
 mod tls;
 mod wait;
 
-pub use config::{Config, ConnFault, Fault, Framing, Reply};
+pub use config::{Config, ConnFault, Fault, Framing, H2Flood, Reply};
 pub use encoding::Encoding;
 pub use pki::ClientCert;
 pub use request::{RecordedRequest, Version};

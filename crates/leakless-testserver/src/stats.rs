@@ -71,6 +71,11 @@ pub struct ServerStats {
     /// `PING` frames the clients sent (not counting acknowledgements of the
     /// server's). Pings sent to a silent connection are not seen.
     pub h2_pings: u64,
+    /// Frames a hostile server wrote ([`ConnFault::H2Flood`]): PINGs,
+    /// SETTINGS or CONTINUATIONs.
+    ///
+    /// [`ConnFault::H2Flood`]: crate::ConnFault::H2Flood
+    pub h2_flood_frames: u64,
     /// `GOAWAY` frames the server started sending (graceful or not): one per
     /// connection it shut down.
     pub h2_goaways: u64,

@@ -7,13 +7,8 @@
 
 use std::sync::Arc;
 
+use crate::frame::{ACK, HEADER_LEN, Head, PING, PREFACE, RST_STREAM};
 use crate::ledger::Ledger;
-
-const PREFACE_LEN: usize = 24;
-const HEADER_LEN: usize = 9;
-const RST_STREAM: u8 = 0x3;
-const PING: u8 = 0x6;
-const ACK: u8 = 0x1;
 
 pub(crate) struct Tap {
     id: u64,
@@ -32,7 +27,7 @@ impl Tap {
         Tap {
             id,
             ledger,
-            preface_left: PREFACE_LEN,
+            preface_left: PREFACE.len(),
             header: [0; HEADER_LEN],
             have: 0,
             skip: 0,
@@ -68,10 +63,10 @@ impl Tap {
                 break;
             }
             self.have = 0;
-            let h = self.header;
-            self.skip = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
-            match h[3] {
-                PING if h[4] & ACK == 0 => pings += 1,
+            let head = Head::parse(&self.header);
+            self.skip = head.len;
+            match head.kind {
+                PING if head.flags & ACK == 0 => pings += 1,
                 RST_STREAM => resets += 1,
                 _ => {}
             }
@@ -85,6 +80,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
+    /// A frame header by hand: `frame::put` refuses payloads over 16 KiB.
     fn frame(kind: u8, flags: u8, payload: usize) -> Vec<u8> {
         let mut f = vec![(payload >> 16) as u8, (payload >> 8) as u8, payload as u8];
         f.extend_from_slice(&[kind, flags, 0, 0, 0, 1]);
@@ -94,7 +90,7 @@ mod tests {
 
     #[test]
     fn counts_pings_and_resets_across_any_split() {
-        let mut wire = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let mut wire = PREFACE.to_vec();
         wire.extend(frame(0x4, 0, 12)); // SETTINGS
         wire.extend(frame(PING, 0, 8));
         wire.extend(frame(PING, ACK, 8)); // an ACK of ours: not counted

@@ -1,8 +1,10 @@
 //! One HTTP/2 connection on the h2 crate: accepting streams (each served by
 //! `stream.rs` in its own task), and the connection's knobs: refused
 //! streams, GOAWAY after N streams, keep-alive timeout, close requests from
-//! the test, and going deaf after N streams.
+//! the test, and going deaf after N streams. A hostile server
+//! ([`ConnFault::H2Flood`]) is `flood.rs` instead, in raw frames.
 
+mod flood;
 mod stream;
 
 use std::future::poll_fn;
@@ -15,6 +17,7 @@ use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
+use crate::config::ConnFault;
 use crate::ctx::Ctx;
 use crate::io::Io;
 use crate::ledger::Ledger;
@@ -33,9 +36,15 @@ pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, ctx: &Ctx) -> CloseReason {
     let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);
     ledger.h2_started(id);
     let cfg = ledger.config();
+    if let Some(ConnFault::H2Flood(flood)) = cfg.conn_fault {
+        return flood::run(io, buf, flood, ctx).await;
+    }
     let mut builder = h2::server::Builder::new();
     if let Some(n) = cfg.h2_max_concurrent_streams {
         builder.max_concurrent_streams(n);
+    }
+    if let Some(n) = cfg.h2_initial_window_size {
+        builder.initial_window_size(n);
     }
     let io = Rewind::new(buf.freeze(), io).tapped(Tap::new(id, ctx.ledger.clone()));
     let mut conn = match ctx.guarded(builder.handshake::<_, Bytes>(io)).await {

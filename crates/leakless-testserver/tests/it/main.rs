@@ -8,6 +8,7 @@ mod tlsclient;
 mod body;
 mod faults;
 mod h2;
+mod h2_hostile;
 mod h2_knobs;
 mod keepalive;
 mod lifecycle;
