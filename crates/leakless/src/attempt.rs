@@ -1,12 +1,19 @@
 //! One attempt at a request on one connection, as both protocols see it:
-//! the neutral request they take ([`Outgoing`], the body passed beside it)
-//! and the one failure shape they report ([`Failure`]), with what the retry
-//! rule needs and what the connection should suffer, as data for the pool's
-//! side to apply.
+//! the neutral request they take ([`Outgoing`], the body passed beside it),
+//! the bounds on the response head they read, and the one failure shape
+//! they report ([`Failure`]), with what the retry rule needs and what the
+//! connection should suffer, as data for the pool's side to apply.
 
 use http::{HeaderMap, Method, Uri};
 
 use crate::{error::Error, stats::CloseReason};
+
+/// The largest response head accepted, on either protocol: HTTP/1.1
+/// counts its bytes, HTTP/2 its header list as `SETTINGS_MAX_HEADER_LIST_SIZE`
+/// does (each field's name and value plus 32).
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The most header fields a response head may carry, on either protocol.
+pub(crate) const MAX_HEADERS: usize = 100;
 
 /// The request a protocol writes; the body travels beside it as `&mut Body`.
 #[derive(Debug)]

@@ -27,7 +27,9 @@ pub enum ErrorKind {
     PoolWait,
     /// The connection failed while sending or receiving.
     Io,
-    /// The server's response broke HTTP/1.1 framing rules.
+    /// The server broke the protocol: HTTP/1.1 framing rules, or HTTP/2
+    /// as the h2 crate enforces it; a response head over 64 KiB or 100
+    /// fields is refused on both.
     Protocol,
     /// The response body is larger than `max_body_size`.
     BodyTooLarge,

@@ -5,12 +5,10 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
-use crate::error::{Error, ErrorKind};
-
-/// The largest response head we accept; past it the response is refused.
-pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// The most header fields a response head may carry.
-pub(crate) const MAX_HEADERS: usize = 100;
+use crate::{
+    attempt::{MAX_HEAD_BYTES, MAX_HEADERS},
+    error::{Error, ErrorKind},
+};
 
 /// A parsed response head.
 #[derive(Debug)]

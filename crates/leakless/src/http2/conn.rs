@@ -12,6 +12,7 @@ use h2::{
 use tokio::sync::Notify;
 
 use crate::{
+    attempt::MAX_HEAD_BYTES,
     connect::Transport,
     error::{Error, ErrorKind},
     phase::Phase,
@@ -34,6 +35,10 @@ pub(crate) async fn handshake(io: Transport, limit: Duration) -> Result<Handshak
             .enable_push(false)
             .initial_window_size(1 << 20)
             .initial_connection_window_size(4 << 20)
+            // The HTTP/1.1 engine's bound, not h2's 16 MiB. Past it h2
+            // resets the stream; past four times it, or in more
+            // CONTINUATION frames than it needs, h2 ends the connection.
+            .max_header_list_size(MAX_HEAD_BYTES as u32)
             .handshake::<_, Bytes>(io)
             .await?;
         let mut pings = conn.ping_pong().expect("taken once, here");

@@ -14,7 +14,7 @@ use http::{HeaderMap, Request, header};
 use tokio::time::Instant;
 
 use crate::{
-    attempt::{Failure, Fate, Outgoing},
+    attempt::{Failure, Fate, MAX_HEAD_BYTES, MAX_HEADERS, Outgoing},
     body::Body,
     error::{Error, ErrorKind},
     phase::Phase,
@@ -72,6 +72,14 @@ pub(crate) async fn send(
                     Fate::StopNewStreams,
                 ))
             }
+            // A window the server never opened looks like a dead
+            // connection: ping it rather than trust it.
+            _ if error.is_timeout() => Err(Failure {
+                error,
+                got_nothing: true,
+                unprocessed: false,
+                fate: Fate::Ping,
+            }),
             _ => Err(Failure {
                 error,
                 got_nothing: true,
@@ -90,10 +98,24 @@ async fn await_head(
     limit: Duration,
 ) -> Result<http::Response<h2::RecvStream>, Failure> {
     match tokio::time::timeout(limit, response).await {
+        // The HTTP/1.1 engine's bound on fields; h2 bounds only the bytes.
+        Ok(Ok(res)) if res.headers().len() > MAX_HEADERS => Err(Failure {
+            error: Error::new(
+                ErrorKind::Protocol,
+                format!("malformed response head: more than {MAX_HEADERS} header fields"),
+            )
+            .with_phase(Phase::ResponseHeaders),
+            got_nothing: false,
+            unprocessed: false,
+            fate: Fate::Close,
+        }),
         Ok(Ok(res)) => Ok(res),
         Ok(Err(e)) => {
             let fate = if e.is_go_away() || e.is_io() {
                 Fate::StopNewStreams
+            } else if e.is_library() {
+                // h2 caught the server breaking the protocol on this stream.
+                Fate::Close
             } else {
                 Fate::Keep
             };
@@ -183,21 +205,17 @@ fn h2_headers(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Maps an h2 error met in `phase`; REFUSED_STREAM and GOAWAY mean "not
-/// processed".
+/// Maps an h2 error met in `phase`, `what` failed unless the error says
+/// better; a REFUSED_STREAM or GOAWAY from the server means "not processed".
 fn failed(e: h2::Error, what: &str, phase: Phase, fate: Fate) -> Failure {
     let unprocessed =
-        e.reason() == Some(Reason::REFUSED_STREAM) || (e.is_go_away() && e.is_remote());
-    let kind = if e.is_io() || e.is_go_away() || e.is_reset() {
-        ErrorKind::Io
-    } else {
-        ErrorKind::Protocol
-    };
+        e.is_remote() && (e.reason() == Some(Reason::REFUSED_STREAM) || e.is_go_away());
+    // The server did send something: a reset is its answer (not a stale
+    // connection, so not retried as one), a break h2 caught is bytes.
+    let answered = e.is_library() || (e.is_reset() && e.is_remote());
     Failure {
-        error: Error::new(kind, what.to_owned())
-            .with_phase(phase)
-            .with_source(e),
-        got_nothing: true,
+        error: error(e, what, phase),
+        got_nothing: !answered,
         unprocessed,
         fate,
     }
@@ -205,9 +223,54 @@ fn failed(e: h2::Error, what: &str, phase: Phase, fate: Fate) -> Failure {
 
 /// Maps an h2 error met while reading a body.
 pub(crate) fn body_error(e: h2::Error) -> Error {
-    Error::new(
-        ErrorKind::Io,
+    error(
+        e,
         "the HTTP/2 stream failed while reading the body",
+        Phase::BodyRead,
     )
-    .with_source(e)
+}
+
+/// An h2 error as ours: what the server did when h2 can tell (h2's own
+/// text, kept as the source, says "stream error received: internal error"
+/// or "connection error detected: enhance your calm"), else `what`
+/// failed. A break of the protocol that h2 caught is a protocol error.
+fn error(e: h2::Error, what: &str, phase: Phase) -> Error {
+    let kind = if !e.is_library() && (e.is_io() || e.is_go_away() || e.is_reset()) {
+        ErrorKind::Io
+    } else {
+        ErrorKind::Protocol
+    };
+    let message = server_did(&e, phase).unwrap_or_else(|| what.to_owned());
+    Error::new(kind, message).with_phase(phase).with_source(e)
+}
+
+/// What the server did, in words, for the h2 errors that carry a reason:
+/// a reset or GOAWAY it sent, or a break of the protocol that made h2 end
+/// the stream or the connection.
+fn server_did(e: &h2::Error, phase: Phase) -> Option<String> {
+    let reason = e.reason()?;
+    let head = MAX_HEAD_BYTES / 1024;
+    let said = if e.is_remote() && e.is_reset() {
+        format!("the server reset the stream (RST_STREAM {reason:?})")
+    } else if e.is_remote() && e.is_go_away() {
+        format!("the server closed the connection (GOAWAY {reason:?})")
+    } else if e.is_library() && reason == Reason::ENHANCE_YOUR_CALM {
+        format!(
+            "the server went past HTTP/2's flood limits (a response head over {head} KiB, \
+             endless CONTINUATION frames, or a flood of tiny frames); the connection was \
+             closed (GOAWAY ENHANCE_YOUR_CALM)"
+        )
+    } else if e.is_library() && e.is_reset() && phase == Phase::ResponseHeaders {
+        format!(
+            "the server sent a malformed response head, or one over {head} KiB; \
+             the stream was reset ({reason:?})"
+        )
+    } else if e.is_library() && e.is_reset() {
+        format!("the server broke HTTP/2 on this stream; it was reset ({reason:?})")
+    } else if e.is_library() && e.is_go_away() {
+        format!("the server broke HTTP/2; the connection was closed (GOAWAY {reason:?})")
+    } else {
+        return None;
+    };
+    Some(said)
 }
