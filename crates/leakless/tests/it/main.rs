@@ -9,6 +9,7 @@ mod bodies;
 mod cancel;
 mod differential;
 mod h2;
+mod hostile_h2;
 mod limits;
 mod nginx;
 mod observe;
