@@ -110,6 +110,12 @@
 //! writing (PINGs go unanswered) but stays open, and a client that gives up
 //! on it is still seen closing it.
 //!
+//! A hostile HTTP/2 server is [`ConnFault::H2Flood`]: a header block that
+//! never ends (CONTINUATION frames), or PING or SETTINGS frames without
+//! pause, written as raw frames since h2's server will not send them.
+//! [`Config::h2_initial_window_size`] of 0 is a window the server never
+//! opens for an upload.
+//!
 //! # Accounting
 //!
 //! [`TestServer::stats`] returns a consistent [`ServerStats`] snapshot:
