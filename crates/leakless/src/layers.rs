@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "body/mod.rs",
             "body/request.rs",
             "config/",
+            "dns.rs",
             "error.rs",
             "phase.rs",
             "redirect.rs",

@@ -33,11 +33,12 @@
 //! | pool | `pool/` | who holds a connection: `lease` (`Slot` and `Lease`, whose `Drop` is the one way a count goes down), `dial` (registering a freshly opened connection), `streams` (HTTP/2 stream handles), `host` (per-host counts, LIFO idle list, HTTP/2 entries), `waiter` (FIFO queue), `reaper`, `leak` ([`Outstanding`] and the `leak_threshold` scanner) |
 //! | protocols | `http1/` | our HTTP/1.1 engine: request encoding, head parsing (httparse), RFC 9112 body framing and decoding, the connection |
 //! | | `http2/` | HTTP/2 over the h2 crate: the handshake, the driver loop with keep-alive pings, one request on a stream |
-//! | connect | `connect/` | opening a connection: `tcp` (resolve, connect within `connect_timeout`), `tls` (rustls with ALPN), `transport`; returns what ALPN chose and the timings, knows nothing of the pool |
+//! | connect | `connect/` | opening a connection: `dns` (overrides, a resolver), `eyeballs` (Happy Eyeballs within `connect_timeout`), `tcp` (one attempt, socket options), `tls` (rustls with ALPN), `transport`; returns what ALPN chose and the timings, knows nothing of the pool |
 //! | vocabulary | `attempt` | what both protocols take (`Outgoing`) and report (`Failure`: what the retry rule needs, what the connection should suffer) |
 //! | | `route` | a request's route (scheme, host, port), the pool's key |
 //! | | [`redirect`] | the redirect [`Policy`](redirect::Policy): which redirects to follow |
-//! | | `config/` | every setting and its default; TLS options, [`Certificate`], [`Identity`] |
+//! | | `config/` | every setting and its default; TLS and dial options, [`Certificate`], [`Identity`] |
+//! | | `dns` | [`dns::Resolve`]: the resolver plug-in's vocabulary |
 //! | | `body/request` | [`Body`]: request bodies (bytes, strings, streams) |
 //! | | `error`, `phase` | [`Error`]: what, where ([`Phase`], host), what to do |
 //! | | `stats` | [`PoolStats`]: connections per state, counters, close reasons, latency histograms |
@@ -48,6 +49,7 @@
 mod attempt;
 mod body;
 mod config;
+pub mod dns;
 mod error;
 mod phase;
 pub mod redirect;

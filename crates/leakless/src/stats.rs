@@ -101,11 +101,14 @@ pub enum CloseReason {
     KeepAlivesDisabled,
     /// The request or body holding it was dropped mid-exchange.
     Canceled,
+    /// A Happy Eyeballs attempt that another address beat: closed as
+    /// soon as the winner connected, never used.
+    LostRace,
 }
 
 impl CloseReason {
     /// Every reason, in a stable order (for exposition).
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::IdleTimeout,
         CloseReason::Lifetime,
         CloseReason::ServerClosed,
@@ -117,6 +120,7 @@ impl CloseReason {
         CloseReason::ClientDropped,
         CloseReason::KeepAlivesDisabled,
         CloseReason::Canceled,
+        CloseReason::LostRace,
     ];
 
     /// A snake_case name, as used in metrics labels and JSON.
@@ -133,6 +137,7 @@ impl CloseReason {
             CloseReason::ClientDropped => "client_dropped",
             CloseReason::KeepAlivesDisabled => "keep_alives_disabled",
             CloseReason::Canceled => "canceled",
+            CloseReason::LostRace => "lost_race",
         }
     }
 }
@@ -140,7 +145,7 @@ impl CloseReason {
 /// Connections closed, counted by reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClosedBy {
-    counts: [u64; 11],
+    counts: [u64; CloseReason::ALL.len()],
 }
 
 impl ClosedBy {
@@ -191,7 +196,8 @@ pub struct HostStats {
     pub waiting: usize,
     /// HTTP/2 streams in flight (a busy HTTP/2 connection counts once in `busy`).
     pub h2_streams: usize,
-    /// Connections started (dials), ever.
+    /// Connections started, ever: dials, and the extra attempts of a
+    /// Happy Eyeballs race (closed as [`CloseReason::LostRace`]).
     pub created: u64,
     /// Requests served by an already-open connection.
     pub reused: u64,

@@ -139,11 +139,12 @@ pub enum Event<'a> {
 }
 
 /// Open phases, so a dropped tracer can close each with its end.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Open {
     get_conn: bool,
     dns: bool,
-    connect: Option<SocketAddr>,
+    /// Happy Eyeballs may have several attempts in flight.
+    connects: Vec<SocketAddr>,
     tls: bool,
     conn: bool,
     body: bool,
@@ -214,11 +215,13 @@ impl Tracer {
     }
 
     pub fn connect_start(&mut self, addr: SocketAddr) {
-        self.emit(Event::ConnectStart { addr }, |o| o.connect = Some(addr));
+        self.emit(Event::ConnectStart { addr }, |o| o.connects.push(addr));
     }
 
     pub fn connect_done(&mut self, addr: SocketAddr, error: Option<&io::Error>) {
-        self.emit(Event::ConnectDone { addr, error }, |o| o.connect = None);
+        self.emit(Event::ConnectDone { addr, error }, |o| {
+            o.connects.retain(|&a| a != addr)
+        });
     }
 
     pub fn tls_start(&mut self) {
@@ -285,12 +288,12 @@ impl Tracer {
     /// A dial failed or timed out: close whichever of its phases is open.
     pub fn dial_failed(&mut self, error: &Error) {
         let Some(inner) = &self.0 else { return };
-        let open = inner.open;
+        let open = inner.open.clone();
         let io = || io::Error::other(error.to_string());
         if open.dns {
             self.dns_done(&[], Some(&io()));
         }
-        if let Some(addr) = open.connect {
+        for addr in open.connects {
             self.connect_done(addr, Some(&io()));
         }
         if open.tls {
@@ -310,13 +313,13 @@ impl Tracer {
 impl Drop for Tracer {
     fn drop(&mut self) {
         let Some(inner) = &self.0 else { return };
-        let open = inner.open;
+        let open = inner.open.clone();
         let error = canceled();
         let io_canceled = || io::Error::new(io::ErrorKind::Interrupted, "canceled");
         if open.dns {
             self.dns_done(&[], Some(&io_canceled()));
         }
-        if let Some(addr) = open.connect {
+        for addr in open.connects {
             self.connect_done(addr, Some(&io_canceled()));
         }
         if open.tls {

@@ -27,7 +27,8 @@ use crate::{
 #[derive(Clone, Debug, Default)]
 #[must_use]
 pub struct ClientBuilder {
-    config: Config,
+    /// Filled here and, for how connections are made, in `network`.
+    pub(super) config: Config,
 }
 
 impl ClientBuilder {

@@ -3,6 +3,8 @@
 //! total deadline, the observer's tracer and the span) → one exchange.
 //!
 //! - `builder`: [`ClientBuilder`], the Go-named settings and their defaults.
+//! - `network`: the builder's settings for how connections are made (DNS,
+//!   socket options, proxies, unix sockets, TLS knobs).
 //! - `request`: [`RequestBuilder`].
 //! - `send`: the request path up to the response.
 //! - `metrics`: Prometheus exposition over the pool's stats.
@@ -11,6 +13,7 @@
 mod builder;
 mod count;
 mod metrics;
+mod network;
 mod request;
 mod send;
 

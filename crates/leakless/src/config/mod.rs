@@ -1,10 +1,12 @@
 //! `Config`: every setting of a client and its default. The builder that
 //! fills it, with each setting's documentation, is `ClientBuilder`.
 
+mod dial;
 mod tls;
 
 use std::time::Duration;
 
+pub(crate) use dial::DialOptions;
 pub(crate) use tls::TlsOptions;
 pub use tls::{Certificate, Identity};
 
@@ -37,6 +39,9 @@ pub(crate) struct Config {
     // What the policies above one exchange do: redirects.
     pub redirect: crate::redirect::Policy,
     pub referer: bool,
+    /// How connections are opened: name resolution, the socket's options,
+    /// proxies, a unix socket.
+    pub dial: DialOptions,
 }
 
 impl Config {
@@ -78,6 +83,7 @@ impl Default for Config {
             tls_options: TlsOptions::default(),
             redirect: crate::redirect::Policy::default(),
             referer: true,
+            dial: DialOptions::default(),
         }
     }
 }

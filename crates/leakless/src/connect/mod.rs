@@ -3,23 +3,30 @@
 //! protocol to speak on it and how long each step took; knows nothing of
 //! the pool, which decides what a connection is for.
 //!
-//! - `tcp`: name resolution and the TCP connect.
+//! - `dns`: name resolution (overrides, a custom resolver, the system's).
+//! - `eyeballs`: Happy Eyeballs, the race between a name's addresses.
+//! - `hickory`: the hickory-resolver plug-in (the `hickory-dns` feature).
+//! - `tcp`: one TCP attempt with the socket's options.
 //! - `tls`: the rustls connector and the handshake.
 //! - `transport`: the byte stream, TCP or TLS over TCP.
 
+mod dns;
+mod eyeballs;
+#[cfg(feature = "hickory-dns")]
+mod hickory;
 mod tcp;
 mod tls;
 mod transport;
 
-use std::time::Duration;
+use std::{io, net::IpAddr, time::Duration};
 
-use tokio::time::Instant;
+use tokio::{net::TcpStream, time::Instant};
 
 pub(crate) use transport::Transport;
 
-use self::tls::Tls;
+use self::{dns::Resolver, tls::Tls};
 use crate::{
-    config::Config,
+    config::{Config, DialOptions},
     error::{Error, ErrorKind},
     phase::Phase,
     route::Route,
@@ -49,11 +56,21 @@ pub(crate) struct Opened {
     pub times: DialTimes,
 }
 
+/// What a dial did besides its outcome, for the pool's counts.
+#[derive(Debug, Default)]
+pub(crate) struct DialReport {
+    /// Happy Eyeballs attempts that connected too late or were still
+    /// connecting when another won: closed unused.
+    pub lost_race: u32,
+}
+
 /// What every connection of a client is opened with. One per client: the
 /// TLS connector is shared so sessions resume across reconnects.
 #[derive(Debug)]
 pub(crate) struct Connector {
     tls: Tls,
+    resolver: Resolver,
+    dial: DialOptions,
     connect_timeout: Duration,
     tls_handshake_timeout: Duration,
     http2_prior_knowledge: bool,
@@ -64,6 +81,8 @@ impl Connector {
     pub fn new(cfg: &Config) -> Result<Connector, Error> {
         Ok(Connector {
             tls: Tls::new(&cfg.tls_options, !cfg.disable_http2)?,
+            resolver: Resolver::new(&cfg.dial),
+            dial: cfg.dial.clone(),
             connect_timeout: cfg.connect_timeout,
             tls_handshake_timeout: cfg.tls_handshake_timeout,
             http2_prior_knowledge: cfg.http2_prior_knowledge,
@@ -72,10 +91,16 @@ impl Connector {
 
     /// TCP within `connect_timeout`, then TLS for `https` within
     /// `tls_handshake_timeout`.
-    pub async fn connect(&self, route: &Route, tracer: &mut Tracer) -> Result<Opened, Error> {
+    pub async fn connect(
+        &self,
+        route: &Route,
+        tracer: &mut Tracer,
+        report: &mut DialReport,
+    ) -> Result<Opened, Error> {
         let limit = self.connect_timeout;
         let started = Instant::now();
-        let tcp = match tokio::time::timeout(limit, tcp::connect(route, tracer)).await {
+        let dial = self.tcp(route.host(), route.port(), tracer, report);
+        let tcp = match tokio::time::timeout(limit, dial).await {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(e)) => {
                 return Err(Error::new(ErrorKind::Connect, "could not connect")
@@ -84,8 +109,6 @@ impl Connector {
             }
             Err(_) => return Err(Error::timeout(Phase::Connect, limit)),
         };
-        // Requests are written whole; Nagle would only add latency.
-        let _ = tcp.set_nodelay(true);
         let mut times = DialTimes {
             connect: started.elapsed(),
             tls: None,
@@ -95,7 +118,7 @@ impl Connector {
             tracer.tls_start();
             let io = self
                 .tls
-                .handshake(tcp, route, self.tls_handshake_timeout)
+                .handshake(Transport::Tcp(tcp), route, self.tls_handshake_timeout)
                 .await?;
             tracer.tls_done(None);
             times.tls = Some(started.elapsed());
@@ -116,5 +139,28 @@ impl Connector {
             },
             times,
         })
+    }
+}
+
+impl Connector {
+    /// Resolves `host` (an IP address is used as it is) and races its
+    /// addresses.
+    async fn tcp(
+        &self,
+        host: &str,
+        port: u16,
+        tracer: &mut Tracer,
+        report: &mut DialReport,
+    ) -> io::Result<TcpStream> {
+        let addrs = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![(ip, port).into()],
+            Err(_) => {
+                tracer.dns_start(host);
+                let found = self.resolver.lookup(host, port).await;
+                tracer.dns_done(found.as_deref().unwrap_or(&[]), found.as_ref().err());
+                found?
+            }
+        };
+        eyeballs::race(addrs, &self.dial, tracer, &mut report.lost_race).await
     }
 }

@@ -1,40 +1,51 @@
-//! Resolving a host name and opening TCP to the first address that answers.
+//! One TCP connection attempt to one address, with the socket's options:
+//! the local address or device to bind, keep-alive probes, no Nagle.
 
-use std::{
-    io,
-    net::{IpAddr, SocketAddr},
-};
+use std::{io, net::SocketAddr};
 
-use tokio::net::TcpStream;
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::{TcpSocket, TcpStream};
 
-use crate::{route::Route, trace::Tracer};
+use crate::config::DialOptions;
 
-/// Connects to the route's host: an IP address directly, a name through
-/// the system resolver, trying each address in turn.
-pub(super) async fn connect(route: &Route, tracer: &mut Tracer) -> io::Result<TcpStream> {
-    if let Ok(ip) = route.host().parse::<IpAddr>() {
-        return connect_to((ip, route.port()).into(), tracer).await;
+/// Opens TCP to `addr` with the client's socket options.
+pub(super) async fn connect(addr: SocketAddr, opts: &DialOptions) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(device) = &opts.interface {
+        bind_device(&socket, device)?;
     }
-    tracer.dns_start(route.host());
-    let found: io::Result<Vec<SocketAddr>> = tokio::net::lookup_host((route.host(), route.port()))
-        .await
-        .map(Iterator::collect);
-    tracer.dns_done(found.as_deref().unwrap_or(&[]), found.as_ref().err());
-    let mut last = None;
-    for addr in found? {
-        match connect_to(addr, tracer).await {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
-        }
+    if let Some(ip) = opts.local_address {
+        socket.bind(SocketAddr::new(ip, 0))?;
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address")
-    }))
+    if let Some(idle) = opts.tcp_keepalive {
+        // The first probe after `idle` without traffic, then one each
+        // `idle` (Go sets both to the same value).
+        let keepalive = TcpKeepalive::new().with_time(idle).with_interval(idle);
+        SockRef::from(&socket).set_tcp_keepalive(&keepalive)?;
+    }
+    let tcp = socket.connect(addr).await?;
+    tcp.set_nodelay(opts.tcp_nodelay)?;
+    Ok(tcp)
 }
 
-async fn connect_to(addr: SocketAddr, tracer: &mut Tracer) -> io::Result<TcpStream> {
-    tracer.connect_start(addr);
-    let res = TcpStream::connect(addr).await;
-    tracer.connect_done(addr, res.as_ref().err());
-    res
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+fn bind_device(socket: &TcpSocket, device: &str) -> io::Result<()> {
+    socket.bind_device(Some(device.as_bytes())).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot bind to the network interface {device:?}: {e}"),
+        )
+    })
+}
+
+#[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
+fn bind_device(_: &TcpSocket, device: &str) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("binding to the network interface {device:?} (SO_BINDTODEVICE) needs Linux"),
+    ))
 }

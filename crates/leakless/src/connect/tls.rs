@@ -9,7 +9,6 @@ use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     pki_types::{CertificateDer, ServerName, UnixTime},
 };
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::transport::Transport;
@@ -84,10 +83,10 @@ impl Tls {
         })
     }
 
-    /// The TLS handshake over `tcp`, within `limit`.
+    /// The TLS handshake over `io`, within `limit`.
     pub async fn handshake(
         &self,
-        tcp: TcpStream,
+        io: Transport,
         route: &Route,
         limit: Duration,
     ) -> Result<Transport, Error> {
@@ -97,7 +96,7 @@ impl Tls {
                 format!("{:?} is not a valid TLS server name", route.host()),
             )
         })?;
-        match tokio::time::timeout(limit, self.connector.connect(name, tcp)).await {
+        match tokio::time::timeout(limit, self.connector.connect(name, io)).await {
             Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
             Ok(Err(e)) => Err(handshake_error(e)
                 .with_phase(Phase::Tls)

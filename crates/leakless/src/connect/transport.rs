@@ -1,40 +1,86 @@
-//! The byte stream under a connection: plain TCP or TLS over TCP.
+//! The byte stream under a connection: TCP, a unix socket, or TLS over
+//! either (or over TLS to an HTTPS proxy).
 
 use std::{
     io,
+    mem::MaybeUninit,
+    net::SocketAddr,
     pin::Pin,
     task::{Context, Poll},
 };
 
 use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::TcpStream,
+    io::{AsyncRead, AsyncWrite, Interest, ReadBuf},
+    net::{TcpStream, UnixStream},
 };
 use tokio_rustls::client::TlsStream;
 
-/// TCP, or TLS over TCP.
+/// TCP, a unix socket, or TLS over another transport.
 #[derive(Debug)]
 pub(crate) enum Transport {
     Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Unix(UnixStream),
+    Tls(Box<TlsStream<Transport>>),
 }
 
 impl Transport {
-    /// The TCP socket underneath (for peeks and addresses).
-    pub fn tcp(&self) -> &TcpStream {
+    /// Plain TCP, the HTTP/1.1 engine's fast path.
+    #[inline]
+    pub fn as_tcp_mut(&mut self) -> Option<&mut TcpStream> {
         match self {
-            Transport::Tcp(s) => s,
-            Transport::Tls(s) => s.get_ref().0,
+            Transport::Tcp(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Our end of the TCP socket underneath; `None` on a unix socket.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Transport::Tcp(s) => s.local_addr().ok(),
+            Transport::Unix(_) => None,
+            Transport::Tls(s) => s.get_ref().0.local_addr(),
+        }
+    }
+
+    /// The TLS session of the connection (the innermost one through an
+    /// HTTPS proxy is the proxy's; the outermost is the target's).
+    pub fn tls(&self) -> Option<&rustls::ClientConnection> {
+        match self {
+            Transport::Tls(s) => Some(s.get_ref().1),
+            _ => None,
         }
     }
 
     /// The protocol ALPN chose, if TLS negotiated one.
     pub fn alpn(&self) -> Option<&[u8]> {
+        self.tls().and_then(|c| c.alpn_protocol())
+    }
+
+    /// Peeks one byte of the socket underneath without consuming it, and
+    /// only if the reactor saw it readable: `WouldBlock` means nothing
+    /// arrived, `Ok(0)` a close.
+    pub fn peek_ready(&self) -> io::Result<usize> {
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
         match self {
-            Transport::Tcp(_) => None,
-            Transport::Tls(s) => s.get_ref().1.alpn_protocol(),
+            Transport::Tcp(s) => s.try_io(Interest::READABLE, || {
+                socket2::SockRef::from(s).peek(&mut byte)
+            }),
+            Transport::Unix(s) => s.try_io(Interest::READABLE, || {
+                socket2::SockRef::from(s).peek(&mut byte)
+            }),
+            Transport::Tls(s) => s.get_ref().0.peek_ready(),
         }
     }
+}
+
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Transport::Tcp($s) => $e,
+            Transport::Unix($s) => $e,
+            Transport::Tls($s) => $e,
+        }
+    };
 }
 
 impl AsyncRead for Transport {
@@ -43,10 +89,7 @@ impl AsyncRead for Transport {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -56,24 +99,15 @@ impl AsyncWrite for Transport {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Transport::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Transport::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 
     fn poll_write_vectored(
@@ -81,16 +115,10 @@ impl AsyncWrite for Transport {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Transport::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Transport::Tcp(s) => s.is_write_vectored(),
-            Transport::Tls(s) => s.is_write_vectored(),
-        }
+        each!(self, s => s.is_write_vectored())
     }
 }

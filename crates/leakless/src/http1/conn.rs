@@ -4,7 +4,6 @@
 use std::{
     future::poll_fn,
     io,
-    mem::MaybeUninit,
     task::{Context, Poll, ready},
     time::Duration,
 };
@@ -12,7 +11,7 @@ use std::{
 use bytes::BytesMut;
 use http::Method;
 use tokio::{
-    io::{AsyncWriteExt, Interest},
+    io::AsyncWriteExt,
     time::timeout,
 };
 
@@ -66,7 +65,7 @@ impl H1Conn {
 
     /// Our end of the socket.
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        self.io.tcp().local_addr().ok()
+        self.io.local_addr()
     }
 
     /// Reads whatever the socket has into the read buffer; `Ok(0)` is EOF.
@@ -75,15 +74,12 @@ impl H1Conn {
             if self.rbuf.capacity() - self.rbuf.len() < 1024 {
                 self.rbuf.reserve(READ_CHUNK);
             }
-            let tcp = match &mut self.io {
-                Transport::Tcp(tcp) => tcp,
-                tls => {
-                    return tokio_util::io::poll_read_buf(
-                        std::pin::Pin::new(tls),
-                        cx,
-                        &mut self.rbuf,
-                    );
-                }
+            let Some(tcp) = self.io.as_tcp_mut() else {
+                return tokio_util::io::poll_read_buf(
+                    std::pin::Pin::new(&mut self.io),
+                    cx,
+                    &mut self.rbuf,
+                );
             };
             // try_read_buf makes no syscall unless the reactor saw readiness.
             match tcp.try_read_buf(&mut self.rbuf) {
@@ -103,10 +99,7 @@ impl H1Conn {
         }
         // For TLS too: any bytes on an idle TLS connection are a close_notify
         // or garbage, never something to keep.
-        let tcp = self.io.tcp();
-        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-        let peek = || socket2::SockRef::from(tcp).peek(&mut byte);
-        match tcp.try_io(Interest::READABLE, peek) {
+        match self.io.peek_ready() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Ok(0) | Err(_) => Err(Unusable::Closed),
             Ok(_) => Err(Unusable::Unsolicited),

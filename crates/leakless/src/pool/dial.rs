@@ -12,7 +12,7 @@ use super::{
     streams::H2Stream,
 };
 use crate::{
-    connect::{DialTimes, Opened, Protocol, Transport},
+    connect::{DialReport, DialTimes, Opened, Protocol, Transport},
     error::Error,
     http1::H1Conn,
     http2::{self, Handshaken, Keepalive},
@@ -35,7 +35,12 @@ pub(crate) async fn dial(
     route: &Route,
     tracer: &mut Tracer,
 ) -> Result<Dialed, Error> {
-    match open(&slot, route, tracer).await {
+    let mut report = DialReport::default();
+    let opened = open(&slot, route, tracer, &mut report).await;
+    if report.lost_race > 0 {
+        slot.shared.lost_race(route, report.lost_race);
+    }
+    match opened {
         Ok((Speaks::H1(io), times)) => Ok(Dialed::H1(slot.connected(H1Conn::new(io), times))),
         Ok((Speaks::H2(conn), times)) => {
             let Handshaken { send, conn, pings } = *conn;
@@ -68,12 +73,13 @@ async fn open(
     slot: &Slot,
     route: &Route,
     tracer: &mut Tracer,
+    report: &mut DialReport,
 ) -> Result<(Speaks, DialTimes), Error> {
     let Opened {
         io,
         protocol,
         times,
-    } = slot.shared.connector.connect(route, tracer).await?;
+    } = slot.shared.connector.connect(route, tracer, report).await?;
     match protocol {
         Protocol::Http1 => Ok((Speaks::H1(io), times)),
         Protocol::Http2 => {

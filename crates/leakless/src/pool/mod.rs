@@ -218,6 +218,19 @@ impl Pool {
 }
 
 impl Shared {
+    /// Happy Eyeballs attempts beaten by another address: sockets opened
+    /// and closed unused, counted in the same section so that
+    /// `created - closed = open` holds in every snapshot.
+    fn lost_race(&self, route: &Route, n: u32) {
+        let mut st = self.lock();
+        if let Some(host) = st.hosts.get_mut(route) {
+            for _ in 0..n {
+                host.stats.created += 1;
+                host.record_close(CloseReason::LostRace);
+            }
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere must not stop connections from being accounted.
         self.state.lock().unwrap_or_else(|e| e.into_inner())

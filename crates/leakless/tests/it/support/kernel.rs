@@ -22,7 +22,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_sock_diag::{
     AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY, SockDiagMessage,
-    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
+    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags, Timer},
 };
 use netlink_sys::{Socket, SocketAddr as NlAddr, protocols::NETLINK_SOCK_DIAG};
 
@@ -49,6 +49,9 @@ pub struct KernelSocket {
     /// 0 once no process holds the socket: an orphan finishing a close
     /// (FIN_WAIT*, TIME_WAIT, ...).
     pub inode: u32,
+    /// The keep-alive timer's time to the next probe, when that is the
+    /// socket's running timer (an idle socket with SO_KEEPALIVE on).
+    pub keepalive: Option<std::time::Duration>,
 }
 
 impl KernelSocket {
@@ -226,6 +229,10 @@ fn query(
                         state: h.state,
                         send_queue: h.send_queue,
                         inode: h.inode,
+                        keepalive: match h.timer {
+                            Some(Timer::KeepAlive(d)) => Some(d),
+                            _ => None,
+                        },
                     });
                 }
                 _ => {}

@@ -21,16 +21,24 @@ pub struct SaturatedListener {
 
 impl SaturatedListener {
     pub fn new() -> SaturatedListener {
-        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-            .unwrap();
+        SaturatedListener::at(([127, 0, 0, 1], 0).into())
+    }
+
+    /// One at `addr` (port 0: any free port), of `addr`'s family.
+    pub fn at(addr: SocketAddr) -> SaturatedListener {
+        let domain = Domain::for_address(addr);
+        let sock = Socket::new(domain, Type::STREAM, None).unwrap();
+        if addr.is_ipv6() {
+            sock.set_only_v6(true).unwrap();
+        }
+        sock.bind(&addr.into()).unwrap();
         // Linux queues backlog + 1 connections; the next SYN is dropped.
         sock.listen(0).unwrap();
         let listener: std::net::TcpListener = sock.into();
         let addr = listener.local_addr().unwrap();
         let (mut fillers, mut filler_addrs) = (Vec::new(), Vec::new());
         for _ in 0..16 {
-            let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            let s = Socket::new(domain, Type::STREAM, None).unwrap();
             s.set_nonblocking(true).unwrap();
             let _ = s.connect(&addr.into());
             filler_addrs.push(s.local_addr().unwrap().as_socket().unwrap());

@@ -1,0 +1,91 @@
+//! `ClientBuilder`'s settings for how connections are made: name
+//! resolution, the socket's options, and (further down) proxies, unix
+//! sockets and TLS knobs. Names follow reqwest's; Go's are given where
+//! they differ.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use super::ClientBuilder;
+use crate::dns::Resolve;
+
+impl ClientBuilder {
+    /// Go: `Transport.DialContext`'s resolver; reqwest: `dns_resolver`.
+    /// Default: the system's resolver (getaddrinfo, on tokio's blocking
+    /// pool). Resolution is bounded by `connect_timeout` together with the
+    /// TCP connect; the URL's port replaces any port in the answers.
+    pub fn dns_resolver(mut self, resolver: Arc<dyn Resolve>) -> Self {
+        self.config.dial.resolver = Some(resolver);
+        self
+    }
+
+    /// reqwest: `hickory_dns`. Default true when leakless is built with the
+    /// `hickory-dns` feature: names are resolved by hickory-resolver, with
+    /// its cache and the system's resolv.conf and hosts file, instead of
+    /// getaddrinfo on tokio's blocking pool. A `dns_resolver` wins over it.
+    #[cfg(feature = "hickory-dns")]
+    pub fn hickory_dns(mut self, yes: bool) -> Self {
+        self.config.dial.hickory = yes;
+        self
+    }
+
+    /// curl: `--resolve`. Connects to `addr` for `domain` without asking
+    /// any resolver; TLS verification, SNI, the Host header and the pool's
+    /// key still use `domain`. The URL's port is used, `addr`'s ignored.
+    pub fn resolve(self, domain: &str, addr: SocketAddr) -> Self {
+        self.resolve_to_addrs(domain, &[addr])
+    }
+
+    /// As [`resolve`](Self::resolve), with several addresses: they are
+    /// raced by Happy Eyeballs as a resolver's answer would be.
+    pub fn resolve_to_addrs(mut self, domain: &str, addrs: &[SocketAddr]) -> Self {
+        self.config
+            .dial
+            .overrides
+            .insert(domain.to_ascii_lowercase(), addrs.to_vec());
+        self
+    }
+
+    /// Go: `net.Dialer.FallbackDelay` (300 ms there). Default 250 ms, as
+    /// RFC 8305 recommends. When a name has several addresses, how long
+    /// one connection attempt runs alone before the next address is tried
+    /// alongside it (at once when an attempt fails).
+    pub fn happy_eyeballs_delay(mut self, d: Duration) -> Self {
+        self.config.dial.fallback_delay = d;
+        self
+    }
+
+    /// Go: `net.Dialer.LocalAddr`. Default `None`: the kernel chooses.
+    /// Connections leave from this address; only the server's addresses of
+    /// the same family are tried.
+    pub fn local_address<T: Into<Option<IpAddr>>>(mut self, addr: T) -> Self {
+        self.config.dial.local_address = addr.into();
+        self
+    }
+
+    /// curl: `--interface`. Default `None`. Binds every connection to the
+    /// network device `interface` (`SO_BINDTODEVICE`, Linux only; needs
+    /// `CAP_NET_RAW` on older kernels).
+    pub fn interface(mut self, interface: &str) -> Self {
+        self.config.dial.interface = Some(interface.to_owned());
+        self
+    }
+
+    /// Go: `net.Dialer.KeepAlive`. Default 15 s, as Go: TCP keep-alive
+    /// probes after that long without traffic, then one every 15 s, so a
+    /// peer that vanished is noticed. `None` turns them off.
+    pub fn tcp_keepalive<D: Into<Option<Duration>>>(mut self, d: D) -> Self {
+        self.config.dial.tcp_keepalive = d.into();
+        self
+    }
+
+    /// Default true (Go's too): requests are written whole, and Nagle's
+    /// algorithm would only delay them.
+    pub fn tcp_nodelay(mut self, yes: bool) -> Self {
+        self.config.dial.tcp_nodelay = yes;
+        self
+    }
+}
