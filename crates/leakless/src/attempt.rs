@@ -4,7 +4,7 @@
 //! they report ([`Failure`]), with what the retry rule needs and what the
 //! connection should suffer, as data for the pool's side to apply.
 
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::{error::Error, stats::CloseReason};
 
@@ -25,6 +25,15 @@ pub(crate) struct Outgoing<'a> {
     pub headers: &'a HeaderMap,
     /// HTTP/1.1: send `Connection: close` (`disable_keep_alives`).
     pub close: bool,
+    /// HTTP/1.1 to a forwarding proxy: the request line in absolute form.
+    pub forward: Option<Forward<'a>>,
+}
+
+/// What a request to a forwarding proxy carries besides the request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Forward<'a> {
+    /// `Proxy-Authorization`, from the proxy URL's credentials.
+    pub credentials: Option<&'a HeaderValue>,
 }
 
 /// An attempt that failed, with what the retry rule needs to know.

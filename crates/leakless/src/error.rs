@@ -21,6 +21,10 @@ pub enum ErrorKind {
     Connect,
     /// The TLS handshake failed (certificate, protocol); the message says why.
     Tls,
+    /// A proxy refused the way to the target (a `CONNECT` answered other
+    /// than 2xx, such as 407, or a SOCKS5 failure); the message names the
+    /// proxy, the target and the proxy's answer.
+    Proxy,
     /// A phase ran out of time; see [`Error::phase`].
     Timeout,
     /// No connection slot became free within `pool_wait_timeout`.
@@ -236,6 +240,11 @@ impl Error {
             ),
             (ErrorKind::Tls, _) => {
                 "check the server's certificate, or trust its CA with add_root_certificate".into()
+            }
+            (ErrorKind::Proxy, _) => {
+                "check the proxy's address and credentials (the userinfo of its URL), and that it \
+                 allows this target; NO_PROXY or no_proxy() bypass it"
+                    .into()
             }
             (ErrorKind::Connect, _) => {
                 "check that the server is up and the host and port are right".into()

@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, Uri};
 use tokio::time::Instant;
 
 use crate::{
-    attempt::{Failure, Outgoing},
+    attempt::{Failure, Forward, Outgoing},
     body::{Body, Incoming},
     config::Config,
     error::Error,
@@ -185,6 +185,9 @@ async fn h1(
         authority: route.authority(),
         headers: &parts.headers,
         close: cfg.disable_keep_alives,
+        forward: route.forward_proxy().map(|hop| Forward {
+            credentials: hop.credentials.as_ref().map(|c| &c.basic),
+        }),
     };
     let written = lease
         .conn
@@ -236,6 +239,7 @@ async fn h2(
         authority: route.authority(),
         headers: &parts.headers,
         close: cfg.disable_keep_alives,
+        forward: None,
     };
     let sent = http2::send(
         &mut stream.send,

@@ -81,7 +81,7 @@ mod layers;
 pub use body::{Body, Incoming};
 pub use bytes::Bytes;
 pub use client::{Client, ClientBuilder, RequestBuilder};
-pub use config::{Certificate, Identity};
+pub use config::{Certificate, Identity, NoProxy, Proxy};
 pub use error::{Error, ErrorKind, PoolState};
 pub use http::{HeaderMap, Method, StatusCode, Version, header};
 pub use phase::Phase;

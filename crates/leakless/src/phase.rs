@@ -13,6 +13,9 @@ pub enum Phase {
     PoolWait,
     /// Resolving the host name and opening the TCP connection.
     Connect,
+    /// Asking a proxy for the way to the target: the `CONNECT` exchange,
+    /// or the SOCKS5 handshake, after the TCP connect to the proxy.
+    ProxyConnect,
     /// The TLS handshake.
     Tls,
     /// Writing the request head and body.
@@ -30,7 +33,7 @@ impl Phase {
     pub fn setting(self) -> &'static str {
         match self {
             Phase::PoolWait => "pool_wait_timeout",
-            Phase::Connect => "connect_timeout",
+            Phase::Connect | Phase::ProxyConnect => "connect_timeout",
             Phase::Tls => "tls_handshake_timeout",
             Phase::WriteRequest | Phase::BodyRead => "read_idle_timeout",
             Phase::ResponseHeaders => "response_header_timeout",
@@ -44,6 +47,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::PoolWait => "pool wait",
             Phase::Connect => "connect",
+            Phase::ProxyConnect => "proxy CONNECT",
             Phase::Tls => "TLS handshake",
             Phase::WriteRequest => "write request",
             Phase::ResponseHeaders => "response headers",

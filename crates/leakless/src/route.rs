@@ -1,11 +1,12 @@
-//! Where a request goes and how it gets there: the pool's key. Today
-//! (scheme, host, port); it grows with the connect layer (a proxy, a unix
-//! socket path), as Go's `connectMethodKey` does, so that requests that
-//! cannot share a connection never share a pool entry.
+//! Where a request goes and how it gets there: the pool's key. The
+//! target (scheme, host, port) and the way there (direct, a proxy, a unix
+//! socket), as Go's `connectMethodKey`, so that requests that cannot
+//! share a connection never share a pool entry: a tunnel is never reused
+//! for another target, nor a direct connection for a proxied request.
 
-use std::{fmt, hash::Hash, sync::Arc};
+use std::{fmt, hash::Hash, path::Path, sync::Arc};
 
-use http::Uri;
+use http::{HeaderValue, Uri};
 
 use crate::error::{Error, ErrorKind};
 
@@ -16,6 +17,51 @@ struct Inner {
     port: u16,
     /// `host:port` as sent in the Host header and shown in stats and errors.
     authority: Box<str>,
+    via: Via,
+}
+
+/// The way to the target.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Via {
+    Direct,
+    Proxy(Arc<ProxyHop>),
+    /// Every request goes to this unix socket (Host still from the URL).
+    Unix(Arc<Path>),
+}
+
+/// What a proxy does for one route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ProxyKind {
+    /// HTTP/1.1 requests in absolute form on a connection to the proxy.
+    Forward,
+    /// A `CONNECT` tunnel to the target, then TLS (for https) inside it.
+    Tunnel,
+    /// SOCKS5; `remote_dns` (socks5h) lets the proxy resolve the name.
+    Socks5 { remote_dns: bool },
+}
+
+/// One proxy on the way to a target.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ProxyHop {
+    pub kind: ProxyKind,
+    /// TLS to the proxy itself (an `https://` proxy URL).
+    pub tls: bool,
+    pub host: Box<str>,
+    pub port: u16,
+    /// From the proxy URL's userinfo, or `basic_auth`.
+    pub credentials: Option<Credentials>,
+    /// The proxy's URL without credentials, for stats and errors.
+    pub shown: Box<str>,
+}
+
+/// A proxy's user name and password: `Proxy-Authorization: Basic` for an
+/// HTTP proxy, RFC 1929 for SOCKS5.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Credentials {
+    pub user: Box<str>,
+    pub password: Box<str>,
+    /// `Basic base64(user:password)`, computed once.
+    pub basic: HeaderValue,
 }
 
 /// A request's route, the pool's key; cheap to clone.
@@ -27,11 +73,21 @@ impl Hash for Route {
         // The authority already holds host and port.
         self.0.tls.hash(state);
         self.0.authority.hash(state);
+        self.0.via.hash(state);
     }
 }
 
 impl Route {
+    /// A direct route to the URL's target.
     pub fn from_uri(uri: &Uri) -> Result<Route, Error> {
+        Route::new(uri, |_, _, _| Ok(Via::Direct))
+    }
+
+    /// The URL's target, reached the way `via(tls, host, port)` says.
+    pub fn new(
+        uri: &Uri,
+        via: impl FnOnce(bool, &str, u16) -> Result<Via, Error>,
+    ) -> Result<Route, Error> {
         let bad =
             |what: &str| Error::new(ErrorKind::Request, format!("cannot send to {uri}: {what}"));
         let tls = match uri.scheme_str() {
@@ -48,12 +104,32 @@ impl Route {
         let authority = format!("{host}:{port}");
         // Brackets belong to the URL syntax, not to the address.
         let host = host.trim_start_matches('[').trim_end_matches(']');
+        let via = via(tls, host, port)?;
         Ok(Route(Arc::new(Inner {
             tls,
             host: host.into(),
             port,
             authority: authority.into(),
+            via,
         })))
+    }
+
+    pub fn via(&self) -> &Via {
+        &self.0.via
+    }
+
+    /// The proxy on the way, if any.
+    pub fn proxy(&self) -> Option<&ProxyHop> {
+        match &self.0.via {
+            Via::Proxy(hop) => Some(hop),
+            _ => None,
+        }
+    }
+
+    /// HTTP/1.1 requests go in absolute form to a forwarding proxy.
+    #[inline]
+    pub fn forward_proxy(&self) -> Option<&ProxyHop> {
+        self.proxy().filter(|hop| hop.kind == ProxyKind::Forward)
     }
 
     pub fn is_tls(&self) -> bool {
@@ -79,7 +155,12 @@ impl fmt::Display for Route {
         if self.0.tls {
             f.write_str("https://")?;
         }
-        f.write_str(&self.0.authority)
+        f.write_str(&self.0.authority)?;
+        match &self.0.via {
+            Via::Direct => Ok(()),
+            Via::Proxy(hop) => write!(f, " via {}", hop.shown),
+            Via::Unix(path) => write!(f, " via unix:{}", path.display()),
+        }
     }
 }
 

@@ -244,7 +244,8 @@ impl ClientBuilder {
     }
 
     /// Checks the settings and builds the client.
-    pub fn build(self) -> Result<Client, Error> {
+    pub fn build(mut self) -> Result<Client, Error> {
+        self.read_proxy_env(|name| std::env::var(name).ok());
         let connector = Connector::new(&self.config)?;
         let c = &self.config;
         let zero = |name: &str| {

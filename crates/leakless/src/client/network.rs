@@ -10,7 +10,10 @@ use std::{
 };
 
 use super::ClientBuilder;
-use crate::dns::Resolve;
+use crate::{
+    config::{Proxy, proxies_from_env},
+    dns::Resolve,
+};
 
 impl ClientBuilder {
     /// Go: `Transport.DialContext`'s resolver; reqwest: `dns_resolver`.
@@ -87,5 +90,36 @@ impl ClientBuilder {
     pub fn tcp_nodelay(mut self, yes: bool) -> Self {
         self.config.dial.tcp_nodelay = yes;
         self
+    }
+
+    /// Go: `Transport.Proxy`; reqwest: `proxy`. Sends the requests `proxy`
+    /// takes through it; several proxies are asked in the order added.
+    /// Adding one turns off proxies from the environment.
+    ///
+    /// Connections through a proxy are pooled apart, keyed by target and
+    /// proxy (`stats()` shows `target via proxy`), and
+    /// `max_conns_per_host` caps each such pair.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.config.dial.proxies.from_env = false;
+        self.config.dial.proxies.add(proxy);
+        self
+    }
+
+    /// Turns proxies off, those from the environment included.
+    pub fn no_proxy(mut self) -> Self {
+        self.config.dial.proxies = Default::default();
+        self
+    }
+
+    /// Default: proxies come from the environment when none was added
+    /// (Go's `ProxyFromEnvironment`): `HTTP_PROXY`, `HTTPS_PROXY`,
+    /// `ALL_PROXY`, `NO_PROXY`, upper case or lower; see the README.
+    pub(super) fn read_proxy_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        let proxies = &mut self.config.dial.proxies;
+        if proxies.from_env && proxies.is_empty() {
+            for proxy in proxies_from_env(var) {
+                proxies.add(proxy);
+            }
+        }
     }
 }

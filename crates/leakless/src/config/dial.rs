@@ -1,15 +1,24 @@
 //! How connections are opened, as plain data: who resolves names and
-//! which names are pinned, the socket's options, the Happy Eyeballs delay.
-//! The connect layer acts on it.
+//! which names are pinned, the socket's options, the Happy Eyeballs delay,
+//! proxies and a unix socket. The connect layer acts on it; the façade
+//! asks it for each request's way there (`via`), part of the pool's key.
 
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr},
+    path::Path,
     sync::Arc,
     time::Duration,
 };
 
-use crate::dns::Resolve;
+use http::Uri;
+
+use super::Proxies;
+use crate::{
+    dns::Resolve,
+    error::Error,
+    route::{Route, Via},
+};
 
 /// What the builder collected about dialing.
 #[derive(Clone, Debug)]
@@ -17,6 +26,7 @@ pub(crate) struct DialOptions {
     /// `dns_resolver`; else hickory or the system's (getaddrinfo).
     pub resolver: Option<Arc<dyn Resolve>>,
     /// `hickory_dns`: on by default when built with the feature.
+    #[cfg_attr(not(feature = "hickory-dns"), allow(dead_code))]
     pub hickory: bool,
     /// `resolve` / `resolve_to_addrs`: names answered without asking any
     /// resolver, keyed in lower case.
@@ -29,6 +39,34 @@ pub(crate) struct DialOptions {
     pub interface: Option<String>,
     pub tcp_keepalive: Option<Duration>,
     pub tcp_nodelay: bool,
+    pub proxies: Proxies,
+    /// `unix_socket`: every connection goes there.
+    pub unix_socket: Option<Arc<Path>>,
+}
+
+impl DialOptions {
+    /// Whether every request goes straight to its URL's host.
+    #[inline]
+    pub fn always_direct(&self) -> bool {
+        self.unix_socket.is_none() && self.proxies.is_empty()
+    }
+
+    /// The route of a request for `uri`: its target and the way there.
+    pub fn route(&self, uri: &Uri) -> Result<Route, Error> {
+        if self.always_direct() {
+            Route::from_uri(uri)
+        } else {
+            Route::new(uri, |tls, host, port| self.via(uri, tls, host, port))
+        }
+    }
+
+    /// The way to the target of `uri`.
+    pub fn via(&self, uri: &Uri, tls: bool, host: &str, port: u16) -> Result<Via, Error> {
+        match &self.unix_socket {
+            Some(path) => Ok(Via::Unix(path.clone())),
+            None => self.proxies.via(uri, tls, host, port),
+        }
+    }
 }
 
 impl Default for DialOptions {
@@ -44,6 +82,8 @@ impl Default for DialOptions {
             // Go's net.Dialer default: probes after 15 s idle, every 15 s.
             tcp_keepalive: Some(Duration::from_secs(15)),
             tcp_nodelay: true,
+            proxies: Proxies::from_env(),
+            unix_socket: None,
         }
     }
 }

@@ -2,11 +2,18 @@
 //! fills it, with each setting's documentation, is `ClientBuilder`.
 
 mod dial;
+mod no_proxy;
+mod proxy;
+mod proxy_env;
 mod tls;
 
 use std::time::Duration;
 
 pub(crate) use dial::DialOptions;
+pub use no_proxy::NoProxy;
+pub use proxy::Proxy;
+pub(crate) use proxy::Proxies;
+pub(crate) use proxy_env::from_env as proxies_from_env;
 pub(crate) use tls::TlsOptions;
 pub use tls::{Certificate, Identity};
 

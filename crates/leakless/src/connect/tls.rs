@@ -16,7 +16,6 @@ use crate::{
     config::TlsOptions,
     error::{Error, ErrorKind},
     phase::Phase,
-    route::Route,
 };
 
 /// The connector every TLS connection of a client shares, so sessions are
@@ -83,25 +82,27 @@ impl Tls {
         })
     }
 
-    /// The TLS handshake over `io`, within `limit`.
+    /// The TLS handshake with `host` over `io`, within `limit`; errors
+    /// name `authority`.
     pub async fn handshake(
         &self,
         io: Transport,
-        route: &Route,
+        host: &str,
+        authority: &str,
         limit: Duration,
     ) -> Result<Transport, Error> {
-        let name = ServerName::try_from(route.host().to_owned()).map_err(|_| {
+        let name = ServerName::try_from(host.to_owned()).map_err(|_| {
             Error::new(
                 ErrorKind::Request,
-                format!("{:?} is not a valid TLS server name", route.host()),
+                format!("{host:?} is not a valid TLS server name"),
             )
         })?;
         match tokio::time::timeout(limit, self.connector.connect(name, io)).await {
             Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
             Ok(Err(e)) => Err(handshake_error(e)
                 .with_phase(Phase::Tls)
-                .with_host(route.authority())),
-            Err(_) => Err(Error::timeout(Phase::Tls, limit).with_host(route.authority())),
+                .with_host(authority)),
+            Err(_) => Err(Error::timeout(Phase::Tls, limit).with_host(authority)),
         }
     }
 }

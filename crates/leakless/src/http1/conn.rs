@@ -135,15 +135,7 @@ impl H1Conn {
         let len = BodyLen::of(body);
         let mut wbuf = std::mem::take(&mut self.wbuf);
         wbuf.clear();
-        encode::head(
-            &mut wbuf,
-            req.method,
-            req.uri,
-            req.authority,
-            req.headers,
-            len,
-            req.close,
-        );
+        encode::head(&mut wbuf, req, len);
         let res = async {
             match body.as_full() {
                 Some(data) if data.len() <= COALESCE => {

@@ -1,8 +1,8 @@
 //! Writing a request head into a reusable buffer.
 
-use http::{HeaderMap, Method, Uri, header};
+use http::{Method, header};
 
-use crate::body::Body;
+use crate::{attempt::Outgoing, body::Body};
 
 /// How the request body is delimited on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,20 +27,19 @@ impl BodyLen {
     }
 }
 
-/// Appends `METHOD path HTTP/1.1`, `Host`, the caller's headers and our
-/// framing headers. The framing headers are ours alone: a caller's
-/// Content-Length or Transfer-Encoding could desynchronise the connection.
-pub(crate) fn head(
-    buf: &mut Vec<u8>,
-    method: &Method,
-    uri: &Uri,
-    authority: &str,
-    headers: &HeaderMap,
-    body: BodyLen,
-    close: bool,
-) {
+/// Appends `METHOD path HTTP/1.1` (`http://host:port/path` to a
+/// forwarding proxy), `Host`, the caller's headers and our framing
+/// headers. The framing headers are ours alone: a caller's Content-Length
+/// or Transfer-Encoding could desynchronise the connection.
+pub(crate) fn head(buf: &mut Vec<u8>, req: &Outgoing<'_>, body: BodyLen) {
+    let (method, uri, authority, headers, close) =
+        (req.method, req.uri, req.authority, req.headers, req.close);
     buf.extend_from_slice(method.as_str().as_bytes());
     buf.push(b' ');
+    if req.forward.is_some() {
+        buf.extend_from_slice(b"http://");
+        buf.extend_from_slice(authority.as_bytes());
+    }
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
     buf.extend_from_slice(if target.is_empty() {
         b"/"
@@ -66,6 +65,13 @@ pub(crate) fn head(
         buf.extend_from_slice(value.as_bytes());
         buf.extend_from_slice(b"\r\n");
     }
+    if let Some(credentials) = req.forward.and_then(|f| f.credentials) {
+        if !headers.contains_key(header::PROXY_AUTHORIZATION) {
+            buf.extend_from_slice(b"proxy-authorization: ");
+            buf.extend_from_slice(credentials.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+    }
     match body {
         BodyLen::Known(n) => {
             buf.extend_from_slice(b"content-length: ");
@@ -89,23 +95,56 @@ fn expects_body(method: &Method) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue, Uri};
 
     use super::*;
+    use crate::attempt::Forward;
 
     fn encode(method: Method, uri: &str, headers: HeaderMap, body: BodyLen, close: bool) -> String {
+        encode_via(method, uri, headers, body, close, None)
+    }
+
+    fn encode_via(
+        method: Method,
+        uri: &str,
+        headers: HeaderMap,
+        body: BodyLen,
+        close: bool,
+        forward: Option<Forward<'_>>,
+    ) -> String {
         let mut buf = Vec::new();
         let uri: Uri = uri.parse().unwrap();
-        head(
-            &mut buf,
-            &method,
-            &uri,
-            "example.com:80",
-            &headers,
-            body,
+        let req = Outgoing {
+            method: &method,
+            uri: &uri,
+            authority: "example.com:80",
+            headers: &headers,
             close,
-        );
+            forward,
+        };
+        head(&mut buf, &req, body);
         String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn to_a_forwarding_proxy_the_target_is_absolute_with_its_credentials() {
+        let basic = HeaderValue::from_static("Basic YTpi");
+        let fwd = Forward {
+            credentials: Some(&basic),
+        };
+        let s = encode_via(
+            Method::GET,
+            "http://example.com/a?b=1",
+            HeaderMap::new(),
+            BodyLen::None,
+            false,
+            Some(fwd),
+        );
+        assert_eq!(
+            s,
+            "GET http://example.com:80/a?b=1 HTTP/1.1\r\nhost: example.com:80\r\n\
+             proxy-authorization: Basic YTpi\r\n\r\n"
+        );
     }
 
     #[test]

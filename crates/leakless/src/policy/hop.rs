@@ -13,7 +13,6 @@ use crate::{
     phase::Phase,
     pool::Pool,
     response::Response,
-    route::Route,
     trace::{Life, RequestInfo, Tracer},
 };
 
@@ -35,8 +34,8 @@ pub(crate) struct Hop<'a> {
 /// Sends `parts` once (the exchange's own retries aside) and returns the
 /// response, its body holding the connection.
 pub(crate) async fn one(pool: &Pool, parts: &mut Parts, hop: Hop<'_>) -> Result<Response, Error> {
-    let route = Route::from_uri(&parts.uri)?;
     let cfg = pool.config();
+    let route = cfg.dial.route(&parts.uri)?;
     let mut tracer = Tracer::new(cfg.observer.as_ref(), || RequestInfo {
         id: hop.id,
         method: parts.method.clone(),

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use self::hop::Hop;
-use crate::{error::Error, exchange::Parts, pool::Pool, response::Response, route::Route};
+use crate::{error::Error, exchange::Parts, pool::Pool, response::Response};
 
 /// What the façade fixed for a request before its first hop.
 pub(crate) struct Request {
@@ -61,7 +61,7 @@ pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<
             }
         };
         let status = res.status();
-        if let Ok(route) = Route::from_uri(&parts.uri) {
+        if let Ok(route) = cfg.dial.route(&parts.uri) {
             pool.note_redirect(&route);
         }
         // The connection goes back (or is closed) before the next hop asks
