@@ -11,8 +11,8 @@ use std::time::Duration;
 
 pub(crate) use dial::DialOptions;
 pub use no_proxy::NoProxy;
-pub use proxy::Proxy;
 pub(crate) use proxy::Proxies;
+pub use proxy::Proxy;
 pub(crate) use proxy_env::from_env as proxies_from_env;
 pub(crate) use tls::TlsOptions;
 pub use tls::{Certificate, Identity};

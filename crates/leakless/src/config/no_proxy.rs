@@ -24,7 +24,11 @@ impl NoProxy {
     /// Parses a `NO_PROXY` value; `None` when it lists nothing.
     pub fn from_string(list: &str) -> Option<NoProxy> {
         let mut out = NoProxy::default();
-        for entry in list.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty()) {
+        for entry in list
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             out.add(&entry.to_ascii_lowercase());
         }
         (out != NoProxy::default()).then_some(out)
@@ -78,12 +82,14 @@ impl NoProxy {
         }
         let host = host.trim_end_matches('.');
         if let Ok(ip) = host.parse::<IpAddr>() {
-            if self.loopback && ip.is_loopback() {
+            // ::ffff:127.0.0.1 is loopback too.
+            if self.loopback && ip.to_canonical().is_loopback() {
                 return true;
             }
-            return self.ips.iter().any(|&(net, bits, p)| {
-                p.is_none_or(|p| p == port) && in_network(ip, net, bits)
-            });
+            return self
+                .ips
+                .iter()
+                .any(|&(net, bits, p)| p.is_none_or(|p| p == port) && in_network(ip, net, bits));
         }
         let host = host.to_ascii_lowercase();
         if self.loopback && host == "localhost" {
@@ -100,7 +106,10 @@ impl NoProxy {
 fn split_port(entry: &str) -> (&str, Option<u16>) {
     if entry.starts_with('[') {
         if let Some((host, rest)) = entry.split_once(']') {
-            return (&host[1..], rest.strip_prefix(':').and_then(|p| p.parse().ok()));
+            return (
+                &host[1..],
+                rest.strip_prefix(':').and_then(|p| p.parse().ok()),
+            );
         }
     }
     match entry.rsplit_once(':') {
@@ -176,7 +185,14 @@ mod tests {
         let n = NoProxy::from_string("example.com").unwrap();
         assert!(!n.matches("localhost", 80) && !n.matches("127.0.0.1", 80));
         let n = n.with_loopback();
-        for host in ["localhost", "LOCALHOST", "127.0.0.1", "127.3.2.1", "::1"] {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.3.2.1",
+            "::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(n.matches(host, 80), "{host}");
         }
         assert!(!n.matches("10.0.0.1", 80));

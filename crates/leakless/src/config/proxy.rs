@@ -69,7 +69,10 @@ impl fmt::Debug for Proxy {
         };
         f.debug_struct("Proxy")
             .field("for", &which)
-            .field("url", &url.map(|u| format!("{}://{}:{}", u.scheme, u.host, u.port)))
+            .field(
+                "url",
+                &url.map(|u| format!("{}://{}:{}", u.scheme, u.host, u.port)),
+            )
             .field("no_proxy", &self.no_proxy)
             .finish()
     }
@@ -148,7 +151,9 @@ impl ProxyUrl {
             with_scheme = format!("http://{text}");
             &with_scheme
         };
-        let uri: Uri = text.parse().map_err(|_| bad("it does not parse as a URL"))?;
+        let uri: Uri = text
+            .parse()
+            .map_err(|_| bad("it does not parse as a URL"))?;
         let (scheme, default_port) = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref()
         {
             Some("http") => ("http", 80),
@@ -163,7 +168,10 @@ impl ProxyUrl {
             None => return Err(bad("no scheme")),
         };
         let authority = uri.authority().ok_or_else(|| bad("no host"))?;
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         if host.is_empty() {
             return Err(bad("no host"));
         }
@@ -180,7 +188,12 @@ impl ProxyUrl {
     }
 
     /// The hop for a target of the given scheme.
-    fn hop(&self, tls_target: bool, tunnel_http: bool, creds: Option<&(String, String)>) -> ProxyHop {
+    fn hop(
+        &self,
+        tls_target: bool,
+        tunnel_http: bool,
+        creds: Option<&(String, String)>,
+    ) -> ProxyHop {
         let kind = match self.scheme {
             "socks5" => ProxyKind::Socks5 { remote_dns: false },
             "socks5h" => ProxyKind::Socks5 { remote_dns: true },
@@ -193,7 +206,8 @@ impl ProxyUrl {
             self.host.clone()
         };
         let credentials = creds.or(self.credentials.as_ref()).map(|(user, password)| {
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             let mut basic = HeaderValue::try_from(format!("Basic {token}"))
                 .expect("base64 is a valid header value");
             basic.set_sensitive(true);
@@ -222,7 +236,10 @@ fn decode(part: &str) -> String {
 
 /// A URL for an error message: its password replaced.
 fn redact(url: &str) -> String {
-    match url.split_once("://").and_then(|(s, rest)| Some((s, rest.split_once('@')?))) {
+    match url
+        .split_once("://")
+        .and_then(|(s, rest)| Some((s, rest.split_once('@')?)))
+    {
         Some((scheme, (info, host))) => {
             let user = info.split(':').next().unwrap_or("");
             format!("{scheme}://{user}:***@{host}")
@@ -274,7 +291,12 @@ impl Proxies {
     /// The way to `host:port` for `uri`: the first proxy that takes it.
     pub fn via(&self, uri: &Uri, tls: bool, host: &str, port: u16) -> Result<Via, Error> {
         for rule in &self.rules {
-            if rule.proxy.no_proxy.as_ref().is_some_and(|n| n.matches(host, port)) {
+            if rule
+                .proxy
+                .no_proxy
+                .as_ref()
+                .is_some_and(|n| n.matches(host, port))
+            {
                 continue;
             }
             let fixed = if tls { &rule.https } else { &rule.http };
@@ -285,7 +307,11 @@ impl Proxies {
                 if let Some(url) = f(uri) {
                     let url = url.map_err(|e| e.with_host(&format!("{host}:{port}")))?;
                     let creds = rule.proxy.credentials.as_ref();
-                    return Ok(Via::Proxy(Arc::new(url.hop(tls, rule.proxy.tunnel_http, creds))));
+                    return Ok(Via::Proxy(Arc::new(url.hop(
+                        tls,
+                        rule.proxy.tunnel_http,
+                        creds,
+                    ))));
                 }
             }
         }
@@ -310,13 +336,21 @@ mod tests {
     #[test]
     fn urls_parse_with_default_schemes_ports_and_credentials() {
         let u = ProxyUrl::parse("proxy.internal").unwrap();
-        assert_eq!((u.scheme, u.host.as_str(), u.port), ("http", "proxy.internal", 80));
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port),
+            ("http", "proxy.internal", 80)
+        );
         let u = ProxyUrl::parse("socks5h://bob:p%40ss@[::1]:9050").unwrap();
-        assert_eq!((u.scheme, u.host.as_str(), u.port), ("socks5h", "::1", 9050));
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port),
+            ("socks5h", "::1", 9050)
+        );
         assert_eq!(u.credentials, Some(("bob".into(), "p@ss".into())));
         let u = ProxyUrl::parse("HTTPS://p:8443").unwrap();
         assert_eq!((u.scheme, u.port), ("https", 8443));
-        let e = ProxyUrl::parse("ftp://u:secret@p:21").unwrap_err().to_string();
+        let e = ProxyUrl::parse("ftp://u:secret@p:21")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ftp") && !e.contains("secret"), "{e}");
     }
 
@@ -326,9 +360,15 @@ mod tests {
         p.add(Proxy::https("http://tunnel:3128").unwrap());
         p.add(Proxy::http("http://fwd:3128").unwrap());
         let https = hop_of(&p, "https://a.test/").unwrap();
-        assert_eq!((&*https.shown, https.kind), ("http://tunnel:3128", ProxyKind::Tunnel));
+        assert_eq!(
+            (&*https.shown, https.kind),
+            ("http://tunnel:3128", ProxyKind::Tunnel)
+        );
         let http = hop_of(&p, "http://a.test/").unwrap();
-        assert_eq!((&*http.shown, http.kind), ("http://fwd:3128", ProxyKind::Forward));
+        assert_eq!(
+            (&*http.shown, http.kind),
+            ("http://fwd:3128", ProxyKind::Forward)
+        );
 
         let mut p = Proxies::default();
         p.add(Proxy::all("socks5://s:1080").unwrap().tunnel(true));
@@ -338,7 +378,10 @@ mod tests {
         );
         let mut p = Proxies::default();
         p.add(Proxy::all("http://t:3128").unwrap().tunnel(true));
-        assert_eq!(hop_of(&p, "http://a.test/").unwrap().kind, ProxyKind::Tunnel);
+        assert_eq!(
+            hop_of(&p, "http://a.test/").unwrap().kind,
+            ProxyKind::Tunnel
+        );
     }
 
     #[test]
@@ -351,7 +394,11 @@ mod tests {
         assert!(c.basic.is_sensitive());
         assert!(!hop.shown.contains("alice"));
         let mut p = Proxies::default();
-        p.add(Proxy::all("http://alice:x@p:3128").unwrap().basic_auth("bob", "y"));
+        p.add(
+            Proxy::all("http://alice:x@p:3128")
+                .unwrap()
+                .basic_auth("bob", "y"),
+        );
         let hop = hop_of(&p, "http://a.test/").unwrap();
         assert_eq!(&*hop.credentials.as_ref().unwrap().user, "bob");
     }

@@ -15,9 +15,11 @@ use super::{NoProxy, Proxy};
 /// The proxies the environment asks for, through `var`.
 pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Vec<Proxy> {
     let get = |upper: &str, lower: &str| {
-        [upper, lower]
-            .into_iter()
-            .find_map(|name| var(name).filter(|v| !v.trim().is_empty()).map(|v| (name.to_owned(), v)))
+        [upper, lower].into_iter().find_map(|name| {
+            var(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (name.to_owned(), v))
+        })
     };
     let cgi = var("REQUEST_METHOD").is_some_and(|v| !v.is_empty());
     let no_proxy = get("NO_PROXY", "no_proxy")
@@ -73,7 +75,11 @@ mod tests {
         let uri: Uri = url.parse().unwrap();
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let host = uri.host().unwrap().trim_start_matches('[').trim_end_matches(']');
+        let host = uri
+            .host()
+            .unwrap()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         match proxies.via(&uri, tls, host, port).unwrap() {
             Via::Proxy(hop) => hop.shown.to_string(),
             _ => "direct".to_owned(),
@@ -82,44 +88,111 @@ mod tests {
 
     #[test]
     fn environment_table() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        type Env = &'static [(&'static str, &'static str)];
+        let cases: &[(Env, &str, &str)] = &[
             (&[], "http://example.com/", "direct"),
-            (&[("HTTP_PROXY", "proxy:3128")], "http://example.com/", "http://proxy:3128"),
-            (&[("HTTP_PROXY", "proxy:3128")], "https://example.com/", "direct"),
-            (&[("http_proxy", "http://lower:1")], "http://example.com/", "http://lower:1"),
             (
-                &[("HTTP_PROXY", "http://upper:1"), ("http_proxy", "http://lower:1")],
+                &[("HTTP_PROXY", "proxy:3128")],
+                "http://example.com/",
+                "http://proxy:3128",
+            ),
+            (
+                &[("HTTP_PROXY", "proxy:3128")],
+                "https://example.com/",
+                "direct",
+            ),
+            (
+                &[("http_proxy", "http://lower:1")],
+                "http://example.com/",
+                "http://lower:1",
+            ),
+            (
+                &[
+                    ("HTTP_PROXY", "http://upper:1"),
+                    ("http_proxy", "http://lower:1"),
+                ],
                 "http://example.com/",
                 "http://upper:1",
             ),
-            (&[("HTTP_PROXY", ""), ("http_proxy", "http://lower:1")], "http://example.com/", "http://lower:1"),
-            (&[("HTTPS_PROXY", "https://sec:8443")], "https://example.com/", "https://sec:8443"),
-            (&[("https_proxy", "socks5h://s:1080")], "https://example.com/", "socks5h://s:1080"),
-            (&[("ALL_PROXY", "socks5://all:1080")], "http://example.com/", "socks5://all:1080"),
-            (&[("all_proxy", "socks5://all:1080")], "https://example.com/", "socks5://all:1080"),
             (
-                &[("ALL_PROXY", "socks5://all:1080"), ("HTTPS_PROXY", "http://sec:3128")],
+                &[("HTTP_PROXY", ""), ("http_proxy", "http://lower:1")],
+                "http://example.com/",
+                "http://lower:1",
+            ),
+            (
+                &[("HTTPS_PROXY", "https://sec:8443")],
+                "https://example.com/",
+                "https://sec:8443",
+            ),
+            (
+                &[("https_proxy", "socks5h://s:1080")],
+                "https://example.com/",
+                "socks5h://s:1080",
+            ),
+            (
+                &[("ALL_PROXY", "socks5://all:1080")],
+                "http://example.com/",
+                "socks5://all:1080",
+            ),
+            (
+                &[("all_proxy", "socks5://all:1080")],
+                "https://example.com/",
+                "socks5://all:1080",
+            ),
+            (
+                &[
+                    ("ALL_PROXY", "socks5://all:1080"),
+                    ("HTTPS_PROXY", "http://sec:3128"),
+                ],
                 "https://example.com/",
                 "http://sec:3128",
             ),
             // httpoxy: HTTP_PROXY (either case) is not trusted in CGI.
-            (&[("HTTP_PROXY", "http://evil:1"), ("REQUEST_METHOD", "GET")], "http://example.com/", "direct"),
-            (&[("http_proxy", "http://evil:1"), ("REQUEST_METHOD", "GET")], "http://example.com/", "direct"),
+            (
+                &[("HTTP_PROXY", "http://evil:1"), ("REQUEST_METHOD", "GET")],
+                "http://example.com/",
+                "direct",
+            ),
+            (
+                &[("http_proxy", "http://evil:1"), ("REQUEST_METHOD", "GET")],
+                "http://example.com/",
+                "direct",
+            ),
             (
                 &[("HTTPS_PROXY", "http://sec:1"), ("REQUEST_METHOD", "GET")],
                 "https://example.com/",
                 "http://sec:1",
             ),
             // NO_PROXY, either case, and Go's loopback rule.
-            (&[("HTTP_PROXY", "p:1"), ("NO_PROXY", "example.com")], "http://www.example.com/", "direct"),
-            (&[("HTTP_PROXY", "p:1"), ("no_proxy", ".example.com")], "http://example.com/", "http://p:1"),
-            (&[("HTTP_PROXY", "p:1"), ("NO_PROXY", "10.0.0.0/8")], "http://10.1.2.3/", "direct"),
-            (&[("HTTP_PROXY", "p:1"), ("NO_PROXY", "*")], "http://example.com/", "direct"),
+            (
+                &[("HTTP_PROXY", "p:1"), ("NO_PROXY", "example.com")],
+                "http://www.example.com/",
+                "direct",
+            ),
+            (
+                &[("HTTP_PROXY", "p:1"), ("no_proxy", ".example.com")],
+                "http://example.com/",
+                "http://p:1",
+            ),
+            (
+                &[("HTTP_PROXY", "p:1"), ("NO_PROXY", "10.0.0.0/8")],
+                "http://10.1.2.3/",
+                "direct",
+            ),
+            (
+                &[("HTTP_PROXY", "p:1"), ("NO_PROXY", "*")],
+                "http://example.com/",
+                "direct",
+            ),
             (&[("HTTP_PROXY", "p:1")], "http://localhost:8080/", "direct"),
             (&[("HTTP_PROXY", "p:1")], "http://127.0.0.1/", "direct"),
             (&[("HTTP_PROXY", "p:1")], "http://[::1]/", "direct"),
             // A value that is not a proxy URL is ignored, not fatal.
-            (&[("HTTP_PROXY", "gopher://x:70")], "http://example.com/", "direct"),
+            (
+                &[("HTTP_PROXY", "gopher://x:70")],
+                "http://example.com/",
+                "direct",
+            ),
         ];
         for (env, url, want) in cases {
             assert_eq!(route(env, url), *want, "{env:?} {url}");

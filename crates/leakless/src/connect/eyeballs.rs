@@ -67,7 +67,9 @@ pub(super) async fn race(
                 failed.push(format!("{addr}: {e}"));
                 if let Some(addr) = queue.next() {
                     start(addr, opts, &mut running, tracer);
-                    next_at.as_mut().reset(tokio::time::Instant::now() + opts.fallback_delay);
+                    next_at
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + opts.fallback_delay);
                 } else if running.is_empty() {
                     let kind = e.kind();
                     return Err(io::Error::new(kind, failed.join("; ")));
@@ -76,7 +78,9 @@ pub(super) async fn race(
             None => {
                 let addr = queue.next().expect("polled only with addresses left");
                 start(addr, opts, &mut running, tracer);
-                next_at.as_mut().reset(tokio::time::Instant::now() + opts.fallback_delay);
+                next_at
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + opts.fallback_delay);
             }
         }
     }
@@ -137,13 +141,25 @@ mod tests {
     #[test]
     fn families_alternate_led_by_the_first_answer() {
         let got = order(
-            addrs(&["[::1]:80", "[::2]:80", "[::3]:80", "127.0.0.1:80", "127.0.0.2:80"]),
+            addrs(&[
+                "[::1]:80",
+                "[::2]:80",
+                "[::3]:80",
+                "127.0.0.1:80",
+                "127.0.0.2:80",
+            ]),
             &DialOptions::default(),
         )
         .unwrap();
         assert_eq!(
             got,
-            addrs(&["[::1]:80", "127.0.0.1:80", "[::2]:80", "127.0.0.2:80", "[::3]:80"])
+            addrs(&[
+                "[::1]:80",
+                "127.0.0.1:80",
+                "[::2]:80",
+                "127.0.0.2:80",
+                "[::3]:80"
+            ])
         );
         let got = order(
             addrs(&["127.0.0.1:80", "[::1]:80", "127.0.0.2:80"]),

@@ -20,8 +20,8 @@ mod hickory;
 mod socks;
 mod tcp;
 mod tls;
-mod tunnel;
 mod transport;
+mod tunnel;
 
 use std::{io, net::IpAddr, sync::OnceLock, time::Duration};
 
@@ -152,7 +152,9 @@ impl Connector {
         let http2 = match io.alpn() {
             Some(proto) => proto == b"h2",
             // A forwarding proxy takes HTTP/1.1 requests in absolute form.
-            None => !route.is_tls() && self.http2_prior_knowledge && route.forward_proxy().is_none(),
+            None => {
+                !route.is_tls() && self.http2_prior_knowledge && route.forward_proxy().is_none()
+            }
         };
         Ok(Opened {
             io,
@@ -203,11 +205,16 @@ impl Connector {
 
     /// Over a connection to `hop`: TLS to the proxy if its URL says
     /// https, then the tunnel or SOCKS5 exchange, within `connect_timeout`.
-    async fn through(&self, io: Transport, hop: &ProxyHop, route: &Route) -> Result<Transport, Error> {
+    async fn through(
+        &self,
+        io: Transport,
+        hop: &ProxyHop,
+        route: &Route,
+    ) -> Result<Transport, Error> {
         let io = if hop.tls {
-            let tls = self.proxy_tls.get_or_init(|| {
-                Tls::new(&self.tls_options, false).map_err(|e| e.to_string())
-            });
+            let tls = self
+                .proxy_tls
+                .get_or_init(|| Tls::new(&self.tls_options, false).map_err(|e| e.to_string()));
             let tls = tls
                 .as_ref()
                 .map_err(|e| Error::new(ErrorKind::Builder, e.clone()))?;
@@ -231,11 +238,13 @@ impl Connector {
         };
         match tokio::time::timeout(limit, exchange).await {
             Ok(done) => done,
-            Err(_) => Err(Error::timeout(Phase::ProxyConnect, limit).with_source(format!(
-                "no answer from the proxy {} for {}",
-                hop.shown,
-                route.authority()
-            ))),
+            Err(_) => Err(
+                Error::timeout(Phase::ProxyConnect, limit).with_source(format!(
+                    "no answer from the proxy {} for {}",
+                    hop.shown,
+                    route.authority()
+                )),
+            ),
         }
     }
 
@@ -260,7 +269,11 @@ impl Connector {
                 format!("could not resolve {} for the SOCKS5 proxy", route.host()),
             )
             .with_phase(Phase::ProxyConnect)
-            .with_source(found.err().map_or_else(|| "no address".to_owned(), |e| e.to_string()))),
+            .with_source(
+                found
+                    .err()
+                    .map_or_else(|| "no address".to_owned(), |e| e.to_string()),
+            )),
         }
     }
 }

@@ -63,8 +63,9 @@ pub(super) async fn connect(
                 }
                 let reason = res.reason.unwrap_or("");
                 let hint = match code {
-                    407 if hop.credentials.is_some() => ": it did not accept the credentials",
-                    407 => ": it wants credentials (user:password@ in the proxy URL)",
+                    // Some proxies (tinyproxy) say 401 to a CONNECT.
+                    401 | 407 if hop.credentials.is_some() => ": it did not accept the credentials",
+                    401 | 407 => ": it wants credentials (user:password@ in the proxy URL)",
                     _ => "",
                 };
                 return Err(failed(format!("answered {code} {reason}{hint}")));

@@ -10,10 +10,7 @@ use std::{
 
 use bytes::BytesMut;
 use http::Method;
-use tokio::{
-    io::AsyncWriteExt,
-    time::timeout,
-};
+use tokio::{io::AsyncWriteExt, time::timeout};
 
 use super::{
     encode::{self, BodyLen},

@@ -99,7 +99,15 @@ async fn eyeballs_pick_the_address_that_answers_within_the_fallback_delay(mode: 
     assert_eq!(get_body(&client, &url).await, "hello");
     assert_eq!(server.stats().accepted, 1);
     if mode.is_tls() {
-        let tls = server.stats().conns.values().next().unwrap().tls.clone().unwrap();
+        let tls = server
+            .stats()
+            .conns
+            .values()
+            .next()
+            .unwrap()
+            .tls
+            .clone()
+            .unwrap();
         assert_eq!(tls.sni.as_deref(), Some("localhost"));
     }
 }
@@ -156,7 +164,10 @@ async fn every_address_refused_names_each_in_the_error() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
     let text = e.to_string();
-    assert!(text.contains("[::1]:9") && text.contains("127.0.0.1:9"), "{text}");
+    assert!(
+        text.contains("[::1]:9") && text.contains("127.0.0.1:9"),
+        "{text}"
+    );
     assert!(text.contains("nowhere.test:9"), "{text}");
     let s = client.stats().total;
     assert_eq!((s.open, s.created, s.closed), (0, 1, 1), "{s:?}");
@@ -261,7 +272,9 @@ async fn tcp_keepalive_is_on_at_15_s_unless_turned_off(mode: Mode) {
     get_body(&client, mode.url(&server, "/")).await;
     let ours = held_client_sockets(&server);
     assert_eq!(ours.len(), 1, "{ours:?}");
-    let next_probe = ours[0].keepalive.expect("a keep-alive timer on the idle socket");
+    let next_probe = ours[0]
+        .keepalive
+        .expect("a keep-alive timer on the idle socket");
     assert!(next_probe <= Duration::from_secs(15), "{next_probe:?}");
 
     let server = mode.server(Config::new());

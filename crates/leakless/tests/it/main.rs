@@ -14,6 +14,7 @@ mod hostile_h2;
 mod limits;
 mod nginx;
 mod observe;
+mod proxy;
 mod redirects;
 mod retry;
 mod reuse;

@@ -10,6 +10,7 @@ mod kernel;
 mod listener;
 #[macro_use]
 mod mode;
+pub mod proxies;
 mod wait;
 
 pub use ca::TestCa;

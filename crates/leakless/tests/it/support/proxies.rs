@@ -1,0 +1,286 @@
+//! Real proxies from Debian's packages, each started by a test on a free
+//! loopback port with a generated config, killed on drop: squid (forward
+//! and CONNECT), tinyproxy (with Basic credentials), dante (SOCKS5, with
+//! or without user/password). When one is not installed the test is
+//! skipped, unless `LEAKLESS_REQUIRE_PROXIES` is set (CI sets it): then it
+//! fails.
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Once,
+    time::{Duration, Instant},
+};
+
+/// A proxy daemon of the test's own.
+pub struct Daemon {
+    child: Child,
+    dir: PathBuf,
+    pub addr: SocketAddr,
+    name: &'static str,
+}
+
+impl Daemon {
+    /// `scheme://127.0.0.1:port`, optionally with `user:password@`.
+    pub fn url(&self, scheme: &str, credentials: Option<(&str, &str)>) -> String {
+        match credentials {
+            Some((u, p)) => format!("{scheme}://{u}:{p}@{}", self.addr),
+            None => format!("{scheme}://{}", self.addr),
+        }
+    }
+
+    /// Starts `bin args..` after writing `config(port, dir)` to `dir/<file>`,
+    /// and waits until it listens. `None` when `bin` is missing and
+    /// proxies are not required.
+    fn start(
+        name: &'static str,
+        package: &str,
+        bin: &str,
+        file: &str,
+        config: impl FnOnce(u16, &Path) -> String,
+        args: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Option<Daemon> {
+        if !Path::new(bin).exists() {
+            if std::env::var_os("LEAKLESS_REQUIRE_PROXIES").is_some() {
+                panic!("{name} is not installed: apt-get install {package} (.ci/run does)");
+            }
+            eprintln!("skipped: {name} is not installed (apt-get install {package})");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("leakless-{name}-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Daemons that drop root (squid) still write their logs here.
+        set_mode(&dir, 0o777);
+        std::fs::write(dir.join(file), config(port, &dir)).unwrap();
+        let child = Command::new(bin)
+            .args(args(&dir))
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        let mut daemon = Daemon {
+            child,
+            dir,
+            addr: ([127, 0, 0, 1], port).into(),
+            name,
+        };
+        daemon.wait_listening();
+        Some(daemon)
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(self.addr).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before listening on {}: {}",
+                    self.name,
+                    self.addr,
+                    self.logs()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen on {} within 20 s: {}",
+                self.name,
+                self.addr,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What it wrote to its logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "log") || p.ends_with("stderr") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(20).collect();
+                out += &format!("\n--- {}\n", p.display());
+                for line in tail.into_iter().rev() {
+                    out += line;
+                    out += "\n";
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A name only squid's own hosts file knows (as 127.0.0.1): requests for
+/// it are not loopback to the client, so even an environment proxy takes
+/// them.
+pub const SQUID_ONLY_NAME: &str = "leakless.test";
+
+/// squid as a forward proxy that also tunnels CONNECT to any port. It
+/// resolves names from a hosts file of its own and asks no DNS server.
+pub fn squid() -> Option<Daemon> {
+    squid_with(false)
+}
+
+/// The user squid's Basic authentication knows when asked for.
+pub const SQUID_USER: (&str, &str) = ("alice", "s3cret");
+/// `openssl passwd -apr1 -salt abcdefgh s3cret`.
+const SQUID_PASSWD: &str = "alice:$apr1$abcdefgh$M2T3erDstkD7SsE2QQnfH0\n";
+
+/// squid that answers 407 unless given `SQUID_USER`'s credentials.
+pub fn squid_with_auth() -> Option<Daemon> {
+    squid_with(true)
+}
+
+fn squid_with(auth: bool) -> Option<Daemon> {
+    Daemon::start(
+        "squid",
+        "squid",
+        "/usr/sbin/squid",
+        "squid.conf",
+        |port, dir| {
+            let d = dir.display();
+            std::fs::write(
+                dir.join("hosts"),
+                format!("127.0.0.1 localhost {SQUID_ONLY_NAME}\n"),
+            )
+            .unwrap();
+            let access = if auth {
+                let passwd = dir.join("passwd");
+                std::fs::write(&passwd, SQUID_PASSWD).unwrap();
+                set_mode(&passwd, 0o644);
+                format!(
+                    "auth_param basic program /usr/lib/squid/basic_ncsa_auth {d}/passwd\n\
+                     auth_param basic realm leakless\nacl users proxy_auth REQUIRED\n\
+                     http_access allow users\nhttp_access deny all\n"
+                )
+            } else {
+                "http_access allow all\n".to_owned()
+            };
+            format!(
+                "http_port 127.0.0.1:{port}\npid_filename {d}/squid.pid\n\
+                 hosts_file {d}/hosts\ndns_nameservers 127.0.0.1\n\
+                 cache_log {d}/cache.log\naccess_log none\ncache deny all\ncache_mem 8 MB\n\
+                 coredump_dir {d}\npinger_enable off\nvisible_hostname leakless-test\n\
+                 shutdown_lifetime 0 seconds\n{access}"
+            )
+        },
+        |dir| {
+            vec![
+                "-N".into(),
+                "-f".into(),
+                dir.join("squid.conf").display().to_string(),
+            ]
+        },
+    )
+}
+
+/// tinyproxy; with `credentials`, it answers 407 to requests without them.
+pub fn tinyproxy(credentials: Option<(&str, &str)>) -> Option<Daemon> {
+    let auth = credentials.map_or(String::new(), |(u, p)| format!("BasicAuth {u} {p}\n"));
+    Daemon::start(
+        "tinyproxy",
+        "tinyproxy",
+        "/usr/bin/tinyproxy",
+        "tinyproxy.conf",
+        |port, dir| {
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 64\nLogLevel Warning\n\
+                 PidFile \"{}/tinyproxy.pid\"\nAllow 127.0.0.1\n{auth}",
+                dir.display()
+            )
+        },
+        |dir| {
+            vec![
+                "-d".into(),
+                "-c".into(),
+                dir.join("tinyproxy.conf").display().to_string(),
+            ]
+        },
+    )
+}
+
+/// The system user dante's `username` method checks passwords against.
+pub const SOCKS_USER: (&str, &str) = ("leaklesssocks", "socks-pw-1");
+
+/// dante as a SOCKS5 server; `with_password` requires `SOCKS_USER`.
+pub fn dante(with_password: bool) -> Option<Daemon> {
+    if with_password {
+        ensure_socks_user();
+    }
+    let method = if with_password { "username" } else { "none" };
+    Daemon::start(
+        "danted",
+        "dante-server",
+        "/usr/sbin/danted",
+        "danted.conf",
+        |port, dir| {
+            format!(
+                "logoutput: {}/danted.log\ninternal: 127.0.0.1 port = {port}\n\
+                 external: 127.0.0.1\nclientmethod: none\nsocksmethod: {method}\n\
+                 user.privileged: root\nuser.unprivileged: nobody\n\
+                 client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n\
+                 socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n",
+                dir.display()
+            )
+        },
+        |dir| {
+            vec![
+                "-f".into(),
+                dir.join("danted.conf").display().to_string(),
+                "-p".into(),
+                dir.join("danted.pid").display().to_string(),
+                "-N".into(),
+                "1".into(),
+            ]
+        },
+    )
+}
+
+/// dante's `username` method checks the system's users (it reads
+/// /etc/shadow as root): a local user with a known password, made once.
+fn ensure_socks_user() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let (user, password) = SOCKS_USER;
+        let exists = Command::new("id")
+            .arg(user)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !exists {
+            let made = Command::new("useradd")
+                .args(["-M", "-s", "/usr/sbin/nologin", user])
+                .status()
+                .expect("useradd runs (the SOCKS5 password tests need root)");
+            assert!(made.success(), "useradd {user} failed");
+        }
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd runs");
+        use std::io::Write;
+        writeln!(chpasswd.stdin.take().unwrap(), "{user}:{password}").unwrap();
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+    });
+}
