@@ -7,7 +7,7 @@ use http::{HeaderMap, StatusCode, Uri, Version};
 use url::Url;
 
 use crate::{
-    body::Incoming,
+    body::{Encoding, Incoming},
     error::{Error, ErrorKind},
     http1::head::Head,
 };
@@ -92,6 +92,14 @@ impl Response {
         Some(e)
     }
 
+    /// Decodes the body (it says `Content-Encoding: encoding`): the
+    /// headers that describe the encoded body go, as in Go and reqwest.
+    pub(crate) fn decode(&mut self, encoding: Encoding) {
+        self.headers.remove(http::header::CONTENT_ENCODING);
+        self.headers.remove(http::header::CONTENT_LENGTH);
+        self.body.decode(encoding);
+    }
+
     /// Sets the rest of the body aside and gives the connection back (or
     /// closes it) before returning; see `Incoming::discard`.
     pub(crate) async fn discard(self) {
@@ -113,7 +121,8 @@ impl Response {
         &self.headers
     }
 
-    /// The body's length when the response gave one.
+    /// The body's length when the response gave one; `None` while the
+    /// body is being decoded (its decoded length is not known up front).
     pub fn content_length(&self) -> Option<u64> {
         self.body.remaining()
     }

@@ -15,7 +15,10 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::drain;
+use super::{
+    decode::{Decoder as ContentDecoder, Encoding},
+    drain,
+};
 use crate::{
     config::Config,
     error::{Error, ErrorKind},
@@ -59,6 +62,10 @@ pub struct Incoming {
     received: u64,
     /// The observer's tracer and the span, until the body ends.
     life: Option<Life>,
+    /// Decodes a compressed body; the wire's bytes go through it, and
+    /// `max_size` counts what comes out.
+    decoder: Option<Box<ContentDecoder>>,
+    decoded: u64,
 }
 
 impl Incoming {
@@ -80,6 +87,8 @@ impl Incoming {
             max_size: cfg.max_body_size,
             received: 0,
             life: Some(life),
+            decoder: None,
+            decoded: 0,
         }
     }
 
@@ -153,6 +162,8 @@ impl Incoming {
             max_size: None,
             received: 0,
             life: None,
+            decoder: None,
+            decoded: 0,
         }
     }
 
@@ -189,8 +200,17 @@ impl Incoming {
         }
     }
 
-    /// Bytes still to come, when the response said (Content-Length).
+    /// Decodes the body from here on (it says `Content-Encoding: encoding`).
+    pub(crate) fn decode(&mut self, encoding: Encoding) {
+        self.decoder = Some(Box::new(ContentDecoder::new(encoding)));
+    }
+
+    /// Bytes still to come, when the response said (Content-Length) and
+    /// the body is not being decoded.
     pub fn remaining(&self) -> Option<u64> {
+        if self.decoder.is_some() {
+            return None;
+        }
         match &self.source {
             Source::Done => Some(0),
             Source::H1 { decoder, .. } => decoder.remaining(),
@@ -200,10 +220,73 @@ impl Incoming {
 
     /// The end was reached (or an error ended it) and the connection is gone.
     pub fn is_finished(&self) -> bool {
-        matches!(self.source, Source::Done)
+        matches!(self.source, Source::Done) && self.decoder.as_ref().is_none_or(|d| d.is_done())
     }
 
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        if self.decoder.is_some() {
+            self.poll_decoded(cx)
+        } else {
+            self.poll_wire(cx)
+        }
+    }
+
+    /// The decoded body: wire bytes into the decoder until it has output.
+    /// The wire ends (and gives its connection back) at or before the
+    /// decoded end.
+    fn poll_decoded(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        loop {
+            let wire_done = matches!(self.source, Source::Done);
+            let Some(dec) = self.decoder.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let out = if !dec.wants_input() {
+                dec.step()
+            } else if wire_done {
+                dec.finish()
+            } else {
+                match self.poll_wire(cx) {
+                    Poll::Ready(Some(Ok(data))) => {
+                        if let Some(dec) = &mut self.decoder {
+                            dec.push(data);
+                        }
+                        continue;
+                    }
+                    Poll::Ready(None) => continue,
+                    other => return other,
+                }
+            };
+            match out {
+                Ok(Some(data)) => return Poll::Ready(Some(self.accept_decoded(data))),
+                Ok(None) if wire_done && dec.is_done() => return Poll::Ready(None),
+                Ok(None) => {}
+                Err(e) => {
+                    let e = Error::new(
+                        ErrorKind::Decode,
+                        format!("the {}-encoded body is corrupt", dec.encoding()),
+                    )
+                    .with_source(e);
+                    self.decoder = None;
+                    return Poll::Ready(Some(Err(self.fail(e, CloseReason::Error))));
+                }
+            }
+        }
+    }
+
+    /// Counts decoded bytes against `max_body_size`.
+    fn accept_decoded(&mut self, data: Bytes) -> Result<Bytes, Error> {
+        self.decoded += data.len() as u64;
+        match self.max_size {
+            Some(max) if self.decoded > max => {
+                self.decoder = None;
+                Err(self.fail(too_large(max), CloseReason::Error))
+            }
+            _ => Ok(data),
+        }
+    }
+
+    /// The body as it comes off the connection.
+    fn poll_wire(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         if matches!(self.source, Source::Done) {
             return Poll::Ready(None);
         }
@@ -299,14 +382,12 @@ impl Incoming {
         if let Some(life) = &mut self.life {
             life.tracer.body_bytes(data.len());
         }
+        // Decoded bodies count what comes out of the decoder instead.
         if let Some(max) = self.max_size
+            && self.decoder.is_none()
             && (self.received > max || self.remaining().is_some_and(|r| self.received + r > max))
         {
-            let e = Error::new(
-                ErrorKind::BodyTooLarge,
-                format!("response body over the {max}-byte limit"),
-            );
-            return Err(self.fail(e, CloseReason::Error));
+            return Err(self.fail(too_large(max), CloseReason::Error));
         }
         self.progressed = true;
         let ended = match &self.source {
@@ -422,6 +503,13 @@ impl Incoming {
         }
         e
     }
+}
+
+fn too_large(max: u64) -> Error {
+    Error::new(
+        ErrorKind::BodyTooLarge,
+        format!("response body over the {max}-byte limit"),
+    )
 }
 
 impl Default for Incoming {

@@ -243,9 +243,43 @@ impl ClientBuilder {
         self
     }
 
+    /// reqwest: `gzip`. Default on (cargo feature `gzip`): ask for gzip
+    /// and decode it. As in Go, a request that sets its own
+    /// `Accept-Encoding` gets the body as sent, not decoded.
+    #[cfg(feature = "gzip")]
+    pub fn gzip(mut self, yes: bool) -> Self {
+        self.config.decompress.gzip = yes;
+        self
+    }
+
+    /// reqwest: `brotli`. Default on (cargo feature `brotli`): ask for
+    /// `br` and decode it.
+    #[cfg(feature = "brotli")]
+    pub fn brotli(mut self, yes: bool) -> Self {
+        self.config.decompress.brotli = yes;
+        self
+    }
+
+    /// reqwest: `zstd`. Default on (cargo feature `zstd`): ask for zstd
+    /// and decode it.
+    #[cfg(feature = "zstd")]
+    pub fn zstd(mut self, yes: bool) -> Self {
+        self.config.decompress.zstd = yes;
+        self
+    }
+
+    /// reqwest: `deflate`. Default on (cargo feature `deflate`): ask for
+    /// deflate (zlib, or raw deflate as some servers send) and decode it.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, yes: bool) -> Self {
+        self.config.decompress.deflate = yes;
+        self
+    }
+
     /// Checks the settings and builds the client.
     pub fn build(mut self) -> Result<Client, Error> {
         self.read_proxy_env(|name| std::env::var(name).ok());
+        self.config.accept_encoding = accept_encoding(&self.config.decompress);
         let connector = Connector::new(&self.config)?;
         let c = &self.config;
         let zero = |name: &str| {
@@ -279,4 +313,13 @@ impl ClientBuilder {
         }
         Ok(Client::from_parts(self.config, connector))
     }
+}
+
+/// The `Accept-Encoding` a client offers: every encoding it decodes.
+fn accept_encoding(d: &crate::config::Decompress) -> Option<http::HeaderValue> {
+    let on: Vec<&str> = ["gzip", "br", "zstd", "deflate"]
+        .into_iter()
+        .filter(|t| d.allows(t))
+        .collect();
+    (!on.is_empty()).then(|| http::HeaderValue::from_str(&on.join(", ")).expect("tokens"))
 }

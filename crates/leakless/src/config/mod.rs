@@ -43,12 +43,49 @@ pub(crate) struct Config {
     pub observer: Option<std::sync::Arc<dyn crate::trace::Observer>>,
     /// Plain data; the connect layer builds its TLS connector from it.
     pub tls_options: TlsOptions,
-    // What the policies above one exchange do: redirects.
-    pub redirect: crate::redirect::Policy,
-    pub referer: bool,
     /// How connections are opened: name resolution, the socket's options,
     /// proxies, a unix socket.
     pub dial: DialOptions,
+    // What the policies above one exchange do: redirects, decompression.
+    pub redirect: crate::redirect::Policy,
+    pub referer: bool,
+    pub decompress: Decompress,
+    /// Made by `ClientBuilder::build` from `decompress`: what to offer.
+    pub accept_encoding: Option<http::HeaderValue>,
+}
+
+/// Which response encodings to ask for and decode; each needs its cargo
+/// feature as well.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Decompress {
+    pub gzip: bool,
+    pub brotli: bool,
+    pub zstd: bool,
+    pub deflate: bool,
+}
+
+impl Decompress {
+    /// Whether the encoding named by the HTTP token `token` is on.
+    pub fn allows(&self, token: &str) -> bool {
+        match token {
+            "gzip" => self.gzip,
+            "br" => self.brotli,
+            "zstd" => self.zstd,
+            "deflate" => self.deflate,
+            _ => false,
+        }
+    }
+}
+
+impl Default for Decompress {
+    fn default() -> Decompress {
+        Decompress {
+            gzip: cfg!(feature = "gzip"),
+            brotli: cfg!(feature = "brotli"),
+            zstd: cfg!(feature = "zstd"),
+            deflate: cfg!(feature = "deflate"),
+        }
+    }
 }
 
 impl Config {
@@ -91,6 +128,8 @@ impl Default for Config {
             redirect: crate::redirect::Policy::default(),
             referer: true,
             dial: DialOptions::default(),
+            decompress: Decompress::default(),
+            accept_encoding: None,
         }
     }
 }

@@ -5,7 +5,9 @@
 //! - `hop`: one exchange with its tracer, span and the total deadline.
 //! - `redirect`: Go's rules for following a redirect (method, body,
 //!   headers, Referer) and for a bad `Location`.
+//! - `decompress`: `Accept-Encoding` offered, the final response decoded.
 
+mod decompress;
 mod hop;
 mod redirect;
 
@@ -29,6 +31,7 @@ pub(crate) struct Request {
 /// returned is the last hop's.
 pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<Response, Error> {
     let cfg = pool.config();
+    let decoding = decompress::offer(cfg, &mut parts);
     let per_request = parts.redirect.take();
     let policy = per_request.as_ref().unwrap_or(&cfg.redirect);
     // Every URL requested so far; filled only once a redirect is seen.
@@ -54,7 +57,13 @@ pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<
         };
         let next = match redirect::next(cfg, policy, &res, &parts, &mut chain) {
             Ok(Some(next)) => next,
-            Ok(None) => return Ok(finish(res, parts, chain)),
+            Ok(None) => {
+                let mut res = res;
+                if decoding {
+                    decompress::decode(cfg, &parts.method, &mut res);
+                }
+                return Ok(finish(res, parts, chain));
+            }
             Err(e) => {
                 res.discard().await;
                 return Err(e.with_url(|| url_of(&parts, &chain)));

@@ -7,6 +7,7 @@ mod support;
 mod bad_input;
 mod bodies;
 mod cancel;
+mod compression;
 mod dial;
 mod differential;
 mod h2;
