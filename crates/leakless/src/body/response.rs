@@ -231,6 +231,17 @@ impl Incoming {
         }
     }
 
+    // Without any codec feature the encoding type has no value: the error
+    // arm cannot be reached.
+    #[cfg_attr(
+        not(any(
+            feature = "gzip",
+            feature = "brotli",
+            feature = "zstd",
+            feature = "deflate"
+        )),
+        allow(unreachable_code, unused_variables)
+    )]
     /// The decoded body: wire bytes into the decoder until it has output.
     /// The wire ends (and gives its connection back) at or before the
     /// decoded end.
