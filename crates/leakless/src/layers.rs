@@ -40,6 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "response",
         &[
+            "body/decode.rs",
             "body/drain.rs",
             "body/response.rs",
             "exchange.rs",
