@@ -208,7 +208,7 @@ async fn a_window_never_opened_ends_the_upload_at_read_idle_timeout(mode: Mode) 
     assert!(e.is_timeout(), "{e:?}");
     assert_eq!(e.phase(), Some(Phase::WriteRequest), "{e:?}");
     assert!(
-        took >= SHORT && took < SHORT + Duration::from_secs(2),
+        took >= SHORT && took < SHORT + Duration::from_secs(5),
         "{took:?}"
     );
     // The stream is reset; the connection answers its ping and stays, one
