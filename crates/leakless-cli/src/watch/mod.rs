@@ -14,6 +14,7 @@
 mod churn_events;
 mod conns;
 mod gate;
+mod pprof;
 mod prom;
 mod report;
 mod sampler;
@@ -75,6 +76,13 @@ pub struct WatchArgs {
         conflicts_with = "once"
     )]
     pub fail_on: Vec<FailOn>,
+    /// A Go program's net/http/pprof address (e.g.
+    /// http://127.0.0.1:6060/debug/pprof/): its goroutines, fetched every
+    /// 10 s, name what holds each connection (a body never closed, a request
+    /// never answered, a handler ignoring its context). A command started
+    /// by watch gets GODEBUG=tracebackancestors=5 so they name who dialed.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["all", "once"])]
+    pub pprof: Option<String>,
     /// Endpoints shown per process; the rest are folded into "other".
     #[arg(long, value_name = "K", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub top: u16,
@@ -99,7 +107,12 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
         } else {
             ChildOutput::ToStderr
         };
-        Some(Target::spawn(&args.command, out).map_err(|e| e.to_string())?)
+        let mut env = Vec::new();
+        if args.pprof.is_some() {
+            let current = std::env::var("GODEBUG").ok();
+            env.extend(pprof::godebug(current.as_deref()).map(|v| ("GODEBUG".to_string(), v)));
+        }
+        Some(Target::spawn(&args.command, out, &env).map_err(|e| e.to_string())?)
     } else if let Some(pid) = args.pid {
         if !sockets_process_alive(pid) {
             return Err(format!("no process with pid {pid}"));
@@ -109,6 +122,11 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
         None
     };
     let mode = target.as_ref().map_or(Mode::All, |t| Mode::Pid(t.pid()));
+    let go_source = args
+        .pprof
+        .as_deref()
+        .map(pprof::Source::parse)
+        .transpose()?;
     target::install_stop_handler();
     let top = usize::from(args.top);
 
@@ -151,6 +169,10 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
 
     let mut sampler = Sampler::new(mode, true);
     sampler.set_events(follow(events, mode));
+    // Same clock as the sampler's, so a dump's age is right.
+    let poller = go_source
+        .map(|s| pprof::Poller::start(s, Instant::now()))
+        .transpose()?;
     let mut gate = (!args.fail_on.is_empty()).then(|| Gate::new(&args.fail_on));
     let start = Instant::now();
     let mut next = start;
@@ -172,7 +194,10 @@ pub fn run(args: WatchArgs) -> Result<i32, String> {
         sampler
             .tick()
             .map_err(|e| format!("sampling sockets: {e}"))?;
-        let snap = Snapshot::build(&sampler, top, true);
+        let mut snap = Snapshot::build(&sampler, top, true);
+        if let (Some(p), Mode::Pid(pid)) = (&poller, mode) {
+            pprof::annotate(&mut snap, pid, p);
+        }
         if let Some(g) = gate.as_mut() {
             for hit in g.observe(&snap) {
                 if screen.is_none() {

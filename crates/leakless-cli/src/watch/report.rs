@@ -179,6 +179,7 @@ fn events_line(e: &EventsView) -> String {
 /// A verdict with its evidence, indented.
 pub fn verdict_text(v: &Verdict, out: &mut String) {
     let mut subject = vec![v.verdict.name().to_string()];
+    subject.extend(v.cause.map(str::to_string));
     subject.extend(v.pid.map(|p| format!("pid {p}")));
     subject.extend(v.endpoint.clone());
     subject.extend(v.state.map(|s| format!("({s})")));
@@ -225,6 +226,9 @@ pub fn report_text(r: &Report) -> String {
     let _ = writeln!(out, "{}", events_line(&r.events));
     for p in &r.processes {
         process_table(p, &mut out);
+        for line in p.go.iter().flat_map(|g| g.lines()) {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     let _ = writeln!(out);
     for v in &r.verdicts {

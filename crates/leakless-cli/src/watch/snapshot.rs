@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::churn_events::WindowEvents;
 use super::conns::Lifetimes;
+use super::pprof::GoView;
 use super::sampler::{Mode, ProcessSeries, Sampler};
 use super::series::{EndpointSeries, Point, Window};
 use super::verdict::{Kind, Verdict};
@@ -107,6 +108,9 @@ pub struct ProcessView {
     /// Verdicts other than OK, with their evidence; absent with `--once`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdicts: Option<Vec<Verdict>>,
+    /// What a Go process's goroutines say (`--pprof`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go: Option<GoView>,
     #[serde(skip)]
     pub history: Vec<u64>,
     #[serde(skip)]
@@ -300,6 +304,7 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
         verdict,
         verdicts,
         history: tail(p.totals.iter().map(|(_, n)| u64::from(*n))),
+        go: None,
         suspicion,
     }
 }

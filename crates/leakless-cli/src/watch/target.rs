@@ -48,12 +48,17 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn spawn(argv: &[String], output: ChildOutput) -> io::Result<Target> {
+    /// Starts `argv` with `env` added to ours.
+    pub fn spawn(
+        argv: &[String],
+        output: ChildOutput,
+        env: &[(String, String)],
+    ) -> io::Result<Target> {
         let (prog, args) = argv.split_first().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no command given after --")
         })?;
         let mut cmd = Command::new(prog);
-        cmd.args(args);
+        cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
         match output {
             ChildOutput::ToStderr => {
                 let err = io::stderr().as_fd().try_clone_to_owned()?;

@@ -242,7 +242,13 @@ fn verdict_text(p: Option<&ProcessView>, s: &Snapshot) -> Text<'static> {
     }
     for v in verdicts.iter().take(3) {
         lines.push(Line::from(vec![
-            Span::styled(v.verdict.name().to_string(), kind_style(Some(v.verdict))),
+            Span::styled(
+                match v.cause {
+                    Some(c) => format!("{} {c}", v.verdict.name()),
+                    None => v.verdict.name().to_string(),
+                },
+                kind_style(Some(v.verdict)),
+            ),
             Span::raw(format!(
                 " {}{}: {}",
                 v.endpoint.as_deref().unwrap_or(""),
@@ -259,6 +265,9 @@ fn verdict_text(p: Option<&ProcessView>, s: &Snapshot) -> Text<'static> {
                 Style::new().fg(Color::Cyan),
             ));
         }
+    }
+    for line in p.go.iter().flat_map(|g| g.lines()) {
+        lines.push(Line::styled(line, Style::new().fg(Color::Blue)));
     }
     Text::from(lines)
 }

@@ -60,6 +60,7 @@ fn leaking_snapshot() -> Snapshot {
         verdict: Some(Kind::Leak),
         verdicts: Some(vec![v]),
         history: (0..60).collect(),
+        go: None,
         suspicion: 140.0,
     };
     Snapshot {

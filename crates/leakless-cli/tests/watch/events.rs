@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Watch, process, verdicts_for};
+use crate::harness::{Watch, process, tool, verdicts_for};
 use crate::nginx::Nginx;
 
 /// Requests a second the clients send (paced): each connection lives about
@@ -18,22 +18,6 @@ const RATE: &str = "150";
 
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watch/clients")
-}
-
-/// `name` on PATH, or `None` (the test passes, saying why) unless
-/// `require_var` is set, as CI does: then it fails.
-fn tool(name: &str, require_var: &str, install: &str) -> Option<String> {
-    let found = Command::new(name).arg("--version").output().is_ok()
-        || Command::new(name).arg("version").output().is_ok();
-    if found {
-        return Some(name.to_string());
-    }
-    assert!(
-        std::env::var_os(require_var).is_none(),
-        "{name} is not installed: {install} (.ci/run does)"
-    );
-    eprintln!("skipped: {name} is not installed ({install})");
-    None
 }
 
 /// Reads samples of a `watch -- CLIENT` until the client is CHURN to nginx

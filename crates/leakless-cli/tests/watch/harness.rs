@@ -179,3 +179,19 @@ impl Watch {
         }
     }
 }
+
+/// `name` on PATH, or `None` (the test passes, saying why) unless
+/// `require_var` is set, as CI does: then it fails.
+pub fn tool(name: &str, require_var: &str, install: &str) -> Option<String> {
+    let found = Command::new(name).arg("--version").output().is_ok()
+        || Command::new(name).arg("version").output().is_ok();
+    if found {
+        return Some(name.to_string());
+    }
+    assert!(
+        std::env::var_os(require_var).is_none(),
+        "{name} is not installed: {install} (.ci/run does)"
+    );
+    eprintln!("skipped: {name} is not installed ({install})");
+    None
+}

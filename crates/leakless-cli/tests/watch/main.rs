@@ -6,6 +6,7 @@
 
 mod events;
 mod gate;
+mod golang;
 mod harness;
 mod nginx;
 mod outputs;

@@ -96,6 +96,7 @@ pub fn judge(ep: &Endpoint, w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
         verdict: Kind::Churn,
         pid: None,
         endpoint: None,
+        cause: None,
         state: Some("TIME_WAIT"),
         summary: format!(
             "{rate:.1} new connections/s, each used ~{}: no keep-alive reuse",

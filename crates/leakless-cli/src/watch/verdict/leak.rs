@@ -100,6 +100,7 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
         verdict: Kind::Leak,
         pid: None,
         endpoint: None,
+        cause: None,
         state: Some(if cw >= fd_only {
             "CLOSE_WAIT"
         } else {
@@ -183,6 +184,7 @@ pub fn established(w: &Window<'_>, has_times: bool, ctx: &Ctx) -> Option<Verdict
         verdict: Kind::Leak,
         pid: None,
         endpoint: None,
+        cause: None,
         state: Some("ESTABLISHED"),
         summary: format!("{now} ESTABLISHED and rising {slope:.2}/s, almost none closed, idle ones never reused"),
         evidence,

@@ -91,6 +91,10 @@ pub struct Verdict {
     /// The socket state the verdict is about (CLOSE_WAIT, ESTABLISHED, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<&'static str>,
+    /// Why, when the program itself says (a Go process's goroutines):
+    /// `body-not-closed`, `no-response`, `handler-ignores-context`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'static str>,
     pub summary: String,
     pub evidence: Vec<String>,
     pub numbers: BTreeMap<&'static str, f64>,
@@ -105,6 +109,7 @@ impl Verdict {
             pid: None,
             endpoint: None,
             state: None,
+            cause: None,
             summary: summary.into(),
             evidence: Vec::new(),
             numbers: BTreeMap::new(),

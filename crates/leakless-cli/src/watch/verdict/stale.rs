@@ -90,6 +90,7 @@ pub fn pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
         verdict: Kind::StalePool,
         pid: None,
         endpoint: None,
+        cause: None,
         state: Some("CLOSE_WAIT"),
         summary: format!(
             "{} (at most {max}), {}: an idle pool keeps connections the server already closed",
