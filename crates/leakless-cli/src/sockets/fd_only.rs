@@ -9,9 +9,12 @@
 //! inode is not in the dump, that is TCP (it was in the table once, or
 //! `system.sockprotoname` says so), that still points at the same inode
 //! when read again now (the fd may have been closed or reused since the
-//! cache read it), and that was all of this at the previous sample too: fds
-//! are read after the dump, so a socket opened in between (or one created
-//! and not yet connected) is missing from one dump, never from two.
+//! cache read it), and either was in an earlier dump (it left the table
+//! while its fd stayed: reported at once, so a connection the peer resets
+//! moves from CLOSE_WAIT to FD_ONLY without a gap) or was all of this at the
+//! previous sample too: fds are read after the dump, so a socket opened in
+//! between (or created and not yet connected) is missing from one dump,
+//! never from two.
 
 use std::ffi::CString;
 use std::fs;
@@ -35,7 +38,9 @@ pub struct FdOnly {
 #[derive(Default)]
 pub struct Finder {
     tcp: HashMap<u64, bool>,
-    /// Last sample's candidates, to be confirmed by this one.
+    /// Socket inodes of processes in scope that some dump listed.
+    listed: HashSet<u64>,
+    /// Last sample's candidates never listed, to be confirmed by this one.
     prev: HashSet<FdOnly>,
 }
 
@@ -51,17 +56,23 @@ impl Finder {
         let mut readlinks = 0;
         let mut candidates: Vec<(u32, u32, u64)> = Vec::new();
         let mut seen: HashSet<u64> = HashSet::new();
+        let mut listed: HashSet<u64> = HashSet::new();
         for (pid, fd, inode, was_listed) in owners.socket_fds() {
+            if owners.listed(inode) || was_listed || self.listed.contains(&inode) {
+                listed.insert(inode);
+            }
             if owners.listed(inode) {
                 continue;
             }
             seen.insert(inode);
-            let tcp = was_listed || *self.tcp.entry(inode).or_insert_with(|| is_tcp(pid, fd));
+            let tcp = listed.contains(&inode)
+                || *self.tcp.entry(inode).or_insert_with(|| is_tcp(pid, fd));
             if tcp {
                 candidates.push((pid, fd, inode));
             }
         }
         self.tcp.retain(|inode, _| seen.contains(inode));
+        self.listed = listed;
         candidates.sort_unstable();
         let mut dir: Option<(u32, fs::File)> = None;
         for (pid, fd, inode) in candidates {
@@ -78,9 +89,11 @@ impl Finder {
                 now.insert(FdOnly { pid, fd, inode });
             }
         }
-        let mut found: Vec<FdOnly> = now.intersection(&self.prev).copied().collect();
+        let (mut found, unconfirmed): (Vec<FdOnly>, Vec<FdOnly>) = now
+            .into_iter()
+            .partition(|f| self.listed.contains(&f.inode) || self.prev.contains(f));
         found.sort_unstable_by_key(|f| (f.pid, f.fd));
-        self.prev = now;
+        self.prev = unconfirmed.into_iter().collect();
         (found, readlinks)
     }
 }

@@ -29,8 +29,12 @@ fn est(p: &Point) -> f64 {
 /// Connections the peer closed, held: CLOSE_WAIT, and FD_ONLY (the kernel
 /// dropped them once the peer reset them; the fds stay, and so does the
 /// leak).
-pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
-    let last = w.last()?;
+/// `persisting_from`: the earliest time a socket of the series can have
+/// persisted in CLOSE_WAIT (its start plus
+/// [`CW_OLD_S`](crate::watch::series::CW_OLD_S)).
+pub fn close_wait(w: &Window<'_>, persisting_from: f64, ctx: &Ctx) -> Option<Verdict> {
+    let (first, last) = (w.first()?, w.last()?);
+    let span = last.t - first.t.max(persisting_from);
     let cw = last.get(TcpState::CloseWait);
     let fd_only = last.fd_only;
     let now = last.dead();
@@ -41,7 +45,7 @@ pub fn close_wait(w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     let persisting = last.dead_held();
     if now < LEAK_MIN
         || persisting < LEAK_MIN_GROWTH
-        || !sustained(&rise, w.span(), f64::from(LEAK_MIN_GROWTH))
+        || !sustained(&rise, span, f64::from(LEAK_MIN_GROWTH))
     {
         return None;
     }

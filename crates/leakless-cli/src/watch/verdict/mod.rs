@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::series::{Endpoint, EndpointSeries, HISTORY_S, Point, Rise, Window};
+use super::series::{CW_OLD_S, Endpoint, EndpointSeries, HISTORY_S, Point, Rise, Window};
 use crate::duration::human;
 use crate::sockets::TcpState;
 
@@ -139,10 +139,13 @@ pub fn judge(ep: &Endpoint, s: &EndpointSeries, ctx: &Ctx) -> Verdict {
         return v;
     }
     let long = s.window(HISTORY_S);
-    let mut v = leak::close_wait(&short, ctx)
+    // Sockets persist in CLOSE_WAIT only CW_OLD_S after they enter it: no
+    // new high of persisting ones can come earlier in a series.
+    let persisting_from = s.points().next().map_or(0.0, |p| p.t) + CW_OLD_S;
+    let mut v = leak::close_wait(&short, persisting_from, ctx)
         .or_else(|| {
             (long.len() > short.len())
-                .then(|| leak::close_wait(&long, ctx))
+                .then(|| leak::close_wait(&long, persisting_from, ctx))
                 .flatten()
         })
         .or_else(|| leak::established(&short, s.has_times, ctx))
@@ -164,17 +167,20 @@ pub fn judge(ep: &Endpoint, s: &EndpointSeries, ctx: &Ctx) -> Verdict {
 
 /// A rise that is a trend, not one step: up by `min` at least, upward in
 /// slope and in [`STEADY`] of the steps, with new highs spread over
-/// [`HIGHS_SPREAD`] of the window and the last within its final
-/// [`LAST_HIGH_WITHIN`]. A pool that opened connections in a burst and holds
-/// them is a step then a plateau, and never passes.
+/// [`HIGHS_SPREAD`] of `span` (the part of the window where the quantity
+/// could rise) and over [`MIN_SPAN_S`] at least, and the last within the
+/// final [`LAST_HIGH_WITHIN`] of it (or half of [`MIN_SPAN_S`], so a busy
+/// host's stalled sample does not end a leak). A pool that opened
+/// connections in a burst, however ragged, and holds them is a step then a
+/// plateau, and never passes.
 pub(super) fn sustained(r: &Rise, span: f64, min: f64) -> bool {
     const EPS: f64 = 1e-9;
     r.growth >= min
         && r.slope > 0.0
         && r.steady >= STEADY
         && r.highs >= 2
-        && r.highs_spread_s >= HIGHS_SPREAD * span - EPS
-        && r.since_last_high_s <= LAST_HIGH_WITHIN * span + EPS
+        && r.highs_spread_s >= (HIGHS_SPREAD * span).max(MIN_SPAN_S) - EPS
+        && r.since_last_high_s <= (LAST_HIGH_WITHIN * span).max(MIN_SPAN_S / 2.0) + EPS
 }
 
 pub(super) fn pct(x: f64) -> String {

@@ -472,3 +472,32 @@ fn close_wait_leak_dropped_by_the_kernel_stays_a_leak() {
         "{last:#?}"
     );
 }
+
+/// A steady CLOSE_WAIT leak from the first second of the watch, sampled at
+/// uneven intervals (a loaded host: 100 to 400 ms apart) with the program
+/// stalling now and then: once called LEAK it stays LEAK in every sample.
+/// (The first seconds, before any socket can have persisted, must not
+/// make the rise look like a late step.)
+#[test]
+fn a_steady_leak_stays_a_leak_once_found_on_a_busy_host() {
+    let mut s = EndpointSeries::default();
+    let mut t = 0.0;
+    let mut found_at = None;
+    for i in 0..150u64 {
+        // One new socket every 150 ms of program time, none during stalls.
+        let opened = (0..=(t / 0.15) as u64).filter(|c| c % 20 >= 4).count() as u64;
+        let socks: Vec<Obs> = (0..opened)
+            .map(|c| o(c, TcpState::CloseWait, 1, t))
+            .collect();
+        s.observe(&at(t, &socks, &[], i == 0));
+        let v = judge(&ep(), &s, &ctx());
+        match found_at {
+            None if v.verdict == Kind::Leak => found_at = Some(t),
+            Some(_) => assert_eq!(v.verdict, Kind::Leak, "at {t:.2}s: {v:#?}"),
+            None => {}
+        }
+        t += [0.1, 0.4, 0.2, 0.3][i as usize % 4];
+    }
+    let found = found_at.expect("a LEAK");
+    assert!(found <= 10.0, "found at {found}s");
+}
