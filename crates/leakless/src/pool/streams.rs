@@ -1,10 +1,11 @@
-//! HTTP/2 entries in the pool: one per connection (one slot toward
-//! `max_conns_per_host`), shared by streams up to the server's
-//! `MAX_CONCURRENT_STREAMS`. A [`StreamGuard`] is a stream's claim; its drop
-//! gives the stream back, and the last stream of a closing connection takes
-//! the entry with it. When the connection's driver ends (the peer closed,
-//! errored, or stopped answering pings), the entry leaves the pool, so a
-//! dead connection is never handed out again.
+//! Streams on shared HTTP/2 connections. The pool keeps one entry per
+//! connection (`host::H2Entry`, one slot toward `max_conns_per_host`),
+//! shared by streams up to the server's `MAX_CONCURRENT_STREAMS`. Here: the
+//! entry's registration and the streams taken on it. A [`StreamGuard`] is a
+//! stream's claim; its drop gives the stream back, and the last stream of a
+//! closing connection takes the entry with it. When the connection's driver
+//! ends (the peer closed, errored, or stopped answering pings), the entry
+//! leaves the pool, so a dead connection is never handed out again.
 
 use std::{sync::Arc, time::Duration};
 
