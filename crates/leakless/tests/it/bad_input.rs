@@ -1,5 +1,5 @@
-//! Scenarios 35–36: a malformed or oversized response gives a clear error,
-//! and its connection is closed, never reused.
+//! A malformed or oversized response gives a clear error, and its
+//! connection is closed, never reused.
 //!
 //! Each case runs on a reused connection (a good request first), so that
 //! "never reused" is tested where it matters: had the broken connection

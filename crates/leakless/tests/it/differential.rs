@@ -1,6 +1,6 @@
-//! Differential test of our HTTP/1.1 engine against hyper's (issue 2: the
-//! engine must earn its keep). Each case's bytes are served over real
-//! loopback TCP to the leakless `Client` and to hyper 1.x's low-level
+//! Differential test of our HTTP/1.1 engine against hyper's: the engine
+//! must earn its keep. Each case's bytes are served over real loopback TCP
+//! to the leakless `Client` and to hyper 1.x's low-level
 //! `client::conn::http1`; both must agree on status, version, headers, body
 //! and reusability, or both fail. Where they differ by design, the case
 //! says so, with the RFC reason, and any other disagreement fails.
@@ -166,7 +166,7 @@ fn cases() -> Vec<Case> {
         case("a second response behind the first", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
         case("bytes after a chunked body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nX"),
         case("body after a 204", "HTTP/1.1 204 No Content\r\n\r\nstray"),
-        // SCENARIOS.md 35 and friends: malformed responses.
+        // Malformed responses.
         case("malformed status line", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"),
         case("status code 099", "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"),
         case("not http", "HTTX/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
@@ -213,7 +213,7 @@ fn cases() -> Vec<Case> {
         case("transfer-encoding ending in an empty list element", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, \r\n\r\n5\r\nhello\r\n0\r\n\r\n").closing()
             .differs(Reused, NotReused, "RFC 9110 §5.6.1: recipients MUST ignore empty list elements, so the last coding is chunked and the body is 'hello'; hyper takes the empty element as the last coding and reads the raw chunked bytes to the close"),
         case("head of 70 KiB", big(70 * 1024))
-            .differs(Fails, Reused, "DESIGN §3 caps a response head at 64 KiB; hyper's default buffer allows about 400 KiB"),
+            .differs(Fails, Reused, "our limit caps a response head at 64 KiB; hyper's default buffer allows about 400 KiB"),
         case("101 switching protocols", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
             .differs(Fails, NotReused, "RFC 9110 §15.2.2: a server MUST NOT switch to a protocol the request did not offer in Upgrade, and we never send Upgrade; hyper hands the 101 back as the response"),
         case("NUL in a chunk extension", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\x00\r\nhello\r\n0\r\n\r\n")
@@ -302,7 +302,7 @@ async fn run_leakless(addr: std::net::SocketAddr, method: &Method, close: bool) 
             );
         }
     } else {
-        // Not reusable: closed at once, never parked (SCENARIOS 35).
+        // Not reusable: closed at once, never parked.
         assert_eq!((s.open, s.idle), (0, 0), "{s:?}");
     }
     Seen::Ok {

@@ -1,6 +1,6 @@
-//! HTTP/2 scenarios (31–33, and 9 for h2): streams share connections up to
-//! the server's limit, dead connections are found by ping, GOAWAY and
-//! REFUSED_STREAM are retried, a dropped response resets only its stream.
+//! HTTP/2: streams share connections up to the server's limit, dead
+//! connections are found by ping, GOAWAY and REFUSED_STREAM are retried, a
+//! dropped response resets only its stream.
 //! Each runs over TLS (h2 by ALPN) and over TCP (h2c, prior knowledge);
 //! the scenarios shared with HTTP/1.1 (reuse, idle timeout, dropping the
 //! client, ...) run over h2 in their own modules.

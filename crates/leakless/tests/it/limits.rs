@@ -1,6 +1,6 @@
-//! Scenarios 9–18: per-host cap, FIFO waiters, idle caps, timers on idle
-//! connections, and the cap as the kernel sees it; over HTTP/1.1, HTTP/1.1
-//! over TLS and HTTP/2. An h2 connection is one slot however many streams
+//! Per-host cap, FIFO waiters, idle caps, timers on idle connections,
+//! and the cap as the kernel sees it; over HTTP/1.1, HTTP/1.1 over TLS and
+//! HTTP/2. An h2 connection is one slot however many streams
 //! it carries, so the h2 runs that need a request to wait for a slot cap
 //! the server at one stream per connection.
 

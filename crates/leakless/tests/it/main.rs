@@ -1,5 +1,5 @@
-//! Behaviour scenarios (../shared/SCENARIOS.md) against real loopback
-//! servers: one integration binary, one module per theme.
+//! Behaviour scenarios against real loopback servers: one integration
+//! binary, one module per theme.
 
 #[macro_use]
 mod support;

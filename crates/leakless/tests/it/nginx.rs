@@ -1,4 +1,6 @@
-//! Scenario 8 against a real nginx started on a free loopback port.
+//! Against a real nginx started on a free loopback port: keep-alive churn
+//! (connections closed every 10 requests and after 1 s idle), HTTP/2 by
+//! ALPN and by prior knowledge, HTTP/1.1 over TLS.
 
 use std::{
     net::{SocketAddr, TcpListener},

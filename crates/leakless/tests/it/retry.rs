@@ -1,7 +1,7 @@
-//! Scenarios 28–30: the retry rule. A request that failed on a reused
-//! connection before any response byte is replayed once on a new
-//! connection if that is safe (Go's rule); otherwise its error says the
-//! request may have reached the server. A fresh connection is never retried.
+//! The retry rule. A request that failed on a reused connection before
+//! any response byte is replayed once on a new connection if that is safe
+//! (Go's rule); otherwise its error says the request may have reached the
+//! server. A fresh connection is never retried.
 //! All over HTTP/1.1, HTTP/1.1 over TLS and HTTP/2 (TLS and h2c).
 //!
 //! The test server cannot aim at "the second request on a connection", so
@@ -11,7 +11,7 @@
 //! as the request came in. On HTTP/2 the close is the TCP connection's,
 //! with no GOAWAY: the server may have processed the stream, so only a
 //! safe request may go again. (GOAWAY and REFUSED_STREAM, which say the
-//! server did not process it, are scenario 33 in h2.rs.)
+//! server did not process it, are tested in h2.rs.)
 
 use std::{
     net::SocketAddr,

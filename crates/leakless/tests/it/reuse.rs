@@ -1,6 +1,6 @@
-//! Scenarios 1–7: reuse and keep-alive, over HTTP/1.1, HTTP/1.1 over TLS
-//! and HTTP/2 (where "the connection goes back" means its stream ends and
-//! the shared connection shows idle).
+//! Reuse and keep-alive, over HTTP/1.1, HTTP/1.1 over TLS and HTTP/2
+//! (where "the connection goes back" means its stream ends and the shared
+//! connection shows idle).
 
 use std::time::Duration;
 
@@ -276,7 +276,7 @@ async fn server_closing_after_every_response_under_100_concurrent_requests(mode:
 // Not h2: there "close after every response" is one stream per connection
 // and a GOAWAY refusing the rest, so 100 concurrent streams need ~100
 // connections in turn; a client retries unprocessed requests a bounded
-// number of times (Go too), so most must fail. GOAWAY is scenario 33 (h2.rs).
+// number of times (Go too), so most must fail. GOAWAY is tested in h2.rs.
 per_mode!(multi_thread server_closing_after_every_response_under_100_concurrent_requests: h1_tls);
 
 async fn request_racing_the_idle_timeout_does_not_fail(mode: Mode) {

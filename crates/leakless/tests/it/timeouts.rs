@@ -1,7 +1,7 @@
-//! Scenarios 19–23: every phase is bounded, and the error names it; over
-//! HTTP/1.1, HTTP/1.1 over TLS and HTTP/2. (21, the silent TLS server, is
-//! in tls.rs.) On HTTP/2 a timed-out request resets its stream, not the
-//! shared connection: the connection is pinged, found alive and kept.
+//! Every phase is bounded, and the error names it; over HTTP/1.1, HTTP/1.1
+//! over TLS and HTTP/2. (The silent TLS server is in tls.rs.) On HTTP/2 a
+//! timed-out request resets its stream, not the shared connection: the
+//! connection is pinged, found alive and kept.
 //!
 //! Timer logic runs on tokio's paused clock where it can: the test pauses
 //! only once the one thing left is a timer that should fire (the request
@@ -109,7 +109,7 @@ async fn response_header_timeout_fires_when_the_server_never_answers(mode: Mode)
 per_mode!(response_header_timeout_fires_when_the_server_never_answers: h1, h1_tls, h2, h2c);
 
 // HTTP/1.1 only: over TLS or h2c a server that only accepts stalls the
-// handshake, which is the dial's timeout (tls.rs, scenario 21), not this one.
+// handshake, which is the dial's timeout (tls.rs), not this one.
 #[tokio::test]
 async fn response_header_timeout_fires_on_a_fresh_connection_the_server_only_accepted() {
     // Real time: the dial has to finish before any timer may run.

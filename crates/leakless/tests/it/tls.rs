@@ -1,5 +1,5 @@
 //! TLS: verification and its errors, ALPN, mutual TLS, session resumption,
-//! the handshake timeout (scenario 21), and HTTP/1.1 over TLS (scenario 34).
+//! the handshake timeout, and HTTP/1.1 over TLS.
 //! The other scenarios run over TLS too, through `Mode::H1Tls` and
 //! `Mode::H2` in their own modules.
 
