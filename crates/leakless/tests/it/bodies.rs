@@ -159,11 +159,8 @@ async fn invalid_url_and_header_fail_at_send_with_a_clear_error() {
 
 #[tokio::test]
 async fn connection_refused_is_a_connect_error_naming_the_host() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refusing = RefusingAddr::new();
+    let port = refusing.addr().port();
     let client = Client::new();
     let e = client
         .get(format!("http://127.0.0.1:{port}/"))

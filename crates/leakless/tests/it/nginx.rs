@@ -64,7 +64,7 @@ impl Nginx {
              {http_body}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .arg("-c")
             .arg(dir.join("nginx.conf"))
             .arg("-p")
@@ -75,7 +75,11 @@ impl Nginx {
             .expect("nginx starts");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
+        // Polling another process's start: there is nothing to await.
+        while !answers_as_nginx(addr) {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("nginx exited ({status}) before it listened on {addr}; see {d}/error.log");
+            }
             assert!(
                 Instant::now() < deadline,
                 "nginx did not listen on {addr} within 10 s; see {d}/error.log"
@@ -88,6 +92,28 @@ impl Nginx {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+}
+
+/// Something at `addr` answers a plain HTTP/1.0 request as nginx does (on
+/// its TLS port too, with a 400). The ports were found free and let go
+/// before nginx bound them: had another server taken one meanwhile, nginx
+/// exits and this is not it. nginx binds all its ports before it serves,
+/// so its answer on one says it holds them all.
+fn answers_as_nginx(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut answer = Vec::new();
+    let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(
+        answer.is_empty() || answer.contains("server: nginx"),
+        "not nginx at {addr}: {answer}"
+    );
+    !answer.is_empty()
 }
 
 impl Drop for Nginx {

@@ -167,14 +167,10 @@ async fn tls_and_h2_sequences_are_balanced() {
 
 #[tokio::test]
 async fn a_failed_dial_ends_with_get_conn_failed() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refusing = RefusingAddr::new();
     let (client, rec) = observed(Client::builder());
     client
-        .get(format!("http://127.0.0.1:{port}/"))
+        .get(format!("http://{}/", refusing.addr()))
         .send()
         .await
         .unwrap_err();

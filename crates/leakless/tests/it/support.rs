@@ -21,7 +21,7 @@ pub use kernel::{
 };
 pub use leakless::{Client, ClientBuilder};
 pub use leakless_testserver::{Config, TestServer};
-pub use listener::SaturatedListener;
+pub use listener::{RefusingAddr, SaturatedListener};
 pub use mode::Mode;
 pub use wait::{bounded, nothing_in_flight, wait_for, wait_for_stats};
 

@@ -102,3 +102,30 @@ impl SaturatedListener {
         assert!(dials.is_empty(), "{dials:?}");
     }
 }
+
+/// A loopback address nothing listens on, for as long as this lives: a
+/// socket bound there that never listens, so a connect to it is refused,
+/// and no server (in this process or another) can take the port
+/// meanwhile, as it could a port found free and let go.
+pub struct RefusingAddr {
+    _socket: Socket,
+    addr: SocketAddr,
+}
+
+impl RefusingAddr {
+    pub fn new() -> RefusingAddr {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        RefusingAddr {
+            _socket: socket,
+            addr,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
