@@ -105,12 +105,13 @@ pub fn client_sockets(server: &TestServer) -> Vec<KernelSocket> {
     sockets(peers, server.addr())
 }
 
-/// [`client_sockets`] that a process still holds: the connections the
-/// client has open to `server`, in the kernel's eyes.
+/// [`client_sockets`] that this process holds: the connections the client
+/// has open to `server`, in the kernel's eyes.
 pub fn held_client_sockets(server: &TestServer) -> Vec<KernelSocket> {
+    let ours = own_socket_inodes();
     client_sockets(server)
         .into_iter()
-        .filter(KernelSocket::is_held)
+        .filter(|s| ours.contains(&s.inode))
         .collect()
 }
 
