@@ -113,12 +113,17 @@ impl Observer for LocalAddrs {
     }
 }
 
-/// The client's sockets to `server` that a process still holds: each
-/// connection the client reported, and each the server has open (the
-/// server keeps no history here), looked up by its 4-tuple.
-fn held_sockets(server: &TestServer, reported: &LocalAddrs) -> Vec<KernelSocket> {
+/// The client's local addresses: each connection it reported, and each
+/// the server has open (the server keeps no history here).
+fn local_addrs(server: &TestServer, reported: &LocalAddrs) -> HashSet<SocketAddr> {
     let mut locals = reported.0.lock().unwrap().clone();
     locals.extend(server.stats().conns.values().map(|c| c.peer));
+    locals
+}
+
+/// The sockets from `locals` to `server` that a process still holds,
+/// each looked up by its 4-tuple.
+fn held(locals: HashSet<SocketAddr>, server: &TestServer) -> Vec<KernelSocket> {
     sockets(locals, server.addr())
         .into_iter()
         .filter(KernelSocket::is_held)
@@ -422,7 +427,7 @@ async fn stress(mode: Mode, requests: usize, isolated: bool) {
     );
 
     // The kernel agrees: one ESTABLISHED socket per idle connection.
-    let ours = held_sockets(&server, &reported);
+    let ours = held(local_addrs(&server, &reported), &server);
     assert_eq!(ours.len(), s.idle, "{ours:?} vs {s:?}");
     assert!(ours.iter().all(|s| s.state == ESTABLISHED), "{ours:?}");
     // The server has seen every other connection close.
@@ -448,13 +453,10 @@ async fn stress(mode: Mode, requests: usize, isolated: bool) {
     // the single-threaded server handshake every new connection (TLS, in a
     // debug build) while the stress's short response-header timers ran for
     // the requests already sent, and on a loaded machine those fired.
-    let mut held = Vec::new();
+    let mut responses = Vec::new();
     for _ in 0..cap * streams {
-        held.push(
-            bounded(client.get(mode.url(&server, "/")).send())
-                .await
-                .unwrap(),
-        );
+        let res = bounded(client.get(mode.url(&server, "/")).send()).await;
+        responses.push(res.unwrap());
     }
     let holding = client.stats().total;
     let h2_streams = if mode.is_h2() { cap * streams } else { 0 };
@@ -463,7 +465,7 @@ async fn stress(mode: Mode, requests: usize, isolated: bool) {
         (cap, cap, h2_streams),
         "{holding:?}"
     );
-    for res in held {
+    for res in responses {
         assert_eq!(bounded(res.text()).await.unwrap(), "hello");
     }
     let full = client.stats().total;
@@ -473,7 +475,7 @@ async fn stress(mode: Mode, requests: usize, isolated: bool) {
         "{full:?}"
     );
     assert_consistent(&full);
-    assert_eq!(held_sockets(&server, &reported).len(), cap);
+    assert_eq!(held(local_addrs(&server, &reported), &server).len(), cap);
     server
         .wait_for(Duration::from_secs(10), |st| st.open == cap as u64)
         .await
@@ -482,12 +484,24 @@ async fn stress(mode: Mode, requests: usize, isolated: bool) {
         assert_eq!(open_fds(), baseline + 2 * cap, "fds with {cap} idle");
     }
 
+    // Looked at again once the client is gone (the server forgets closed
+    // connections).
+    let locals = local_addrs(&server, &reported);
     drop(client);
+    // The client's last descriptors go with its tasks (the reaper, an
+    // HTTP/2 connection's driver), which may end after the server has seen
+    // the close.
+    let alive = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    wait_for("the client's tasks to end", alive, |&n| n == 0).await;
     server
         .wait_for(Duration::from_secs(10), |st| st.open == 0)
         .await
         .unwrap();
-    let left = held_sockets(&server, &reported);
+    let left = held(locals, &server);
     assert!(left.is_empty(), "{left:?}");
     if isolated {
         assert_eq!(open_fds(), baseline, "fds after dropping the client");
