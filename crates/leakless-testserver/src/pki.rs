@@ -101,8 +101,13 @@ impl Pki {
         // The provider is named, not taken from the process default: the
         // client under test may install its own, and two would panic.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let versions: &[&rustls::SupportedProtocolVersion] = if tls.tls12_only {
+            &[&rustls::version::TLS12]
+        } else {
+            rustls::DEFAULT_VERSIONS
+        };
         let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?;
+            .with_protocol_versions(versions)?;
         let builder = match tls.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
             auth => builder.with_client_cert_verifier(client_verifier(

@@ -35,6 +35,8 @@ pub struct Tls {
     ///
     /// [`TestServer::client_cert`]: crate::TestServer::client_cert
     pub client_roots: Vec<Vec<u8>>,
+    /// Offer TLS 1.2 only, never 1.3 (default false: both).
+    pub tls12_only: bool,
 }
 
 impl Default for Tls {
@@ -44,6 +46,7 @@ impl Default for Tls {
             alpn: vec!["h2".to_owned(), "http/1.1".to_owned()],
             client_auth: ClientAuth::None,
             client_roots: Vec::new(),
+            tls12_only: false,
         }
     }
 }
@@ -74,6 +77,12 @@ impl Tls {
     /// Sets [`Tls::client_auth`].
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
         self.client_auth = auth;
+        self
+    }
+
+    /// Sets [`Tls::tls12_only`]: a server that never speaks TLS 1.3.
+    pub fn tls12_only(mut self) -> Self {
+        self.tls12_only = true;
         self
     }
 

@@ -55,12 +55,18 @@ impl Exchanged {
         deadline: Option<(Instant, Duration)>,
         life: Life,
     ) -> Response {
-        let (head, body) = match self {
+        let (head, body, tls_info) = match self {
             Exchanged::H1(head, decision, lease) => {
                 life.span.record("reused", lease.uses > 1);
-                (head, Incoming::h1(lease, decision, deadline, life))
+                let tls_info = lease.tls_info.clone();
+                (
+                    head,
+                    Incoming::h1(lease, decision, deadline, life),
+                    tls_info,
+                )
             }
             Exchanged::H2(res, guard) => {
+                let tls_info = guard.tls_info.clone();
                 let (head, recv) = res.into_parts();
                 let declared = head
                     .headers
@@ -81,10 +87,14 @@ impl Exchanged {
                     deadline,
                     life,
                 );
-                (head, body)
+                (head, body, tls_info)
             }
         };
-        Response::new(head, body)
+        let mut res = Response::new(head, body);
+        if let Some(info) = tls_info {
+            res.extensions_mut().insert(info);
+        }
+        res
     }
 }
 

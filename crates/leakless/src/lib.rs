@@ -81,7 +81,14 @@ mod layers;
 pub use body::{Body, Incoming};
 pub use bytes::Bytes;
 pub use client::{Client, ClientBuilder, RequestBuilder};
-pub use config::{Certificate, Identity, NoProxy, Proxy};
+pub use config::{Certificate, Identity, NoProxy, Proxy, TlsInfo};
+
+/// TLS vocabulary, where reqwest has it: [`tls::Version`] for
+/// `min_tls_version`, [`tls::TlsInfo`] on responses, and the certificate
+/// types (also at the crate root).
+pub mod tls {
+    pub use crate::config::{Certificate, Identity, TlsInfo, TlsVersion as Version};
+}
 pub use error::{Error, ErrorKind, PoolState};
 pub use http::{HeaderMap, Method, StatusCode, Version, header};
 pub use phase::Phase;

@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::{
     body::{Encoding, Incoming},
+    config::TlsInfo,
     error::{Error, ErrorKind},
     http1::head::Head,
 };
@@ -24,6 +25,8 @@ pub struct Response {
     /// [`Url`], so it is parsed only when they do.
     uri: Uri,
     url: OnceLock<Url>,
+    /// Typed extras, as `http::Response` has: a [`TlsInfo`] with `tls_info`.
+    extensions: http::Extensions,
 }
 
 impl Response {
@@ -35,6 +38,7 @@ impl Response {
             body,
             uri: Uri::default(),
             url: OnceLock::new(),
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -162,12 +166,36 @@ impl Response {
         self.body
     }
 
-    /// Converts into an `http::Response` with the same head and body.
+    /// Typed extras: a [`TlsInfo`] when the client has `tls_info(true)`.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Typed extras, to add your own.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    /// What the connection's TLS negotiated (peer certificate, version,
+    /// ALPN), when the client has `tls_info(true)` and the URL is https.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.extensions.get::<TlsInfo>()
+    }
+
+    /// Converts into an `http::Response` with the same head, extensions
+    /// and body.
     pub fn into_http(self) -> http::Response<Incoming> {
         let mut res = http::Response::new(self.body);
         *res.status_mut() = self.status;
         *res.version_mut() = self.version;
         *res.headers_mut() = self.headers;
+        *res.extensions_mut() = self.extensions;
         res
+    }
+}
+
+impl From<Response> for http::Response<Incoming> {
+    fn from(res: Response) -> http::Response<Incoming> {
+        res.into_http()
     }
 }

@@ -5,13 +5,14 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
+    path::Path,
     sync::Arc,
     time::Duration,
 };
 
 use super::ClientBuilder;
 use crate::{
-    config::{Proxy, proxies_from_env},
+    config::{Proxy, TlsVersion, proxies_from_env},
     dns::Resolve,
 };
 
@@ -105,6 +106,17 @@ impl ClientBuilder {
         self
     }
 
+    /// reqwest: `unix_socket`. Sends every request to the unix socket at
+    /// `path` (a Docker daemon's `/var/run/docker.sock`, say) instead of
+    /// dialing the URL's host; the URL still gives the Host header, and
+    /// `https://` URLs speak TLS over the socket with the URL's host as
+    /// the server name. Proxies do not apply. Connections are pooled under
+    /// `host:port via unix:path`.
+    pub fn unix_socket(mut self, path: impl AsRef<Path>) -> Self {
+        self.config.dial.unix_socket = Some(Arc::from(path.as_ref()));
+        self
+    }
+
     /// Turns proxies off, those from the environment included.
     pub fn no_proxy(mut self) -> Self {
         self.config.dial.proxies = Default::default();
@@ -121,5 +133,44 @@ impl ClientBuilder {
                 proxies.add(proxy);
             }
         }
+    }
+
+    /// reqwest: `min_tls_version`; Go: `tls.Config.MinVersion`. Default
+    /// TLS 1.2. Handshakes below it fail; rustls speaks 1.2 and 1.3, so
+    /// 1.0 and 1.1 mean 1.2.
+    pub fn min_tls_version(mut self, version: TlsVersion) -> Self {
+        self.config.tls_options.min_version = Some(version);
+        self
+    }
+
+    /// reqwest: `max_tls_version`; Go: `tls.Config.MaxVersion`. Default
+    /// TLS 1.3. Below 1.2 `build` refuses it.
+    pub fn max_tls_version(mut self, version: TlsVersion) -> Self {
+        self.config.tls_options.max_version = Some(version);
+        self
+    }
+
+    /// reqwest: `tls_sni`. Default true: the handshake names the host
+    /// (SNI). False sends no name; the certificate is still checked
+    /// against the URL's host.
+    pub fn tls_sni(mut self, yes: bool) -> Self {
+        self.config.tls_options.sni = yes;
+        self
+    }
+
+    /// reqwest: `tls_info`. Default false. When true each response over
+    /// TLS carries a [`TlsInfo`](crate::TlsInfo) in its extensions: the
+    /// server's certificate, the version and the ALPN protocol.
+    pub fn tls_info(mut self, yes: bool) -> Self {
+        self.config.tls_options.info = yes;
+        self
+    }
+
+    /// reqwest: `https_only`. Default false. When true an `http://` URL
+    /// fails (`ErrorKind::Request`) and so does a redirect to one
+    /// (`ErrorKind::Redirect`), before anything is sent.
+    pub fn https_only(mut self, yes: bool) -> Self {
+        self.config.dial.https_only = yes;
+        self
     }
 }

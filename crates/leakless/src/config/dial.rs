@@ -16,7 +16,7 @@ use http::Uri;
 use super::Proxies;
 use crate::{
     dns::Resolve,
-    error::Error,
+    error::{Error, ErrorKind},
     route::{Route, Via},
 };
 
@@ -42,6 +42,8 @@ pub(crate) struct DialOptions {
     pub proxies: Proxies,
     /// `unix_socket`: every connection goes there.
     pub unix_socket: Option<Arc<Path>>,
+    /// `https_only`: an `http://` URL is refused.
+    pub https_only: bool,
 }
 
 impl DialOptions {
@@ -53,11 +55,18 @@ impl DialOptions {
 
     /// The route of a request for `uri`: its target and the way there.
     pub fn route(&self, uri: &Uri) -> Result<Route, Error> {
-        if self.always_direct() {
-            Route::from_uri(uri)
+        let route = if self.always_direct() {
+            Route::from_uri(uri)?
         } else {
-            Route::new(uri, |tls, host, port| self.via(uri, tls, host, port))
+            Route::new(uri, |tls, host, port| self.via(uri, tls, host, port))?
+        };
+        if self.https_only && !route.is_tls() {
+            return Err(Error::new(
+                ErrorKind::Request,
+                format!("cannot send to {uri}: https_only is set and this URL is not https"),
+            ));
         }
+        Ok(route)
     }
 
     /// The way to the target of `uri`.
@@ -84,6 +93,7 @@ impl Default for DialOptions {
             tcp_nodelay: true,
             proxies: Proxies::from_env(),
             unix_socket: None,
+            https_only: false,
         }
     }
 }

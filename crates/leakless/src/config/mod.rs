@@ -15,7 +15,7 @@ pub(crate) use proxy::Proxies;
 pub use proxy::Proxy;
 pub(crate) use proxy_env::from_env as proxies_from_env;
 pub(crate) use tls::TlsOptions;
-pub use tls::{Certificate, Identity};
+pub use tls::{Certificate, Identity, TlsInfo, Version as TlsVersion};
 
 /// Every setting of a client. Filled by `ClientBuilder`; read-only after.
 #[derive(Clone, Debug)]

@@ -34,7 +34,7 @@ pub(crate) use transport::Transport;
 
 use self::{dns::Resolver, tls::Tls};
 use crate::{
-    config::{Config, DialOptions},
+    config::{Config, DialOptions, TlsInfo},
     error::{Error, ErrorKind},
     phase::Phase,
     route::{ProxyHop, ProxyKind, Route, Via},
@@ -62,6 +62,8 @@ pub(crate) struct Opened {
     /// What ALPN chose, or prior knowledge for `http://`.
     pub protocol: Protocol,
     pub times: DialTimes,
+    /// What TLS negotiated, when `tls_info` asks for it.
+    pub tls_info: Option<TlsInfo>,
 }
 
 /// What a dial did besides its outcome, for the pool's counts.
@@ -85,6 +87,7 @@ pub(crate) struct Connector {
     connect_timeout: Duration,
     tls_handshake_timeout: Duration,
     http2_prior_knowledge: bool,
+    tls_info: bool,
 }
 
 impl Connector {
@@ -99,6 +102,7 @@ impl Connector {
             connect_timeout: cfg.connect_timeout,
             tls_handshake_timeout: cfg.tls_handshake_timeout,
             http2_prior_knowledge: cfg.http2_prior_knowledge,
+            tls_info: cfg.tls_options.info,
         })
     }
 
@@ -156,6 +160,11 @@ impl Connector {
                 !route.is_tls() && self.http2_prior_knowledge && route.forward_proxy().is_none()
             }
         };
+        let tls_info = if self.tls_info && route.is_tls() {
+            tls::info(&io)
+        } else {
+            None
+        };
         Ok(Opened {
             io,
             protocol: if http2 {
@@ -164,6 +173,7 @@ impl Connector {
                 Protocol::Http1
             },
             times,
+            tls_info,
         })
     }
 

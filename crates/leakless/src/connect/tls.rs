@@ -13,7 +13,7 @@ use tokio_rustls::TlsConnector;
 
 use super::transport::Transport;
 use crate::{
-    config::TlsOptions,
+    config::{TlsInfo, TlsOptions, TlsVersion as Version},
     error::{Error, ErrorKind},
     phase::Phase,
 };
@@ -35,7 +35,7 @@ impl Tls {
     pub fn new(opts: &TlsOptions, http2: bool) -> Result<Tls, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&versions(opts)?)
             .map_err(|e| Error::new(ErrorKind::Builder, format!("TLS setup failed: {e}")))?;
         let builder = if opts.accept_invalid_certs {
             builder
@@ -72,6 +72,7 @@ impl Tls {
                 })?,
             None => builder.with_no_client_auth(),
         };
+        config.enable_sni = opts.sni;
         config.alpn_protocols = if http2 {
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         } else {
@@ -107,6 +108,48 @@ impl Tls {
     }
 }
 
+/// The versions rustls may use between `min_tls_version` and
+/// `max_tls_version`.
+fn versions(opts: &TlsOptions) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, Error> {
+    let min = opts.min_version.unwrap_or(Version::TLS_1_2);
+    let max = opts.max_version.unwrap_or(Version::TLS_1_3);
+    let all = [
+        (Version::TLS_1_2, &rustls::version::TLS12),
+        (Version::TLS_1_3, &rustls::version::TLS13),
+    ];
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|(v, _)| (min..=max).contains(v))
+        .map(|(_, r)| r)
+        .collect();
+    if chosen.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Builder,
+            format!(
+                "no TLS version between min_tls_version {min:?} and max_tls_version {max:?}: \
+                 leakless (rustls) speaks TLS 1.2 and 1.3"
+            ),
+        ));
+    }
+    Ok(chosen)
+}
+
+/// What `io`'s outermost TLS session negotiated.
+pub(super) fn info(io: &Transport) -> Option<TlsInfo> {
+    let tls = io.tls()?;
+    let version = tls.protocol_version().and_then(|v| match v {
+        rustls::ProtocolVersion::TLSv1_2 => Some(Version::TLS_1_2),
+        rustls::ProtocolVersion::TLSv1_3 => Some(Version::TLS_1_3),
+        _ => None,
+    });
+    let leaf = tls.peer_certificates().and_then(|c| c.first());
+    Some(TlsInfo::new(
+        leaf.map(|c| c.as_ref()),
+        version,
+        tls.alpn_protocol(),
+    ))
+}
+
 /// Says which certificate problem it was, in words.
 fn handshake_error(e: std::io::Error) -> Error {
     use rustls::CertificateError as C;
@@ -127,6 +170,15 @@ fn handshake_error(e: std::io::Error) -> Error {
             C::Revoked => "the server's certificate is revoked".to_owned(),
             other => format!("the server's certificate is invalid ({other:?})"),
         },
+        Some(rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)) => {
+            "TLS handshake failed: the server speaks no TLS version this client allows \
+             (see min_tls_version and max_tls_version)"
+                .to_owned()
+        }
+        Some(rustls::Error::PeerIncompatible(why)) => format!(
+            "TLS handshake failed: the server cannot speak what this client allows \
+             ({why:?}; see min_tls_version and max_tls_version)"
+        ),
         Some(other) => format!("TLS handshake failed: {other}"),
         None => format!("TLS handshake failed: {e}"),
     };

@@ -96,10 +96,12 @@ pub(super) fn next(
     }
 }
 
-/// Whether a redirect to `to` may be followed at all, whatever the policy.
-/// The hook for settings that forbid some schemes (an `https_only`
-/// client must refuse a redirect to `http://`); none does yet.
-fn scheme_allowed(_cfg: &Config, _to: &Url) -> Result<(), String> {
+/// Whether a redirect to `to` may be followed at all, whatever the policy:
+/// an `https_only` client refuses one to anything but `https://`.
+fn scheme_allowed(cfg: &Config, to: &Url) -> Result<(), String> {
+    if cfg.dial.https_only && to.scheme() != "https" {
+        return Err(format!("https_only forbids following it to {to}"));
+    }
     Ok(())
 }
 

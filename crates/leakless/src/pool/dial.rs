@@ -12,6 +12,7 @@ use super::{
     streams::H2Stream,
 };
 use crate::{
+    config::TlsInfo,
     connect::{DialReport, DialTimes, Opened, Protocol, Transport},
     error::Error,
     http1::H1Conn,
@@ -41,11 +42,15 @@ pub(crate) async fn dial(
         slot.shared.lost_race(route, report.lost_race);
     }
     match opened {
-        Ok((Speaks::H1(io), times)) => Ok(Dialed::H1(slot.connected(H1Conn::new(io), times))),
-        Ok((Speaks::H2(conn), times)) => {
+        Ok((Speaks::H1(io), times, tls_info)) => {
+            let mut lease = slot.connected(H1Conn::new(io), times);
+            lease.tls_info = tls_info;
+            Ok(Dialed::H1(lease))
+        }
+        Ok((Speaks::H2(conn), times, tls_info)) => {
             let Handshaken { send, conn, pings } = *conn;
             let shared = slot.shared.clone();
-            let (stream, id, control) = shared.add_h2(slot, send, times);
+            let (stream, id, control) = shared.add_h2(slot, send, times, tls_info);
             spawn_driver(shared, route.clone(), id, control, conn, pings);
             Ok(Dialed::H2(stream))
         }
@@ -74,18 +79,19 @@ async fn open(
     route: &Route,
     tracer: &mut Tracer,
     report: &mut DialReport,
-) -> Result<(Speaks, DialTimes), Error> {
+) -> Result<(Speaks, DialTimes, Option<TlsInfo>), Error> {
     let Opened {
         io,
         protocol,
         times,
+        tls_info,
     } = slot.shared.connector.connect(route, tracer, report).await?;
     match protocol {
-        Protocol::Http1 => Ok((Speaks::H1(io), times)),
+        Protocol::Http1 => Ok((Speaks::H1(io), times, tls_info)),
         Protocol::Http2 => {
             let limit = slot.config().connect_timeout;
             let conn = http2::handshake(io, limit).await?;
-            Ok((Speaks::H2(Box::new(conn)), times))
+            Ok((Speaks::H2(Box::new(conn)), times, tls_info))
         }
     }
 }

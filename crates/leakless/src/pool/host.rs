@@ -13,6 +13,7 @@ use super::{
     waiter::Waiter,
 };
 use crate::{
+    config::TlsInfo,
     connect::DialTimes,
     route::Route,
     stats::{CloseReason, HostStats},
@@ -125,6 +126,8 @@ pub(super) struct H2Entry {
     pub created: Instant,
     pub idle_since: Instant,
     pub control: Arc<Control>,
+    /// What TLS negotiated, for each stream's response (`tls_info`).
+    pub tls_info: Option<TlsInfo>,
 }
 
 impl H2Entry {

@@ -8,7 +8,13 @@ use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use super::Shared;
-use crate::{config::Config, connect::DialTimes, http1::H1Conn, route::Route, stats::CloseReason};
+use crate::{
+    config::{Config, TlsInfo},
+    connect::DialTimes,
+    http1::H1Conn,
+    route::Route,
+    stats::CloseReason,
+};
 
 /// Where a slot's connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +78,7 @@ impl Slot {
             idle_since: now,
             idle_for: None,
             uses: 1,
+            tls_info: None,
         }
     }
 }
@@ -97,6 +104,8 @@ pub(crate) struct Lease {
     pub(crate) idle_for: Option<Duration>,
     /// Requests this connection has carried, the current one included.
     pub(crate) uses: u32,
+    /// What TLS negotiated, for each response's extensions (`tls_info`).
+    pub(crate) tls_info: Option<TlsInfo>,
 }
 
 impl Lease {

@@ -18,7 +18,7 @@ use super::{
     host::{Control, H2Entry, Host, Proto},
     lease::Slot,
 };
-use crate::{attempt::Fate, connect::DialTimes, route::Route, stats::CloseReason};
+use crate::{attempt::Fate, config::TlsInfo, connect::DialTimes, route::Route, stats::CloseReason};
 
 /// A stream on a shared connection, ready to carry one request.
 #[derive(Debug)]
@@ -41,6 +41,8 @@ pub(crate) struct StreamGuard {
     track: Option<usize>,
     /// The server's time to answer, counted when the stream ends.
     pub(crate) ttfb: Option<Duration>,
+    /// What the connection's TLS negotiated, when `tls_info` asks.
+    pub(crate) tls_info: Option<TlsInfo>,
     armed: bool,
 }
 
@@ -117,6 +119,7 @@ impl Shared {
         let idle_for = (entry.streams == 0).then(|| now.duration_since(entry.idle_since));
         entry.streams += 1;
         let (conn, send) = (entry.id, entry.send.clone());
+        let tls_info = entry.tls_info.clone();
         host.stats.reused += 1;
         let track = Some(host.outstanding.track(site, now));
         let guard = StreamGuard {
@@ -125,6 +128,7 @@ impl Shared {
             conn,
             track,
             ttfb: None,
+            tls_info,
             armed: true,
         };
         Some(H2Stream {
@@ -154,6 +158,7 @@ impl Shared {
         mut slot: Slot,
         send: SendRequest<Bytes>,
         times: DialTimes,
+        tls_info: Option<TlsInfo>,
     ) -> (H2Stream, u64, Arc<Control>) {
         let route = slot.route.clone();
         let control = Arc::new(Control::default());
@@ -178,6 +183,7 @@ impl Shared {
             created: now,
             idle_since: now,
             control: control.clone(),
+            tls_info: tls_info.clone(),
         });
         // The dialer's claim moves from its slot to its stream.
         let guard = StreamGuard {
@@ -186,6 +192,7 @@ impl Shared {
             conn: id,
             track: slot.track.take(),
             ttfb: None,
+            tls_info,
             armed: true,
         };
         let stream = H2Stream {

@@ -21,3 +21,5 @@ mod retry;
 mod reuse;
 mod timeouts;
 mod tls;
+mod tls_settings;
+mod unix;
