@@ -3,6 +3,7 @@
 //! total deadline, the observer's tracer and the span) → one exchange.
 //!
 //! - `builder`: [`ClientBuilder`], the Go-named settings and their defaults.
+//! - `tower`: `Client` as a `tower_service::Service`.
 //! - `network`: the builder's settings for how connections are made (DNS,
 //!   socket options, proxies, unix sockets, TLS knobs).
 //! - `request`: [`RequestBuilder`].
@@ -16,6 +17,7 @@ mod metrics;
 mod network;
 mod request;
 mod send;
+mod tower;
 
 use std::sync::{Arc, atomic::AtomicU64};
 

@@ -22,4 +22,5 @@ mod reuse;
 mod timeouts;
 mod tls;
 mod tls_settings;
+mod tower;
 mod unix;
