@@ -8,6 +8,7 @@ mod events;
 mod gate;
 mod golang;
 mod harness;
+mod languages;
 mod nginx;
 mod outputs;
 mod programs;
