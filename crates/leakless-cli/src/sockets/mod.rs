@@ -33,6 +33,7 @@ pub mod events;
 mod fd_only;
 mod filter;
 pub mod lifecycle;
+mod namespaces;
 mod netlink;
 mod netns;
 pub mod owners;

@@ -4,6 +4,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::fd_only::{self, FdOnly};
+use super::namespaces::Namespaces;
 use super::netlink::NetlinkReader;
 use super::owners::{OwnerMap, Owners};
 use super::{SocketInfo, netns, procfs};
@@ -55,6 +56,9 @@ pub struct SocketTable {
     warning: Option<String>,
     with_info: bool,
     fd_only: Option<fd_only::Finder>,
+    /// Other network namespaces (containers), for `watch --all`.
+    others: Option<Namespaces>,
+    forced_procfs: bool,
     /// Where the /proc fallback reads: `/proc/net` or `/proc/PID/net`.
     proc_dir: String,
 }
@@ -102,6 +106,8 @@ impl SocketTable {
             warning,
             with_info: true,
             fd_only: None,
+            others: None,
+            forced_procfs: forced,
             proc_dir,
         }
     }
@@ -116,6 +122,13 @@ impl SocketTable {
     /// TCP table no longer has (FD_ONLY): reset connections still held.
     pub fn finding_fd_only(mut self) -> SocketTable {
         self.fd_only = Some(fd_only::Finder::new());
+        self
+    }
+
+    /// Also dump every other network namespace a process is in (each
+    /// container's), not only ours.
+    pub fn across_namespaces(mut self) -> SocketTable {
+        self.others = Some(Namespaces::new(self.forced_procfs));
         self
     }
 
@@ -136,6 +149,7 @@ impl SocketTable {
     /// see: the /proc fallback, processes whose fds we may not read.
     pub fn warnings(&self) -> Vec<String> {
         let mut w: Vec<String> = self.warning.iter().cloned().collect();
+        w.extend(self.others.as_ref().and_then(Namespaces::warning));
         let denied = self.owners.denied();
         if !denied.is_empty() {
             let list: Vec<String> = denied.iter().take(8).map(|p| p.to_string()).collect();
@@ -169,6 +183,9 @@ impl SocketTable {
         }
         if self.reader.is_none() {
             procfs::dump(&self.proc_dir, &mut sockets)?;
+        }
+        if let Some(others) = &mut self.others {
+            others.dump(self.with_info, &mut sockets)?;
         }
         self.owners.resolve(&mut sockets);
         let (fd_only, fd_only_readlinks) = match &mut self.fd_only {

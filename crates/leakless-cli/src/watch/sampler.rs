@@ -135,7 +135,12 @@ impl Sampler {
             Mode::All => (Owners::All, None),
         };
         Sampler {
-            table: SocketTable::open_in(owners, netns_of).finding_fd_only(),
+            table: match mode {
+                Mode::Pid(_) => SocketTable::open_in(owners, netns_of),
+                // Every container's sockets, not only the host's.
+                Mode::All => SocketTable::open(owners).across_namespaces(),
+            }
+            .finding_fd_only(),
             mode,
             judge,
             start: Instant::now(),

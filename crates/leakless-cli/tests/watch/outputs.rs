@@ -279,14 +279,14 @@ fn another_users_process_is_reported_not_hidden() {
     assert!(warnings.contains(&format!("/proc/{pid}/fd")), "{v:#}");
 }
 
-/// A process in its own network namespace (a container): watch enters the
-/// namespace and sees its sockets through netlink as usual.
-#[test]
-fn a_process_in_another_network_namespace_is_seen() {
+/// The `self_close_wait` role alone in a new network namespace (a
+/// container's), or `None` when this host cannot make one (the test then
+/// passes, saying why).
+fn role_in_own_netns() -> Option<std::process::Child> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("SKIPPED: needs root to create a network namespace");
-        return;
+        return None;
     }
     let exe = std::env::current_exe().unwrap();
     let spawned = Command::new("unshare")
@@ -305,15 +305,25 @@ fn a_process_in_another_network_namespace_is_seen() {
         .spawn();
     let Ok(mut child) = spawned else {
         eprintln!("SKIPPED: unshare (util-linux) is not installed");
-        return;
+        return None;
     };
     std::thread::sleep(Duration::from_millis(2500));
     if let Ok(Some(st)) = child.try_wait() {
         let mut err = String::new();
         let _ = child.stderr.take().unwrap().read_to_string(&mut err);
         eprintln!("SKIPPED: cannot run in a new network namespace here ({st}): {err}");
-        return;
+        return None;
     }
+    Some(child)
+}
+
+/// A process in its own network namespace (a container): watch enters the
+/// namespace and sees its sockets through netlink as usual.
+#[test]
+fn a_process_in_another_network_namespace_is_seen() {
+    let Some(mut child) = role_in_own_netns() else {
+        return;
+    };
     let pid = child.id().to_string();
     let out = leakless()
         .args(["watch", "--once", "--json", "--pid", &pid])
@@ -335,4 +345,19 @@ fn a_process_in_another_network_namespace_is_seen() {
         cw >= 3,
         "its CLOSE_WAIT sockets, seen from inside its namespace: {p:#}"
     );
+}
+
+/// `--all` on a host of containers (what the DaemonSet runs): a leak in
+/// another network namespace is found like one in ours.
+#[test]
+fn all_mode_sees_a_leak_in_another_network_namespace() {
+    let Some(mut child) = role_in_own_netns() else {
+        return;
+    };
+    let w = Watch::start(&["--all", "--interval", "200ms", "--json", "--for", "31s"]);
+    let (sample, _) = w.until_verdict(child.id(), "LEAK", 30.0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let v = &verdicts_for(&sample, child.id())[0];
+    assert_eq!(v["state"], "CLOSE_WAIT", "{v:#}");
 }
