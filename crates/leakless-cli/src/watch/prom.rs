@@ -101,6 +101,18 @@ pub fn render(s: &Snapshot) -> String {
         "leakless_watch_fds_limit",
         "Soft RLIMIT_NOFILE of the process.",
     );
+    let mut ports_free = gauge(
+        "leakless_watch_ephemeral_ports_free",
+        "Ephemeral ports left to a remote endpoint: ip_local_port_range less the sockets and TIME_WAIT to it.",
+    );
+    let mut go = gauge(
+        "leakless_watch_go_goroutines",
+        "Go (--pprof): net/http goroutines by what they do for a connection (body_unread, reading, in_flight, http2_conn, handler).",
+    );
+    let mut go_parked = gauge(
+        "leakless_watch_go_parked_seconds",
+        "Go (--pprof): the longest any goroutine of the role has been parked.",
+    );
     for p in &s.processes {
         let pl = plabels(p);
         if let Some(n) = p.fds_open {
@@ -117,8 +129,16 @@ pub fn render(s: &Snapshot) -> String {
                 ));
             }
         }
+        for (role, v) in p.go.iter().flat_map(|g| &g.roles) {
+            let rl = format!("{pl},role=\"{}\"", role.name());
+            go.rows.push((rl.clone(), f64::from(v.count)));
+            go_parked.rows.push((rl, v.parked_max_s));
+        }
         for e in &p.endpoints {
             let el = format!("{pl},endpoint=\"{}\"", esc(&e.endpoint));
+            if let Some(n) = e.ephemeral_ports_free {
+                ports_free.rows.push((el.clone(), f64::from(n)));
+            }
             for (state, n) in &e.states {
                 sockets
                     .rows
@@ -150,6 +170,13 @@ pub fn render(s: &Snapshot) -> String {
     host_tw
         .rows
         .push((String::new(), f64::from(s.unattributed_time_wait)));
+    let mut ports = gauge(
+        "leakless_watch_ephemeral_ports",
+        "Ports in net.ipv4.ip_local_port_range: connections this host can have to one remote address and port.",
+    );
+    ports
+        .rows
+        .push((String::new(), f64::from(s.ephemeral_ports)));
     let samples = Metric {
         name: "leakless_watch_samples_total",
         help: "Samples taken since the watch started.",
@@ -169,8 +196,24 @@ pub fn render(s: &Snapshot) -> String {
 
     let mut out = String::new();
     for m in [
-        &sockets, &tw_un, &opens, &closes, &oldest, &idle, &verdict, &pverdict, &fds, &limit,
-        &host_tw, &samples, &wall, &cpu,
+        &sockets,
+        &tw_un,
+        &opens,
+        &closes,
+        &oldest,
+        &idle,
+        &verdict,
+        &pverdict,
+        &fds,
+        &limit,
+        &ports_free,
+        &go,
+        &go_parked,
+        &host_tw,
+        &ports,
+        &samples,
+        &wall,
+        &cpu,
     ] {
         m.write(&mut out);
     }

@@ -175,6 +175,11 @@ impl Sampler {
         self.events.as_ref().map(|_| ()).map_err(String::as_str)
     }
 
+    /// Ports in `ip_local_port_range`.
+    pub fn ephemeral_ports(&self) -> u32 {
+        u32::from(self.port_range.1.saturating_sub(self.port_range.0)) + 1
+    }
+
     pub fn mode(&self) -> Mode {
         self.mode
     }

@@ -13,7 +13,7 @@ use super::churn_events::WindowEvents;
 use super::conns::Lifetimes;
 use super::pprof::GoView;
 use super::sampler::{Mode, ProcessSeries, Sampler};
-use super::series::{EndpointSeries, Point, Window};
+use super::series::{Endpoint, EndpointSeries, Point, SockState, Window};
 use super::verdict::{Kind, Verdict};
 use crate::sockets::TcpState;
 use crate::sockets::lifecycle::Ending;
@@ -36,6 +36,9 @@ pub struct Snapshot {
     pub processes: Vec<ProcessView>,
     /// TIME_WAIT sockets no process could be tied to (host-wide).
     pub unattributed_time_wait: u32,
+    /// Ports in `ip_local_port_range`: how many connections this host can
+    /// have open (or in TIME_WAIT) to one remote address and port.
+    pub ephemeral_ports: u32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unattributed_top: Vec<Unattributed>,
     /// Where connection counts come from: the kernel's events, or samples
@@ -138,6 +141,10 @@ pub struct EndpointView {
     pub close_wait_data_unread: u32,
     pub close_wait_fin_unread: u32,
     pub close_wait_eof_read: u32,
+    /// Remote endpoints: ephemeral ports left to it (the port range less
+    /// the sockets and TIME_WAIT to it); the "other" row has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_ports_free: Option<u32>,
     /// Counted from the kernel's events (absent without them, or when none
     /// concerned this endpoint).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,7 +173,7 @@ impl Snapshot {
     pub fn build(s: &Sampler, top_k: usize, judged: bool) -> Snapshot {
         let mut processes: Vec<ProcessView> = s
             .processes()
-            .map(|p| process_view(p, top_k, judged))
+            .map(|p| process_view(p, top_k, judged, s.ephemeral_ports()))
             .collect();
         processes.sort_by(|a, b| {
             b.verdict
@@ -208,6 +215,7 @@ impl Snapshot {
                 },
             },
             unattributed_time_wait: s.unattributed_total,
+            ephemeral_ports: s.ephemeral_ports(),
             unattributed_top: s
                 .unattributed_top
                 .iter()
@@ -227,7 +235,7 @@ impl Snapshot {
     }
 }
 
-fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
+fn process_view(p: &ProcessSeries, top_k: usize, judged: bool, ports: u32) -> ProcessView {
     let mut endpoints: Vec<(EndpointView, Option<Kind>)> = p
         .endpoints
         .iter()
@@ -238,7 +246,14 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
                     .find(|v| v.endpoint.as_deref() == Some(&ep.to_string()))
                     .map_or(Kind::Ok, |v| v.verdict)
             });
-            (endpoint_view(ep.to_string(), series, kind), kind)
+            let mut view = endpoint_view(ep.to_string(), series, kind);
+            if let Endpoint::Remote(_) = ep {
+                // FD_ONLY sockets hold no port any more; TIME_WAIT does.
+                let fd_only = view.states.get(SockState::FD_ONLY).copied().unwrap_or(0);
+                let used = view.sockets - fd_only + view.time_wait_unattributed;
+                view.ephemeral_ports_free = Some(ports.saturating_sub(used));
+            }
+            (view, kind)
         })
         .filter(|(v, _)| {
             v.sockets + v.time_wait_unattributed > 0
@@ -263,6 +278,7 @@ fn process_view(p: &ProcessSeries, top_k: usize, judged: bool) -> ProcessView {
                 None => EndpointView {
                     endpoint: "other".to_string(),
                     folded: 1,
+                    ephemeral_ports_free: None,
                     ..v
                 },
                 Some(o) => fold(o, v),
@@ -342,6 +358,7 @@ fn endpoint_view(name: String, s: &EndpointSeries, verdict: Option<Kind>) -> End
         close_wait_data_unread: last.cw_unread,
         close_wait_fin_unread: last.cw_fin,
         close_wait_eof_read: last.cw_eof,
+        ephemeral_ports_free: None,
         events,
         verdict,
         history: tail(s.points().map(|p| u64::from(p.sockets()))),
@@ -378,6 +395,7 @@ fn ending_name(e: Ending) -> &'static str {
 /// Adds `b` into the "other" row `a`.
 fn fold(mut a: EndpointView, b: EndpointView) -> EndpointView {
     a.folded += 1;
+    a.ephemeral_ports_free = None;
     a.sockets += b.sockets;
     for (k, n) in b.states {
         *a.states.entry(k).or_default() += n;

@@ -23,6 +23,7 @@ fn endpoint(name: &str, states: &[(&'static str, u32)], verdict: Kind) -> Endpoi
         close_wait_data_unread: 0,
         close_wait_fin_unread: 40,
         close_wait_eof_read: 0,
+        ephemeral_ports_free: None,
         events: None,
         verdict: Some(verdict),
         history: (0..40).collect(),
@@ -70,6 +71,7 @@ fn leaking_snapshot() -> Snapshot {
         warnings: vec![],
         processes: vec![p],
         unattributed_time_wait: 7,
+        ephemeral_ports: 28232,
         unattributed_top: vec![],
         events: EventsView {
             source: "kernel",

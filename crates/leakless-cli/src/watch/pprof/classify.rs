@@ -33,6 +33,17 @@ pub enum Role {
 }
 
 impl Role {
+    /// The name in the JSON and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::BodyUnread => "body_unread",
+            Role::Reading => "reading",
+            Role::InFlight => "in_flight",
+            Role::Http2Conn => "http2_conn",
+            Role::Handler => "handler",
+        }
+    }
+
     /// From a stack's functions, innermost first.
     pub fn of<'a>(funcs: impl Iterator<Item = &'a str> + Clone) -> Option<Role> {
         let has = |name: &str| funcs.clone().any(|f| f == name);
