@@ -4,6 +4,7 @@
 //! a child process (this binary re-executed, see [`child_role`]), then runs
 //! the real `leakless` binary on the child's pid and reads its JSON.
 
+mod deploy;
 mod events;
 mod gate;
 mod golang;
