@@ -43,7 +43,11 @@ pub(crate) struct Parts {
 /// A response head with what holds its connection.
 pub(crate) enum Exchanged {
     H1(Head, Decision, Lease),
-    H2(http::Response<h2::RecvStream>, StreamGuard),
+    H2(
+        http::Response<h2::RecvStream>,
+        StreamGuard,
+        Option<std::net::SocketAddr>,
+    ),
 }
 
 impl Exchanged {
@@ -55,17 +59,19 @@ impl Exchanged {
         deadline: Option<(Instant, Duration)>,
         life: Life,
     ) -> Response {
-        let (head, body, tls_info) = match self {
+        let (head, body, tls_info, remote) = match self {
             Exchanged::H1(head, decision, lease) => {
                 life.span.record("reused", lease.uses > 1);
                 let tls_info = lease.tls_info.clone();
+                let remote = lease.conn.remote_addr();
                 (
                     head,
                     Incoming::h1(lease, decision, deadline, life),
                     tls_info,
+                    remote,
                 )
             }
-            Exchanged::H2(res, guard) => {
+            Exchanged::H2(res, guard, remote) => {
                 let tls_info = guard.tls_info.clone();
                 let (head, recv) = res.into_parts();
                 let declared = head
@@ -87,10 +93,10 @@ impl Exchanged {
                     deadline,
                     life,
                 );
-                (head, body, tls_info)
+                (head, body, tls_info, remote)
             }
         };
-        let mut res = Response::new(head, body);
+        let mut res = Response::new(head, body, remote);
         if let Some(info) = tls_info {
             res.extensions_mut().insert(info);
         }
@@ -264,7 +270,11 @@ async fn h2(
             stream.guard.ttfb = ttfb;
             tracer.wrote_request(None);
             tracer.first_byte(ttfb.unwrap_or_default());
-            Ok(Exchanged::H2(res, stream.guard))
+            Ok(Exchanged::H2(
+                res,
+                stream.guard,
+                stream.remote.as_deref().copied(),
+            ))
         }
         Err(failure) => {
             stream.guard.suffer(failure.fate);

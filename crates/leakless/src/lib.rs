@@ -37,6 +37,7 @@
 //! | vocabulary | `attempt` | what both protocols take (`Outgoing`) and report (`Failure`: what the retry rule needs, what the connection should suffer) |
 //! | | `route` | a request's route (scheme, host, port), the pool's key |
 //! | | [`redirect`] | the redirect [`Policy`](redirect::Policy): which redirects to follow |
+//! | | `multipart` | `multipart/form-data` forms (feature `multipart`) |
 //! | | `config/` | every setting and its default; TLS and dial options, [`Certificate`], [`Identity`] |
 //! | | `dns` | [`dns::Resolve`]: the resolver plug-in's vocabulary |
 //! | | `body/request` | [`Body`]: request bodies (bytes, strings, streams) |
@@ -51,6 +52,8 @@ mod body;
 mod config;
 pub mod dns;
 mod error;
+#[cfg(feature = "multipart")]
+pub mod multipart;
 mod phase;
 pub mod redirect;
 mod route;

@@ -1,6 +1,6 @@
 //! A response: its head, and the body that owns its connection.
 
-use std::sync::OnceLock;
+use std::{net::SocketAddr, sync::OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode, Uri, Version};
@@ -27,10 +27,11 @@ pub struct Response {
     url: OnceLock<Url>,
     /// Typed extras, as `http::Response` has: a [`TlsInfo`] with `tls_info`.
     extensions: http::Extensions,
+    remote: Option<SocketAddr>,
 }
 
 impl Response {
-    pub(crate) fn new(head: Head, body: Incoming) -> Response {
+    pub(crate) fn new(head: Head, body: Incoming, remote: Option<SocketAddr>) -> Response {
         Response {
             status: head.status,
             version: head.version,
@@ -39,6 +40,7 @@ impl Response {
             uri: Uri::default(),
             url: OnceLock::new(),
             extensions: http::Extensions::new(),
+            remote,
         }
     }
 
@@ -131,6 +133,36 @@ impl Response {
         self.body.remaining()
     }
 
+    /// The address of the server (or of the proxy) that answered; `None`
+    /// over a unix socket.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// The body as a stream of chunks (reqwest's `bytes_stream`); it holds
+    /// the connection as the body does, and gives it back at the end.
+    pub fn bytes_stream(
+        self,
+    ) -> impl futures_core::Stream<Item = Result<Bytes, Error>> + Send + 'static {
+        Chunks { body: self.body }
+    }
+
+    /// The whole body parsed as JSON. The body is read to its end first,
+    /// so the connection is back in the pool before parsing starts.
+    #[cfg(feature = "json")]
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
+        let url = self.url().clone();
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode,
+                "the response body is not the JSON expected",
+            )
+            .with_source(e)
+            .with_url(|| Some(url))
+        })
+    }
+
     /// The next chunk of the body, `None` at the end (when the connection
     /// has already gone back to the pool).
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
@@ -197,5 +229,21 @@ impl Response {
 impl From<Response> for http::Response<Incoming> {
     fn from(res: Response) -> http::Response<Incoming> {
         res.into_http()
+    }
+}
+
+/// A body as a stream of its chunks; see `Response::bytes_stream`.
+struct Chunks {
+    body: Incoming,
+}
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.get_mut().body.poll_chunk(cx)
     }
 }

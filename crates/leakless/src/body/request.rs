@@ -79,6 +79,29 @@ impl Body {
         }
     }
 
+    #[cfg(feature = "multipart")]
+    /// Polls the next data chunk of a streamed body (`None` at its end, and
+    /// for a body in memory, which `as_full` gives whole).
+    pub(crate) fn poll_data(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, BoxError>>> {
+        let Inner::Stream(s) = &mut self.inner else {
+            return std::task::Poll::Ready(None);
+        };
+        loop {
+            match std::task::ready!(s.as_mut().poll_frame(cx)) {
+                None => return std::task::Poll::Ready(None),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return std::task::Poll::Ready(Some(Ok(data)));
+                    }
+                }
+                Some(Err(e)) => return std::task::Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+
     /// The next data chunk of a streamed body; trailers are not sent.
     pub(crate) async fn next_data(&mut self) -> Result<Option<Bytes>, Error> {
         let Inner::Stream(s) = &mut self.inner else {

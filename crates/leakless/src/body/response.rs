@@ -223,7 +223,10 @@ impl Incoming {
         matches!(self.source, Source::Done) && self.decoder.as_ref().is_none_or(|d| d.is_done())
     }
 
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+    pub(crate) fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Error>>> {
         if self.decoder.is_some() {
             self.poll_decoded(cx)
         } else {

@@ -75,6 +75,89 @@ impl RequestBuilder {
         self
     }
 
+    /// Sets the body to `json` serialized, and `Content-Type:
+    /// application/json` unless a content type is set already.
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, json: &T) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            match serde_json::to_vec(json) {
+                Ok(body) => {
+                    content_type(&mut parts.headers, "application/json");
+                    parts.body = body.into();
+                }
+                Err(e) => self.parts = Err(serialize("JSON body", e)),
+            }
+        }
+        self
+    }
+
+    /// Sets the body to `form` URL-encoded, and `Content-Type:
+    /// application/x-www-form-urlencoded` unless a content type is set already.
+    pub fn form<T: serde::Serialize + ?Sized>(mut self, form: &T) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            match serde_urlencoded::to_string(form) {
+                Ok(body) => {
+                    content_type(&mut parts.headers, "application/x-www-form-urlencoded");
+                    parts.body = body.into();
+                }
+                Err(e) => self.parts = Err(serialize("form body", e)),
+            }
+        }
+        self
+    }
+
+    /// Appends `query`, URL-encoded, to the URL's query string (a map, a
+    /// struct, or a slice of pairs such as `&[("q", "rust")]`).
+    pub fn query<T: serde::Serialize + ?Sized>(mut self, query: &T) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            let added = match serde_urlencoded::to_string(query) {
+                Ok(q) => q,
+                Err(e) => {
+                    self.parts = Err(serialize("query", e));
+                    return self;
+                }
+            };
+            if added.is_empty() {
+                return self;
+            }
+            let mut uri = std::mem::take(&mut parts.uri).into_parts();
+            let (path, old) = match &uri.path_and_query {
+                Some(pq) => (pq.path(), pq.query()),
+                None => ("/", None),
+            };
+            let pq = match old {
+                Some(old) if !old.is_empty() => format!("{path}?{old}&{added}"),
+                _ => format!("{path}?{added}"),
+            };
+            match pq.parse() {
+                Ok(pq) => {
+                    uri.path_and_query = Some(pq);
+                    match Uri::from_parts(uri) {
+                        Ok(u) => parts.uri = u,
+                        Err(e) => self.parts = Err(serialize("query", e)),
+                    }
+                }
+                Err(e) => self.parts = Err(serialize("query", e)),
+            }
+        }
+        self
+    }
+
+    /// Sets the body to a `multipart/form-data` form and its Content-Type
+    /// (with the boundary). A form with a file or stream part is a stream:
+    /// its request is never replayed (no retry, and a 307 or 308 is
+    /// returned as it is).
+    #[cfg(feature = "multipart")]
+    pub fn multipart(mut self, form: crate::multipart::Form) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            parts
+                .headers
+                .insert(http::header::CONTENT_TYPE, form.content_type());
+            parts.body = form.into_body();
+        }
+        self
+    }
+
     /// The total deadline of this request, from `send` to the end of the
     /// body; overrides the client's `timeout`.
     pub fn timeout(mut self, d: Duration) -> RequestBuilder {
@@ -107,6 +190,17 @@ impl RequestBuilder {
             client.send(parts).await
         }
     }
+}
+
+/// Sets `Content-Type` unless the caller did.
+fn content_type(headers: &mut HeaderMap, value: &'static str) {
+    headers
+        .entry(http::header::CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static(value));
+}
+
+fn serialize(what: &str, e: impl Into<crate::error::BoxError>) -> Error {
+    Error::new(ErrorKind::Request, format!("cannot serialize the {what}")).with_source(e)
 }
 
 fn bad_header(e: http::Error) -> Error {

@@ -42,6 +42,16 @@ impl Transport {
         }
     }
 
+    /// The peer's end of the TCP socket underneath (a proxy's, through
+    /// one); `None` on a unix socket.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Transport::Tcp(s) => s.peer_addr().ok(),
+            Transport::Unix(_) => None,
+            Transport::Tls(s) => s.get_ref().0.peer_addr(),
+        }
+    }
+
     /// The TLS session of the connection (the innermost one through an
     /// HTTPS proxy is the proxy's; the outermost is the target's).
     pub fn tls(&self) -> Option<&rustls::ClientConnection> {

@@ -45,15 +45,24 @@ pub(crate) struct H1Conn {
     io: Transport,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
+    /// The peer's address, read once when the connection opened; boxed so
+    /// the lease every request moves around stays small.
+    remote: Option<Box<std::net::SocketAddr>>,
 }
 
 impl H1Conn {
     pub fn new(io: Transport) -> H1Conn {
         H1Conn {
+            remote: io.peer_addr().map(Box::new),
             io,
             rbuf: BytesMut::new(),
             wbuf: Vec::with_capacity(512),
         }
+    }
+
+    /// The peer's end of the socket.
+    pub fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        self.remote.as_deref().copied()
     }
 
     pub fn rbuf(&mut self) -> &mut BytesMut {

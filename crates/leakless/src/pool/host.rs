@@ -128,6 +128,9 @@ pub(super) struct H2Entry {
     pub control: Arc<Control>,
     /// What TLS negotiated, for each stream's response (`tls_info`).
     pub tls_info: Option<TlsInfo>,
+    /// The peer's address, for responses' `remote_addr`; shared, so a
+    /// stream handle stays small.
+    pub remote: Option<Arc<std::net::SocketAddr>>,
 }
 
 impl H2Entry {

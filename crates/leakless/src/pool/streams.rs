@@ -29,6 +29,8 @@ pub(crate) struct H2Stream {
     pub fresh: bool,
     /// How long the connection had no stream before this one.
     pub idle_for: Option<Duration>,
+    /// The connection's peer.
+    pub remote: Option<Arc<std::net::SocketAddr>>,
 }
 
 /// A stream's claim on its connection's entry.
@@ -118,7 +120,7 @@ impl Shared {
             .max_by_key(|e| e.streams)?;
         let idle_for = (entry.streams == 0).then(|| now.duration_since(entry.idle_since));
         entry.streams += 1;
-        let (conn, send) = (entry.id, entry.send.clone());
+        let (conn, send, remote) = (entry.id, entry.send.clone(), entry.remote.clone());
         let tls_info = entry.tls_info.clone();
         host.stats.reused += 1;
         let track = Some(host.outstanding.track(site, now));
@@ -136,6 +138,7 @@ impl Shared {
             guard,
             fresh: false,
             idle_for,
+            remote,
         })
     }
 
@@ -159,7 +162,9 @@ impl Shared {
         send: SendRequest<Bytes>,
         times: DialTimes,
         tls_info: Option<TlsInfo>,
+        remote: Option<std::net::SocketAddr>,
     ) -> (H2Stream, u64, Arc<Control>) {
+        let remote = remote.map(Arc::new);
         let route = slot.route.clone();
         let control = Arc::new(Control::default());
         let mut guard = self.lock();
@@ -184,6 +189,7 @@ impl Shared {
             idle_since: now,
             control: control.clone(),
             tls_info: tls_info.clone(),
+            remote: remote.clone(),
         });
         // The dialer's claim moves from its slot to its stream.
         let guard = StreamGuard {
@@ -200,6 +206,7 @@ impl Shared {
             guard,
             fresh: true,
             idle_for: None,
+            remote,
         };
         self.serve_waiters(host, &route);
         (stream, id, control)

@@ -15,6 +15,7 @@ mod hostile_h2;
 mod limits;
 mod nginx;
 mod observe;
+mod payloads;
 mod proxy;
 mod redirects;
 mod retry;
