@@ -17,35 +17,28 @@ use crate::{body::Body, body::Incoming, error::Error};
 /// What `call` returns.
 type Calling = Pin<Box<dyn Future<Output = Result<http::Response<Incoming>, Error>> + Send>>;
 
-impl<B: Into<Body>> tower_service::Service<http::Request<B>> for Client {
-    type Response = http::Response<Incoming>;
-    type Error = Error;
-    type Future = Calling;
+/// The same service for an owned client and a borrowed one.
+macro_rules! service {
+    ($client:ty) => {
+        impl<B: Into<Body>> tower_service::Service<http::Request<B>> for $client {
+            type Response = http::Response<Incoming>;
+            type Error = Error;
+            type Future = Calling;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                Poll::Ready(Ok(()))
+            }
 
-    #[track_caller]
-    fn call(&mut self, req: http::Request<B>) -> Calling {
-        call(self, req)
-    }
+            #[track_caller]
+            fn call(&mut self, req: http::Request<B>) -> Calling {
+                call(self, req)
+            }
+        }
+    };
 }
 
-impl<B: Into<Body>> tower_service::Service<http::Request<B>> for &Client {
-    type Response = http::Response<Incoming>;
-    type Error = Error;
-    type Future = Calling;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    #[track_caller]
-    fn call(&mut self, req: http::Request<B>) -> Calling {
-        call(self, req)
-    }
-}
+service!(Client);
+service!(&Client);
 
 #[track_caller]
 fn call<B: Into<Body>>(client: &Client, req: http::Request<B>) -> Calling {

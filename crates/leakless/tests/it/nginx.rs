@@ -3,7 +3,7 @@
 //! ALPN and by prior knowledge, HTTP/1.1 over TLS.
 
 use std::{
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -11,7 +11,7 @@ use std::{
 
 use leakless::Client;
 
-use crate::support::TestCa;
+use crate::support::{TestCa, free_port, not_installed};
 
 /// An nginx of our own with a generated config; killed on drop.
 pub struct Nginx {
@@ -40,17 +40,10 @@ impl Nginx {
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
         let Some(bin) = bin else {
-            if std::env::var_os("LEAKLESS_REQUIRE_NGINX").is_some() {
-                panic!("nginx is not installed: apt-get install nginx-light (.ci/run does)");
-            }
-            eprintln!("skipped: nginx is not installed (apt-get install nginx-light)");
+            not_installed("nginx", "nginx-light", "LEAKLESS_REQUIRE_NGINX");
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("leakless-nginx-{}-{port}", std::process::id()));
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
@@ -210,11 +203,7 @@ fn write_certs(dir: &std::path::Path) -> leakless::Certificate {
 /// nginx with HTTPS + h2 by ALPN on its port (4 streams per connection,
 /// `keepalive_requests` as given) and h2c prior knowledge on a second port.
 fn nginx_tls_h2(keepalive_requests: u32) -> Option<(Nginx, leakless::Certificate, u16)> {
-    let h2c_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let h2c_port = free_port();
     let mut ca = None;
     let nginx = Nginx::start_with(|port, dir| {
         ca = Some(write_certs(dir));

@@ -74,3 +74,22 @@ pub fn trusting(server: &TestServer, builder: ClientBuilder) -> Client {
         .build()
         .unwrap()
 }
+
+/// A program a test needs is missing: fails the test when `require` is
+/// set in the environment (CI sets it), else says it is skipped.
+pub fn not_installed(name: &str, package: &str, require: &str) {
+    if std::env::var_os(require).is_some() {
+        panic!("{name} is not installed: apt-get install {package} (.ci/run does)");
+    }
+    eprintln!("skipped: {name} is not installed (apt-get install {package})");
+}
+
+/// A loopback port free a moment ago, for a server that takes its port
+/// from a config file.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -5,8 +5,9 @@
 //! skipped, unless `LEAKLESS_REQUIRE_PROXIES` is set (CI sets it): then it
 //! fails.
 
+use super::{free_port, not_installed};
 use std::{
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Once,
@@ -42,17 +43,10 @@ impl Daemon {
         args: impl FnOnce(&Path) -> Vec<String>,
     ) -> Option<Daemon> {
         if !Path::new(bin).exists() {
-            if std::env::var_os("LEAKLESS_REQUIRE_PROXIES").is_some() {
-                panic!("{name} is not installed: apt-get install {package} (.ci/run does)");
-            }
-            eprintln!("skipped: {name} is not installed (apt-get install {package})");
+            not_installed(name, package, "LEAKLESS_REQUIRE_PROXIES");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("leakless-{name}-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
