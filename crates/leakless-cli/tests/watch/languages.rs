@@ -99,7 +99,7 @@ fn node_shared_agent_under_steady_load_is_ok_throughout() {
     assert!(samples >= 40, "{samples} samples");
 }
 
-/// curl in a shell loop: a new process and a new connection per request.
+/// curl in shell loops: a new process and a new connection per request.
 /// The server answers after 100 ms, as real ones do, so sampling alone
 /// sees the connections too.
 #[test]
@@ -111,8 +111,11 @@ fn curl_in_a_loop_is_churn() {
         delay: Duration::from_millis(100),
         ..ServerCfg::default()
     });
+    // Three loops side by side: a loaded 2-core host starts a curl every
+    // 200 ms or so, and one loop alone would sit at the CHURN threshold.
+    // A refused connection (the test ended, its server gone) ends them.
     let script = format!(
-        "end=$(($(date +%s) + 45)); while [ $(date +%s) -lt $end ]; do {curl} -s -o /dev/null http://{}/; done",
+        "end=$(($(date +%s) + 45)); for i in 1 2 3; do (while [ $(date +%s) -lt $end ]; do {curl} -s -o /dev/null http://{}/ || break; done) & done; wait",
         server.addr
     );
     let (w, pid) = watch_command(40, &["sh", "-c", &script]);
