@@ -29,6 +29,8 @@ use crate::{
 pub struct ClientBuilder {
     /// Filled here and, for how connections are made, in `network`.
     pub(super) config: Config,
+    /// `user_agent` was given a value that is no header value.
+    bad_user_agent: Option<String>,
 }
 
 impl ClientBuilder {
@@ -243,6 +245,34 @@ impl ClientBuilder {
         self
     }
 
+    /// reqwest: `default_headers`. Default: only `User-Agent`. Headers
+    /// sent with every request that does not set the same name itself;
+    /// added to the defaults (a name given here replaces the default's).
+    pub fn default_headers(mut self, headers: http::HeaderMap) -> Self {
+        for (name, value) in &headers {
+            self.config.default_headers.insert(name, value.clone());
+        }
+        self
+    }
+
+    /// reqwest: `user_agent`. Default `leakless/VERSION`. The `User-Agent`
+    /// of every request that sets none; an invalid value is reported by `build`.
+    pub fn user_agent<V>(mut self, value: V) -> Self
+    where
+        V: TryInto<http::HeaderValue>,
+        V::Error: Into<http::Error>,
+    {
+        match value.try_into() {
+            Ok(v) => {
+                self.config
+                    .default_headers
+                    .insert(http::header::USER_AGENT, v);
+            }
+            Err(e) => self.bad_user_agent = Some(e.into().to_string()),
+        }
+        self
+    }
+
     /// reqwest: `gzip`. Default on (cargo feature `gzip`): ask for gzip
     /// and decode it. As in Go, a request that sets its own
     /// `Accept-Encoding` gets the body as sent, not decoded.
@@ -280,6 +310,12 @@ impl ClientBuilder {
     pub fn build(mut self) -> Result<Client, Error> {
         self.read_proxy_env(|name| std::env::var(name).ok());
         self.config.accept_encoding = accept_encoding(&self.config.decompress);
+        if let Some(why) = self.bad_user_agent.take() {
+            return Err(Error::new(
+                ErrorKind::Builder,
+                format!("user_agent is not a valid header value: {why}"),
+            ));
+        }
         let connector = Connector::new(&self.config)?;
         let c = &self.config;
         let zero = |name: &str| {

@@ -67,6 +67,41 @@ impl RequestBuilder {
         self
     }
 
+    /// `Authorization: Basic` with `username` and `password` (RFC 7617),
+    /// marked sensitive (kept out of logs and dropped on a redirect to
+    /// another origin).
+    pub fn basic_auth<U, P>(self, username: U, password: Option<P>) -> RequestBuilder
+    where
+        U: std::fmt::Display,
+        P: std::fmt::Display,
+    {
+        use base64::Engine as _;
+        let pair = match password {
+            Some(p) => format!("{username}:{p}"),
+            None => format!("{username}:"),
+        };
+        let token = base64::engine::general_purpose::STANDARD.encode(pair);
+        self.sensitive_header(format!("Basic {token}"))
+    }
+
+    /// `Authorization: Bearer token`, marked sensitive.
+    pub fn bearer_auth<T: std::fmt::Display>(self, token: T) -> RequestBuilder {
+        self.sensitive_header(format!("Bearer {token}"))
+    }
+
+    fn sensitive_header(mut self, value: String) -> RequestBuilder {
+        if let Ok(parts) = &mut self.parts {
+            match HeaderValue::try_from(value) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    parts.headers.insert(http::header::AUTHORIZATION, v);
+                }
+                Err(e) => self.parts = Err(bad_header(e.into())),
+            }
+        }
+        self
+    }
+
     /// Sets the body: bytes, strings, or a [`Body`] stream.
     pub fn body(mut self, body: impl Into<Body>) -> RequestBuilder {
         if let Ok(parts) = &mut self.parts {

@@ -52,6 +52,9 @@ pub(crate) struct Config {
     pub decompress: Decompress,
     /// Made by `ClientBuilder::build` from `decompress`: what to offer.
     pub accept_encoding: Option<http::HeaderValue>,
+    /// Sent with every request that does not set the same header itself;
+    /// `User-Agent: leakless/VERSION` unless changed.
+    pub default_headers: http::HeaderMap,
 }
 
 /// Which response encodings to ask for and decode; each needs its cargo
@@ -130,6 +133,14 @@ impl Default for Config {
             dial: DialOptions::default(),
             decompress: Decompress::default(),
             accept_encoding: None,
+            default_headers: {
+                let mut h = http::HeaderMap::new();
+                h.insert(
+                    http::header::USER_AGENT,
+                    http::HeaderValue::from_static(concat!("leakless/", env!("CARGO_PKG_VERSION"))),
+                );
+                h
+            },
         }
     }
 }

@@ -31,6 +31,11 @@ pub(crate) struct Request {
 /// returned is the last hop's.
 pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<Response, Error> {
     let cfg = pool.config();
+    for (name, value) in &cfg.default_headers {
+        if !parts.headers.contains_key(name) {
+            parts.headers.insert(name, value.clone());
+        }
+    }
     let decoding = decompress::offer(cfg, &mut parts);
     let per_request = parts.redirect.take();
     let policy = per_request.as_ref().unwrap_or(&cfg.redirect);

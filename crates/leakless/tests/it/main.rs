@@ -8,6 +8,7 @@ mod bad_input;
 mod bodies;
 mod cancel;
 mod compression;
+mod conveniences;
 mod dial;
 mod differential;
 mod h2;
