@@ -427,3 +427,31 @@ async fn environment_child() {
         println!("{key}");
     }
 }
+
+/// `https://` proxy URLs: TLS to the proxy (nginx terminating TLS in
+/// front of squid), then CONNECT and the target's own TLS inside it, or
+/// absolute-form requests for http://.
+async fn an_https_proxy_is_reached_over_tls(mode: Mode) {
+    let Some(squid) = squid() else { return };
+    let ca = TestCa::new();
+    let Some(front) = tls_front(&ca, squid.addr) else {
+        return;
+    };
+    let server = mode.server(Config::new());
+    let proxy_url = format!("https://localhost:{}", front.addr.port());
+    let builder = Client::builder()
+        .proxy(Proxy::all(&proxy_url).unwrap())
+        .add_root_certificate(leakless::Certificate::from_der(ca.ca_der()));
+    let client = mode.client(&server, builder);
+    for _ in 0..2 {
+        let res = client.get(mode.url(&server, "/")).send().await.unwrap();
+        assert_eq!(res.version(), mode.version());
+        assert_eq!(res.text().await.unwrap(), "hello", "{}", front.logs());
+    }
+    let stats = client.stats();
+    let s = stats
+        .host(&key(mode, &server, &proxy_url))
+        .unwrap_or_else(|| panic!("{:?}", stats.hosts.keys()));
+    assert_eq!((s.created, s.reused), (1, 1), "{s:?}");
+}
+per_mode!(an_https_proxy_is_reached_over_tls: h1, h1_tls, h2);

@@ -278,3 +278,46 @@ fn ensure_socks_user() {
         assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
     });
 }
+
+/// An HTTPS proxy: nginx's stream module terminating TLS (a leaf for
+/// localhost and 127.0.0.1 from `ca`) in front of `upstream`, a plain
+/// proxy.
+pub fn tls_front(ca: &super::TestCa, upstream: std::net::SocketAddr) -> Option<Daemon> {
+    const MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+    if !Path::new(MODULE).exists() {
+        not_installed(
+            "nginx's stream module",
+            "libnginx-mod-stream",
+            "LEAKLESS_REQUIRE_PROXIES",
+        );
+        return None;
+    }
+    let (cert, key) = (ca.leaf_pem.clone(), ca.key_pem.clone());
+    Daemon::start(
+        "nginx-stream",
+        "nginx-light",
+        "/usr/sbin/nginx",
+        "nginx.conf",
+        move |port, dir| {
+            std::fs::write(dir.join("cert.pem"), cert).unwrap();
+            std::fs::write(dir.join("key.pem"), key).unwrap();
+            let d = dir.display();
+            format!(
+                "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+                 error_log {d}/error.log warn;\nload_module {MODULE};\n\
+                 events {{ worker_connections 256; }}\n\
+                 stream {{\n  server {{\n    listen 127.0.0.1:{port} ssl;\n    \
+                 ssl_certificate {d}/cert.pem;\n    ssl_certificate_key {d}/key.pem;\n    \
+                 proxy_pass {upstream};\n  }}\n}}\n"
+            )
+        },
+        |dir| {
+            vec![
+                "-c".into(),
+                dir.join("nginx.conf").display().to_string(),
+                "-p".into(),
+                dir.display().to_string(),
+            ]
+        },
+    )
+}
