@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "config/",
             "dns.rs",
             "error.rs",
+            "cookie.rs",
             "multipart.rs",
             "phase.rs",
             "redirect.rs",

@@ -29,7 +29,7 @@
 //! | response | `exchange` | one exchange: checkout, one attempt on HTTP/1.1 or HTTP/2, the retry rule (Go's), the response |
 //! | | `response` | [`Response`] |
 //! | | `body/response`, `body/drain`, `body/decode` | [`Incoming`]: the response body that owns the connection's lease or stream; what it does when dropped early (bounded background drain, or close); the content decoder its bytes go through when compressed |
-//! | policy | `policy/` | around one exchange: `hop` (the tracer, span and total deadline of one exchange), `redirect` (Go's rules for following one; each hop's response drained or closed before the next asks for a connection), `decompress` (Accept-Encoding offered, the final response decoded) |
+//! | policy | `policy/` | around one exchange: `hop` (the tracer, span and total deadline of one exchange), `redirect` (Go's rules for following one; each hop's response drained or closed before the next asks for a connection), `decompress` (Accept-Encoding offered, the final response decoded), `cookies` (the store asked and told at every hop) |
 //! | pool | `pool/` | who holds a connection: `lease` (`Slot` and `Lease`, whose `Drop` is the one way a count goes down), `dial` (registering a freshly opened connection), `streams` (HTTP/2 stream handles), `host` (per-host counts, LIFO idle list, HTTP/2 entries), `waiter` (FIFO queue), `reaper`, `leak` ([`Outstanding`] and the `leak_threshold` scanner) |
 //! | protocols | `http1/` | our HTTP/1.1 engine: request encoding, head parsing (httparse), RFC 9112 body framing and decoding, the connection |
 //! | | `http2/` | HTTP/2 over the h2 crate: the handshake, the driver loop with keep-alive pings, one request on a stream |
@@ -38,6 +38,7 @@
 //! | | `route` | a request's route (scheme, host, port), the pool's key |
 //! | | [`redirect`] | the redirect [`Policy`](redirect::Policy): which redirects to follow |
 //! | | `multipart` | `multipart/form-data` forms (feature `multipart`) |
+//! | | `cookie` | `CookieStore` and the built-in `Jar` (feature `cookies`) |
 //! | | `config/` | every setting and its default; TLS and dial options, [`Certificate`], [`Identity`] |
 //! | | `dns` | [`dns::Resolve`]: the resolver plug-in's vocabulary |
 //! | | `body/request` | [`Body`]: request bodies (bytes, strings, streams) |
@@ -50,6 +51,8 @@
 mod attempt;
 mod body;
 mod config;
+#[cfg(feature = "cookies")]
+pub mod cookie;
 pub mod dns;
 mod error;
 #[cfg(feature = "multipart")]

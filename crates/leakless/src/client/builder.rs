@@ -273,6 +273,31 @@ impl ClientBuilder {
         self
     }
 
+    /// reqwest: `cookie_store`. Default false. True: a fresh
+    /// [`Jar`](crate::cookie::Jar) keeps the cookies servers set (every
+    /// redirect hop's too) and sends them back where they apply.
+    #[cfg(feature = "cookies")]
+    pub fn cookie_store(self, yes: bool) -> Self {
+        if yes {
+            self.cookie_provider(std::sync::Arc::new(crate::cookie::Jar::default()))
+        } else {
+            let mut b = self;
+            b.config.cookie_store = None;
+            b
+        }
+    }
+
+    /// reqwest: `cookie_provider`. Default none. Cookies kept in `store`
+    /// (which other clients may share).
+    #[cfg(feature = "cookies")]
+    pub fn cookie_provider<C: crate::cookie::CookieStore + 'static>(
+        mut self,
+        store: std::sync::Arc<C>,
+    ) -> Self {
+        self.config.cookie_store = Some(store);
+        self
+    }
+
     /// reqwest: `gzip`. Default on (cargo feature `gzip`): ask for gzip
     /// and decode it. As in Go, a request that sets its own
     /// `Accept-Encoding` gets the body as sent, not decoded.

@@ -55,6 +55,9 @@ pub(crate) struct Config {
     /// Sent with every request that does not set the same header itself;
     /// `User-Agent: leakless/VERSION` unless changed.
     pub default_headers: http::HeaderMap,
+    /// Asked for each hop's `Cookie`, told each `Set-Cookie`.
+    #[cfg(feature = "cookies")]
+    pub cookie_store: Option<std::sync::Arc<dyn crate::cookie::CookieStore>>,
 }
 
 /// Which response encodings to ask for and decode; each needs its cargo
@@ -141,6 +144,8 @@ impl Default for Config {
                 );
                 h
             },
+            #[cfg(feature = "cookies")]
+            cookie_store: None,
         }
     }
 }

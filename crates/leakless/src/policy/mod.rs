@@ -6,7 +6,10 @@
 //! - `redirect`: Go's rules for following a redirect (method, body,
 //!   headers, Referer) and for a bad `Location`.
 //! - `decompress`: `Accept-Encoding` offered, the final response decoded.
+//! - `cookies`: the cookie store asked and told at every hop.
 
+#[cfg(feature = "cookies")]
+mod cookies;
 mod decompress;
 mod hop;
 mod redirect;
@@ -42,7 +45,19 @@ pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<
     // Every URL requested so far; filled only once a redirect is seen.
     let mut chain: Vec<Url> = Vec::new();
     let mut from: Option<(http::StatusCode, Url)> = None;
+    #[cfg(feature = "cookies")]
+    let mut cookies = cookies::Cookies::default();
     loop {
+        // Only a client with a cookie store needs each hop's URL parsed.
+        #[cfg(feature = "cookies")]
+        let hop_url = match &cfg.cookie_store {
+            Some(_) => url_of(&parts, &chain),
+            None => None,
+        };
+        #[cfg(feature = "cookies")]
+        if let Some(url) = &hop_url {
+            cookies.add(cfg, &mut parts, url);
+        }
         let to = from
             .as_ref()
             .map(|_| chain.last().expect("a redirect fills the chain").as_str());
@@ -60,6 +75,10 @@ pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<
             Ok(res) => res,
             Err(e) => return Err(e.with_url(|| url_of(&parts, &chain))),
         };
+        #[cfg(feature = "cookies")]
+        if let Some(url) = &hop_url {
+            cookies.store(cfg, &res, url);
+        }
         let next = match redirect::next(cfg, policy, &res, &parts, &mut chain) {
             Ok(Some(next)) => next,
             Ok(None) => {

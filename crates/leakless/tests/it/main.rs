@@ -9,6 +9,7 @@ mod bodies;
 mod cancel;
 mod compression;
 mod conveniences;
+mod cookies;
 mod dial;
 mod differential;
 mod h2;
