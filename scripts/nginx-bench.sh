@@ -31,7 +31,7 @@ http {
     root $NGINX_DIR/www;
   }
   server {
-    # h2c: nginx's h2 path stalled 16 KiB responses with sendfile on (ANCHORS.md).
+    # h2c: nginx's h2 path stalled 16 KiB responses with sendfile on (measured when these scripts were written).
     listen 127.0.0.1:$NGINX_H2C_PORT http2;
     sendfile off;
     root $NGINX_DIR/www;

@@ -219,7 +219,7 @@ impl std::fmt::Debug for TestServer {
 }
 
 /// A listening socket with a deep backlog: hundreds of concurrent dials
-/// (scenario 6) must queue, not be refused while the loop catches up.
+/// (a pool test opening hundreds at once) must queue, not be refused while the loop catches up.
 fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;

@@ -125,7 +125,7 @@ fn wait_blocking_from_a_sync_test() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_concurrent_dials_all_get_answers() {
-    // Scenario 6's shape: the backlog must absorb the burst, and closing
+    // Hundreds of dials at once: the backlog must absorb the burst, and closing
     // after every response must not lose one.
     let server = std::sync::Arc::new(TestServer::start(Config::new().max_requests_per_conn(1)));
     let tasks: Vec<_> = (0..500)
