@@ -2,16 +2,21 @@
 //! the pool knobs under the library's Go-derived names.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
+use super::barrier;
 use crate::duration;
 use crate::load::RequestArgs;
 
 /// Arguments of `leakless bench`.
 #[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+
     /// The URL to load. None, or a path such as `/?size=16384`: start the
     /// embedded test server on loopback and bench it (the path's query
     /// shapes its replies; see `leakless serve --help`).
@@ -64,11 +69,45 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DUR", value_parser = duration::parse_positive)]
     pub timeout: Option<Duration>,
 
-    /// Print one JSON object with the result and nothing else.
+    /// Start the load at this wall-clock time, so copies on many machines
+    /// start together: UTC RFC 3339 (2026-11-01T12:00:00Z) or Unix seconds.
+    #[arg(long, value_name = "TIME", value_parser = barrier::parse)]
+    pub start_at: Option<SystemTime>,
+
+    /// Print one JSON object with the result and nothing else (with the
+    /// whole latency histograms and the per-second series, which
+    /// `leakless bench merge` adds up).
     #[arg(long)]
     pub json: bool,
 
     /// Also write a self-contained HTML report with charts to FILE.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum BenchCommand {
+    /// Add up runs of `bench --json` (from many machines) into one result.
+    ///
+    /// Histograms add, per-second series line up by wall clock, counts of
+    /// requests, connections and sockets add. Prints the same report as
+    /// a run; `--json` and `--report` as for a run.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `leakless bench merge`.
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Files written by `leakless bench --json` (text around the JSON
+    /// object, such as log lines `kubectl logs` mixes in, is ignored).
+    #[arg(value_name = "RUN.json", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Print the merged result as one JSON object, in the same schema.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the self-contained HTML report to FILE.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
 }

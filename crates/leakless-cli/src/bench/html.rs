@@ -1,6 +1,9 @@
 //! `--report FILE.html`: one self-contained page (inline CSS and SVG, no
 //! script, no fetch) with the text report, throughput, latency percentiles,
-//! the pool's connections and churn over time, and the latency histogram.
+//! the pool's connections and churn over time, and the latency histogram;
+//! under a rate, the percentiles and histogram from the scheduled start
+//! too. Drawn from the summary and its points, so a merged result (points
+//! per second) draws the same page as one run (points per quarter second).
 
 use std::fmt::Write;
 
@@ -9,7 +12,8 @@ use hdrhistogram::Histogram;
 use super::chart::{self, Bin, Line};
 use super::report;
 use super::summary::Summary;
-use crate::load::{Series, millis};
+use crate::load::latency::decode;
+use crate::load::{Point, millis};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:800px}\
 h1{font-size:20px;margin:0 0 12px}pre{background:#f6f6f6;padding:12px;white-space:pre-wrap;font-size:12px}\
@@ -17,7 +21,7 @@ svg{display:block;margin:8px 0 20px;background:#fff}\
 .title{font-weight:600;font-size:13px}.tick{font-size:11px;fill:#555}.unit{font-size:11px;fill:#555}\
 .legend{font-size:11px}.grid{stroke:#e4e4e4}";
 
-pub fn page(s: &Summary, series: &Series) -> String {
+pub fn page(s: &Summary, p: &[Point]) -> Result<String, String> {
     let mut o = String::new();
     let _ = write!(
         o,
@@ -26,7 +30,6 @@ pub fn page(s: &Summary, series: &Series) -> String {
     );
     let _ = write!(o, "<h1>leakless bench {}</h1>", escape(&s.url));
     let _ = write!(o, "<pre>{}</pre>", escape(&report::text(s)));
-    let p = &series.points;
     let xs: Vec<f64> = p.iter().map(|p| p.t).collect();
     let per_s = |n: u64, dt: f64| if dt > 0.0 { n as f64 / dt } else { 0.0 };
     o.push_str(&chart::lines(
@@ -46,28 +49,40 @@ pub fn page(s: &Summary, series: &Series) -> String {
             },
         ],
     ));
-    o.push_str(&chart::lines(
-        "Latency percentiles",
-        "ms",
-        &xs,
-        &[
-            Line {
-                label: "p50",
-                color: "#59a14f",
-                ys: p.iter().map(|p| millis(p.p50_us)).collect(),
-            },
-            Line {
-                label: "p90",
-                color: "#f28e2b",
-                ys: p.iter().map(|p| millis(p.p90_us)).collect(),
-            },
-            Line {
-                label: "p99",
-                color: "#e15759",
-                ys: p.iter().map(|p| millis(p.p99_us)).collect(),
-            },
-        ],
+    let scheduled = s.latency_from_schedule_ms.is_some();
+    let percentiles = |title: &str, q: fn(&Point) -> [u64; 3]| {
+        let lines: Vec<Line<'_>> = ["p50", "p90", "p99"]
+            .into_iter()
+            .zip(["#59a14f", "#f28e2b", "#e15759"])
+            .enumerate()
+            .map(|(i, (label, color))| Line {
+                label,
+                color,
+                ys: p.iter().map(|p| millis(q(p)[i])).collect(),
+            })
+            .collect();
+        chart::lines(title, "ms", &xs, &lines)
+    };
+    o.push_str(&percentiles(
+        if scheduled {
+            "Latency percentiles, from the send"
+        } else {
+            "Latency percentiles"
+        },
+        |p| [p.p50_us, p.p90_us, p.p99_us],
     ));
+    if scheduled {
+        o.push_str(&percentiles(
+            "Latency percentiles, from the scheduled start",
+            |p| {
+                [
+                    p.from_schedule_p50_us,
+                    p.from_schedule_p90_us,
+                    p.from_schedule_p99_us,
+                ]
+            },
+        ));
+    }
     o.push_str(&chart::lines(
         "Open connections (dialing + busy + idle)",
         "connections",
@@ -112,13 +127,27 @@ pub fn page(s: &Summary, series: &Series) -> String {
             },
         ],
     ));
-    o.push_str(&chart::histogram(
-        "Latency histogram",
-        "ms",
-        &bins(&series.total, 40),
-    ));
+    let h = &s.histograms;
+    let sent = decode(&h.latency_us).map_err(|e| format!("histograms.latency_us: {e}"))?;
+    match &h.latency_from_schedule_us {
+        None => o.push_str(&chart::histogram("Latency histogram", "ms", &bins(&sent, 40))),
+        Some(text) => {
+            let due =
+                decode(text).map_err(|e| format!("histograms.latency_from_schedule_us: {e}"))?;
+            o.push_str(&chart::histogram(
+                "Latency histogram, from the send",
+                "ms",
+                &bins(&sent, 40),
+            ));
+            o.push_str(&chart::histogram(
+                "Latency histogram, from the scheduled start",
+                "ms",
+                &bins(&due, 40),
+            ));
+        }
+    }
     o.push_str("</body></html>\n");
-    o
+    Ok(o)
 }
 
 /// `n` log-spaced bins (milliseconds) from the fastest to the slowest

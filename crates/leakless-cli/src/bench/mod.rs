@@ -4,15 +4,19 @@
 //!
 //! Layout:
 //! - [`args`]: the flags; [`duration`](crate::duration): parsing them;
+//! - [`barrier`]: `--start-at`, the wall-clock start copies share;
 //! - [`target`]: the URL or the embedded server, the reachability check;
 //! - [`ports`]: the local ports the run's connections used;
 //! - [`sockets_left`]: the run's sockets to the target by TCP state at the end;
 //! - [`summary`]: the result (= the JSON); [`report`] (text), [`html`] and
-//!   [`chart`] (the `--report` file).
+//!   [`chart`] (the `--report` file);
+//! - [`merge`]: `bench merge`, many runs' JSON added up into one result.
 
 mod args;
+mod barrier;
 mod chart;
 mod html;
+mod merge;
 mod ports;
 mod report;
 mod sockets_left;
@@ -24,8 +28,9 @@ use std::time::Duration;
 
 use leakless::{Certificate, Client};
 
-use crate::load::{self, Length, Load, Plan, Progress, Stop};
+use crate::load::{self, Length, Load, Plan, Point, Progress, Stop};
 pub use args::BenchArgs;
+use args::BenchCommand;
 use ports::{PortLog, Ports};
 use sockets_left::Baseline;
 use summary::{Head, Settings, Summary};
@@ -37,6 +42,9 @@ const CONNECT_CHECK: Duration = Duration::from_secs(10);
 /// Runs the bench; returns the exit status (1: every request failed or the
 /// target is unreachable, with the reason on stderr).
 pub fn run(args: BenchArgs) -> Result<i32, String> {
+    if let Some(BenchCommand::Merge(m)) = args.command {
+        return merge::run(m);
+    }
     let target = Target::prepare(&args)?;
     let template = args.request.template(target.uri.clone())?;
     if let Err(why) = target.check_reachable(CONNECT_CHECK) {
@@ -70,6 +78,9 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
         Stop::Count(n) => Length::Requests(n),
         Stop::After(d) => Length::Time(d),
     };
+    if let Some(at) = args.start_at {
+        warnings.extend(barrier::wait_until(at, args.json));
+    }
     let plan = Arc::new(Plan::new(stop, args.rate));
     let load = Load {
         client: client.clone(),
@@ -103,19 +114,29 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
     );
     drop(client);
     drop(rt);
+    output(&summary, &run.series.points, args.json, args.report.as_deref())
+}
 
-    if args.json {
+/// Prints the result (JSON or text), writes the HTML report with `points`
+/// as its charts over time, and returns the exit status.
+fn output(
+    summary: &Summary,
+    points: &[Point],
+    json: bool,
+    report: Option<&std::path::Path>,
+) -> Result<i32, String> {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(summary).map_err(|e| e.to_string())?
         );
     } else {
-        print!("{}", report::text(&summary));
+        print!("{}", report::text(summary));
     }
-    if let Some(path) = &args.report {
-        std::fs::write(path, html::page(&summary, &run.series))
+    if let Some(path) = report {
+        std::fs::write(path, html::page(summary, points)?)
             .map_err(|e| format!("--report {}: {e}", path.display()))?;
-        if !args.json {
+        if !json {
             eprintln!("report written to {}", path.display());
         }
     }
@@ -172,7 +193,7 @@ fn head(args: &BenchArgs, target: &Target, threads: usize) -> Head {
         rate: args.rate,
         settings: Settings {
             method: args.request.method.to_ascii_uppercase(),
-            protocol: args.request.protocol(),
+            protocol: args.request.protocol().to_string(),
             max_conns_per_host: args.max_conns(),
             max_idle_per_host: args.max_idle_per_host,
             idle_timeout_s: args.idle_timeout.map(|d| d.as_secs_f64()),

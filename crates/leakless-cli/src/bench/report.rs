@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::summary::Summary;
 use crate::duration::human;
+use crate::load::Latency;
 use crate::format::{bytes, ms, si, states, thousands};
 
 pub fn text(s: &Summary) -> String {
@@ -14,12 +15,17 @@ pub fn text(s: &Summary) -> String {
     let set = &s.settings;
     let _ = writeln!(
         o,
-        "leakless bench {}{}",
+        "leakless bench {}{}{}",
         s.url,
         if s.embedded_server {
             "  (embedded server)"
         } else {
             ""
+        },
+        if s.runs > 1 {
+            format!("  ({} runs merged)", s.runs)
+        } else {
+            String::new()
         }
     );
     let _ = writeln!(
@@ -37,7 +43,7 @@ pub fn text(s: &Summary) -> String {
         s.rate
             .map(|r| format!(" at ≤ {}/s", si(r)))
             .unwrap_or_default(),
-        match set.protocol {
+        match set.protocol.as_str() {
             "auto" => String::new(),
             p => format!("{p}; "),
         },
@@ -77,18 +83,27 @@ pub fn text(s: &Summary) -> String {
         let example = s.error_examples.get(kind).map_or("", String::as_str);
         let _ = writeln!(o, "  error         {kind} × {}: {example}", thousands(*n));
     }
-    let l = &s.latency_ms;
     if s.succeeded > 0 {
-        let _ = writeln!(
-            o,
-            "  latency       p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {})",
-            ms(l.p50),
-            ms(l.p90),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-            ms(l.mean)
-        );
+        match &s.latency_from_schedule_ms {
+            None => {
+                let _ = writeln!(o, "  latency       {}", percentiles(&s.latency_ms));
+            }
+            // Both, labelled: from the send (what wrk and oha print) and
+            // from the schedule (wrk2's corrected latency), which counts
+            // the wait of requests a slow response kept from being sent.
+            Some(scheduled) => {
+                let _ = writeln!(
+                    o,
+                    "  latency       {}  from the send",
+                    percentiles(&s.latency_ms)
+                );
+                let _ = writeln!(
+                    o,
+                    "  from schedule {}  from each request's scheduled start (--rate): a stall that delayed sends counts",
+                    percentiles(scheduled)
+                );
+            }
+        }
     }
     let c = &s.connections;
     let _ = writeln!(
@@ -127,6 +142,19 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(o, "  warning: {w}");
     }
     o
+}
+
+/// `p50 1.06ms  p90 …  max 20.57ms  (mean 1.23ms)`.
+fn percentiles(l: &Latency) -> String {
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {})",
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p99),
+        ms(l.p999),
+        ms(l.max),
+        ms(l.mean)
+    )
 }
 
 /// The seed's lesson, said where it shows: many connections for few

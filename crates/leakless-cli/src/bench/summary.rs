@@ -1,17 +1,22 @@
 //! The result of a run as one plain value: what `--json` prints (its
-//! serde form *is* the schema documented in the README), and what the text
-//! and HTML reports render.
+//! serde form *is* the schema documented in the README), what `bench
+//! merge` reads back and adds up, and what the text and HTML reports
+//! render.
 
 use std::collections::BTreeMap;
+use std::time::UNIX_EPOCH;
 
 use leakless::HostStats;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::sockets_left::SocketsLeft;
-use crate::load::{Latency, Run};
+use crate::load::latency::encode;
+use crate::load::{Latency, Run, Second};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
+    /// Runs this result adds up: 1, or N after `bench merge`.
+    pub runs: u32,
     pub url: String,
     /// True when no URL was given and the embedded server was benched.
     pub embedded_server: bool,
@@ -19,6 +24,8 @@ pub struct Summary {
     pub threads: usize,
     /// `--rate` in requests per second, when given.
     pub rate: Option<f64>,
+    /// When the first request was due, seconds since the Unix epoch.
+    pub start_unix_s: f64,
     /// Wall time from the first request to the last response, seconds.
     pub elapsed_s: f64,
     /// Requests that finished: `succeeded + failed`.
@@ -40,7 +47,12 @@ pub struct Summary {
     pub rps: f64,
     /// Response body bytes read.
     pub bytes: u64,
+    /// From the send to the end of the body.
     pub latency_ms: Latency,
+    /// From each request's scheduled start (--rate) to the end of its
+    /// body, as wrk2 measures: the wait of a request that a slow response
+    /// kept from being sent on time counts. `null` without a rate.
+    pub latency_from_schedule_ms: Option<Latency>,
     pub connections: Connections,
     /// Sockets to the target left at the end, by TCP state (ESTABLISHED,
     /// TIME_WAIT and CLOSE_WAIT always present). Empty when the socket
@@ -52,12 +64,24 @@ pub struct Summary {
     pub server_sockets_end: Option<BTreeMap<String, u32>>,
     pub settings: Settings,
     pub warnings: Vec<String>,
-    /// One message per error kind, for the text report's reasons.
-    #[serde(skip)]
+    /// The first message of each error kind, for the text report's reasons.
     pub error_examples: BTreeMap<String, String>,
+    pub histograms: Histograms,
+    /// Per wall-clock second.
+    pub series: Vec<Second>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+/// The whole latency distributions, in HdrHistogram's standard text form
+/// (compressed V2, base64; microseconds, 3 significant digits).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Histograms {
+    /// From the send.
+    pub latency_us: String,
+    /// From the scheduled start; `null` without a rate.
+    pub latency_from_schedule_us: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Connections {
     /// Connections dialed (the pool's `created`).
     pub opened: u64,
@@ -78,12 +102,12 @@ pub struct Connections {
     pub retries: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     pub method: String,
     /// `http1`, `http2` (ALPN over TLS, h2c over http) or `h2c`; `auto`:
     /// ALPN decides over TLS, HTTP/1.1 otherwise.
-    pub protocol: &'static str,
+    pub protocol: String,
     pub max_conns_per_host: usize,
     /// `null`: the library's default (= max_conns_per_host).
     pub max_idle_per_host: Option<usize>,
@@ -132,12 +156,20 @@ impl Summary {
         if let Some(l) = sockets_left {
             warnings.extend(l.warnings.iter().cloned());
         }
+        let series = &run.series;
+        let rated = head.rate.is_some();
         Summary {
+            runs: 1,
             url: head.url,
             embedded_server: head.embedded_server,
             concurrency: head.concurrency,
             threads: head.threads,
             rate: head.rate,
+            start_unix_s: run
+                .start_wall
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
             elapsed_s,
             requests: succeeded + failed,
             succeeded,
@@ -169,12 +201,18 @@ impl Summary {
                 0.0
             },
             bytes: tally.bytes,
-            latency_ms: Latency::of(&run.series.total),
+            latency_ms: Latency::of(&series.total),
+            latency_from_schedule_ms: rated.then(|| Latency::of(&series.total_from_schedule)),
             connections: connections(pool, run.series.peak_open, run.series.peak_waiting),
             sockets_end: sockets_left.map(SocketsLeft::named).unwrap_or_default(),
             server_sockets_end: sockets_left.and_then(SocketsLeft::server_named),
             settings: head.settings,
             warnings,
+            histograms: Histograms {
+                latency_us: encode(&series.total),
+                latency_from_schedule_us: rated.then(|| encode(&series.total_from_schedule)),
+            },
+            series: series.seconds.clone(),
         }
     }
 

@@ -9,8 +9,10 @@
 //! - [`run`]: the one load loop ([`Load`] in, [`Run`] out);
 //! - [`recorder`]: what workers write down per request (a `Tally` and the
 //!   latency of each interval);
-//! - [`latency`]: HDR histograms and their percentiles ([`Latency`]);
-//! - [`monitor`]: the thread sampling the pool into the [`series`];
+//! - [`latency`]: HDR histograms, their percentiles ([`Latency`]) and their
+//!   standard text encoding;
+//! - [`monitor`]: the thread sampling the pool into the [`series`] (points
+//!   on the wall clock's quarter seconds, [`Second`]s);
 //! - [`progress`]: the live display on stderr;
 //! - [`runtime`](mod@runtime): the tokio runtime the workers run on.
 //!
@@ -18,7 +20,7 @@
 //! its summary, `tune` into one step of its sweep.
 
 mod args;
-mod latency;
+pub mod latency;
 mod monitor;
 mod plan;
 mod progress;
@@ -35,4 +37,4 @@ pub use progress::{Length, Progress};
 pub use request::{Template, parse_url};
 pub use run::{GRACE, Load, Run};
 pub use runtime::runtime;
-pub use series::Series;
+pub use series::{Point, Second};

@@ -4,7 +4,7 @@
 //! copies of the loop.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
 
@@ -17,11 +17,13 @@ pub enum Stop {
     After(Duration),
 }
 
-/// Permission to send one request: now, or at a scheduled instant (--rate).
+/// Permission to send one request: now, or (--rate) at its scheduled
+/// start, which is also where its latency from the schedule is measured
+/// from, however late it is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ticket {
     Now,
-    At(Instant),
+    Due(Instant),
 }
 
 #[derive(Debug)]
@@ -30,6 +32,8 @@ pub struct Plan {
     /// Seconds between two scheduled starts, across all workers.
     interval: Option<f64>,
     start: Instant,
+    /// The wall clock at `start`: where runs on other machines line up.
+    start_wall: SystemTime,
     /// Tickets handed out. Only counted when the count or the rate needs it,
     /// so an unlimited timed run pays no shared atomic per request.
     claimed: AtomicU64,
@@ -43,6 +47,7 @@ impl Plan {
             stop,
             interval: rate.map(|r| 1.0 / r),
             start: Instant::now(),
+            start_wall: SystemTime::now(),
             claimed: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             stop_notify: Notify::new(),
@@ -51,6 +56,15 @@ impl Plan {
 
     pub fn start(&self) -> Instant {
         self.start
+    }
+
+    pub fn start_wall(&self) -> SystemTime {
+        self.start_wall
+    }
+
+    /// Whether requests have scheduled starts (--rate).
+    pub fn is_rated(&self) -> bool {
+        self.interval.is_some()
     }
 
     /// When a timed run stops starting requests.
@@ -88,11 +102,7 @@ impl Plan {
         if deadline.is_some_and(|end| due >= end) {
             return None;
         }
-        Some(if due <= now {
-            Ticket::Now
-        } else {
-            Ticket::At(due)
-        })
+        Some(Ticket::Due(due))
     }
 
     /// Ends the run early (Ctrl-C): no new tickets.
@@ -141,14 +151,16 @@ mod tests {
     fn rate_spreads_tickets() {
         let plan = Plan::new(Stop::Count(3), Some(10.0));
         let t0 = plan.start();
-        assert_eq!(plan.next(t0), Some(Ticket::Now));
+        assert_eq!(plan.next(t0), Some(Ticket::Due(t0)));
         assert_eq!(
             plan.next(t0),
-            Some(Ticket::At(t0 + Duration::from_millis(100)))
+            Some(Ticket::Due(t0 + Duration::from_millis(100)))
         );
+        // Asked late, a ticket keeps its scheduled start: latency from the
+        // schedule counts the time it waited for a free worker.
         assert_eq!(
-            plan.next(t0),
-            Some(Ticket::At(t0 + Duration::from_millis(200)))
+            plan.next(t0 + Duration::from_secs(5)),
+            Some(Ticket::Due(t0 + Duration::from_millis(200)))
         );
         assert_eq!(plan.next(t0), None);
     }
@@ -157,8 +169,8 @@ mod tests {
     fn deadline_and_stop_end_the_run() {
         let plan = Plan::new(Stop::After(Duration::from_secs(1)), Some(2.0));
         let t0 = plan.start();
-        assert_eq!(plan.next(t0), Some(Ticket::Now));
-        assert!(matches!(plan.next(t0), Some(Ticket::At(_))));
+        assert_eq!(plan.next(t0), Some(Ticket::Due(t0)));
+        assert!(matches!(plan.next(t0), Some(Ticket::Due(_))));
         // The third is due at 1 s: not before the deadline, so not sent.
         assert_eq!(plan.next(t0), None);
         assert_eq!(plan.next(t0 + Duration::from_secs(2)), None);

@@ -1,5 +1,6 @@
-//! What the workers write down per request: latency (HDR), outcome, status,
-//! error kind, bytes. Sharded by worker so a multi-threaded run rarely
+//! What the workers write down per request: latency (HDR) from the send
+//! and, under a rate, from the scheduled start; outcome, status, error
+//! kind, bytes. Sharded by worker so a multi-threaded run rarely
 //! contends on a lock, and bounded by the thread count (not -c) so -c 10000
 //! does not mean 10000 histograms.
 
@@ -10,12 +11,18 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use leakless::{ErrorKind, Phase};
 
-use super::latency::histogram;
+use super::latency::{self, histogram};
 
 /// What happened since the sampler last looked.
 #[derive(Debug)]
 pub struct Interval {
+    /// From the send to the end of the body.
     pub latency_us: Histogram<u64>,
+    /// From the scheduled start (--rate) to the end of the body: the time
+    /// a request waited for a free worker counts, so a stalled server
+    /// cannot hide its stall behind the requests it kept from being sent.
+    /// Empty without a rate.
+    pub from_schedule_us: Histogram<u64>,
     pub succeeded: u64,
     pub failed: u64,
 }
@@ -24,9 +31,28 @@ impl Default for Interval {
     fn default() -> Interval {
         Interval {
             latency_us: histogram(),
+            from_schedule_us: histogram(),
             succeeded: 0,
             failed: 0,
         }
+    }
+}
+
+impl Interval {
+    /// Moves `other`'s records into this one, leaving `other` empty.
+    pub fn take(&mut self, other: &mut Interval) {
+        latency::add(&mut self.latency_us, &other.latency_us);
+        latency::add(&mut self.from_schedule_us, &other.from_schedule_us);
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        other.clear();
+    }
+
+    pub fn clear(&mut self) {
+        self.latency_us.reset();
+        self.from_schedule_us.reset();
+        self.succeeded = 0;
+        self.failed = 0;
     }
 }
 
@@ -90,7 +116,9 @@ pub enum Outcome {
 }
 
 impl Recorder {
-    pub fn record(&mut self, outcome: Outcome, took: Duration) {
+    /// `took`: from the send; `since_due`: from the scheduled start, under
+    /// a rate.
+    pub fn record(&mut self, outcome: Outcome, took: Duration, since_due: Option<Duration>) {
         match outcome {
             Outcome::Done {
                 status,
@@ -98,12 +126,9 @@ impl Recorder {
                 bytes,
             } => {
                 self.interval.succeeded += 1;
-                // `record` grows the histogram; `saturating_record` would
-                // clamp to its current top instead, without a word.
-                let us = took.as_micros() as u64;
-                let h = &mut self.interval.latency_us;
-                if h.record(us).is_err() {
-                    h.saturating_record(us);
+                latency::record(&mut self.interval.latency_us, took.as_micros() as u64);
+                if let Some(d) = since_due {
+                    latency::record(&mut self.interval.from_schedule_us, d.as_micros() as u64);
                 }
                 let t = &mut self.tally;
                 *t.statuses.entry(status).or_default() += 1;
@@ -123,18 +148,10 @@ impl Recorder {
 
     /// Moves this shard's interval into `into`, leaving it empty.
     pub fn drain_into(&mut self, into: &mut Interval) {
-        let i = &mut self.interval;
-        if i.succeeded == 0 && i.failed == 0 {
+        if self.interval.succeeded == 0 && self.interval.failed == 0 {
             return;
         }
-        into.latency_us
-            .add(&i.latency_us)
-            .expect("auto-resizing histograms always add");
-        into.succeeded += i.succeeded;
-        into.failed += i.failed;
-        i.latency_us.reset();
-        i.succeeded = 0;
-        i.failed = 0;
+        into.take(&mut self.interval);
     }
 }
 
@@ -229,14 +246,18 @@ mod tests {
                     bytes: 5,
                 },
                 Duration::from_micros(us),
+                (us == 30).then(|| Duration::from_micros(1_000)),
             );
         }
         let mut into = Interval::default();
         r.drain_into(&mut into);
         assert_eq!(into.succeeded, 3);
         assert_eq!(into.latency_us.max(), 30);
+        assert_eq!(into.from_schedule_us.len(), 1);
+        assert_eq!(into.from_schedule_us.max(), 1_000);
         assert_eq!(r.interval.succeeded, 0);
         assert!(r.interval.latency_us.is_empty());
+        assert!(r.interval.from_schedule_us.is_empty());
         assert_eq!(r.tally.statuses[&200], 3);
         assert_eq!(r.tally.bytes, 15);
         assert_eq!(Shards::new(2, 3).0.len(), 3);

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use leakless::Client;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
-use super::monitor::Monitor;
+use super::monitor::{Clock, Monitor};
 use super::plan::{Plan, Ticket};
 use super::progress::Progress;
 use super::recorder::{Shards, Tally};
@@ -23,6 +23,8 @@ pub const GRACE: Duration = Duration::from_secs(2);
 
 /// What the loop produced.
 pub struct Run {
+    /// The wall clock when the first request was due.
+    pub start_wall: SystemTime,
     pub series: Series,
     /// Statuses, versions, errors and bytes of every finished request.
     pub tally: Tally,
@@ -61,8 +63,18 @@ pub struct Load {
 impl Load {
     pub fn run(self, rt: &Runtime, progress: Progress) -> Run {
         let start = self.plan.start();
+        let clock = Clock {
+            start,
+            wall: self.plan.start_wall(),
+        };
         let shards = Arc::new(Shards::new(self.threads, self.concurrency));
-        let monitor = Monitor::start(self.client.clone(), shards.clone(), start, progress);
+        let monitor = Monitor::start(
+            self.client.clone(),
+            shards.clone(),
+            clock,
+            self.plan.is_rated(),
+            progress,
+        );
         let ctx = Arc::new(Ctx {
             client: self.client,
             template: self.template,
@@ -116,6 +128,7 @@ impl Load {
         let elapsed = start.elapsed();
         let series = monitor.finish();
         Run {
+            start_wall: clock.wall,
             series,
             tally: shards.tally(),
             elapsed,
@@ -130,16 +143,25 @@ async fn worker(ctx: Arc<Ctx>, i: usize) {
     let flag = &ctx.in_flight[i].0;
     let mut now = Instant::now();
     while let Some(ticket) = ctx.plan.next(now) {
-        if let Ticket::At(at) = ticket {
-            tokio::time::sleep_until(at.into()).await;
-        }
+        let due = match ticket {
+            Ticket::Now => None,
+            Ticket::Due(at) => {
+                if at > now {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                Some(at)
+            }
+        };
         flag.store(true, Ordering::Release);
         let sent = Instant::now();
         let outcome = ctx.template.send(&ctx.client).await;
         now = Instant::now();
+        // From the scheduled start as wrk2 measures it: a request the
+        // workers were too busy to send on time counts its wait.
+        let since_due = due.map(|at| now.saturating_duration_since(at));
         rec.lock()
             .expect("a worker panicked while recording")
-            .record(outcome, now - sent);
+            .record(outcome, now - sent, since_due);
         flag.store(false, Ordering::Release);
     }
 }

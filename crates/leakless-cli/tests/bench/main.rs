@@ -2,9 +2,13 @@
 //! binary, the embedded server on loopback, JSON read back. Small request
 //! counts keep the whole binary to a few seconds.
 
+mod deploy;
+mod merge;
+mod rate;
 mod report;
 mod serve;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -30,11 +34,43 @@ pub fn bench_json(args: &[&str]) -> (i32, Value, String) {
     )
 }
 
+/// A fresh directory for one test's files, under this process's own name.
+pub fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("leakless-bench-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `leakless bench ARGS --json`, its stdout also written to `file` for
+/// `bench merge`; the parsed object.
+pub fn bench_json_file(file: &Path, args: &[&str]) -> Value {
+    let (code, v, err) = bench_json(args);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    v
+}
+
+/// `leakless bench merge FILES ARGS`: exit code, stdout, stderr.
+pub fn merge(files: &[&Path], args: &[&str]) -> (i32, String, String) {
+    let out = leakless()
+        .args(["bench", "merge"])
+        .args(files)
+        .args(args)
+        .output()
+        .expect("runs leakless");
+    (
+        code(&out),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn code(out: &Output) -> i32 {
     out.status.code().expect("exited, not killed")
 }
 
-fn u(v: &Value, path: &str) -> u64 {
+pub fn u(v: &Value, path: &str) -> u64 {
     v.pointer(path)
         .and_then(Value::as_u64)
         .unwrap_or_else(|| panic!("{path} missing or not a count in {v:#}"))
@@ -56,6 +92,12 @@ fn json_has_the_documented_fields_and_they_add_up() {
         "settings",
         "warnings",
         "server_sockets_end",
+        "runs",
+        "start_unix_s",
+        "latency_from_schedule_ms",
+        "error_examples",
+        "histograms",
+        "series",
     ] {
         assert!(v.get(key).is_some(), "{key} missing in {v:#}");
     }
@@ -80,6 +122,18 @@ fn json_has_the_documented_fields_and_they_add_up() {
     assert_eq!(u(&v, "/sockets_end/ESTABLISHED"), opened, "{v:#}");
     assert_eq!(u(&v, "/sockets_end/CLOSE_WAIT"), 0);
     assert!(v["sockets_end"]["TIME_WAIT"].is_u64());
+    // No rate: nothing is measured from a schedule.
+    assert!(v["latency_from_schedule_ms"].is_null(), "{v:#}");
+    assert!(v["histograms"]["latency_from_schedule_us"].is_null());
+    assert_eq!(u(&v, "/runs"), 1);
+    // The per-second series holds every request, each second once.
+    let series = v["series"].as_array().unwrap();
+    let per_second: u64 = series.iter().map(|s| u(s, "/succeeded")).sum();
+    assert_eq!(per_second, 300);
+    let seconds: Vec<u64> = series.iter().map(|s| u(s, "/unix_s")).collect();
+    assert!(seconds.windows(2).all(|w| w[0] < w[1]), "{seconds:?}");
+    let start = v["start_unix_s"].as_f64().unwrap();
+    assert!(seconds[0] as f64 <= start && start < seconds[0] as f64 + 1.0);
 }
 
 #[test]

@@ -52,8 +52,8 @@ fn the_report_is_self_contained_and_renders() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert_eq!(
         page.matches("<svg").count(),
-        5,
-        "4 charts over time and the histogram"
+        7,
+        "4 charts over time and the histogram, the latency ones also from the schedule (--rate)"
     );
     assert!(page.contains("<polyline") && page.contains("<rect"));
     for fetch in ["<script", "src=", "href=", "@import", "url("] {
@@ -64,9 +64,11 @@ fn the_report_is_self_contained_and_renders() {
     }
     for title in [
         "Throughput",
-        "Latency percentiles",
+        "Latency percentiles, from the send",
+        "Latency percentiles, from the scheduled start",
         "Open connections",
-        "Latency histogram",
+        "Latency histogram, from the send",
+        "Latency histogram, from the scheduled start",
     ] {
         assert!(page.contains(title), "no {title} chart");
     }
@@ -95,7 +97,7 @@ fn the_report_is_self_contained_and_renders() {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert_eq!(dom.matches("<svg").count(), 5, "Chromium parsed five SVGs");
+    assert_eq!(dom.matches("<svg").count(), 7, "Chromium parsed seven SVGs");
     let _ = std::fs::remove_dir_all(html.parent().unwrap());
 }
 
