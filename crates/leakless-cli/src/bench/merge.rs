@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 
 use super::args::MergeArgs;
 use super::summary::{Connections, Histograms, Summary};
-use crate::load::latency::{add, decode, encode, histogram};
+use crate::load::latency::{add, decode, encode, encode_plain, histogram};
 use crate::load::{Latency, Point, Second};
 
 pub fn run(args: MergeArgs) -> Result<i32, String> {
@@ -259,8 +259,8 @@ fn seconds(runs: &[(String, Summary)], start: f64, rated: bool) -> Result<Vec<Se
             Second {
                 unix_s,
                 point: f.point,
-                histogram: encode(&f.sent),
-                histogram_from_schedule: rated.then(|| encode(&f.due)),
+                histogram: encode_plain(&f.sent),
+                histogram_from_schedule: rated.then(|| encode_plain(&f.due)),
             }
         })
         .collect())

@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer, V2Serializer};
 use serde::{Deserialize, Serialize};
 
 /// A latency histogram in microseconds, 3 significant digits, growing to
@@ -42,7 +42,19 @@ pub fn encode(h: &Histogram<u64>) -> String {
     STANDARD.encode(bytes)
 }
 
-/// The histogram [`encode`] wrote (or any HdrHistogram tool in the V2
+/// `h` in HdrHistogram's plain V2 encoding, base64: about ten times
+/// cheaper to write than [`encode`] (no deflate) and still compact (runs
+/// of zeros are counted, counts are varints), for what is written every
+/// second while the load runs.
+pub fn encode_plain(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2Serializer::new()
+        .serialize(h, &mut bytes)
+        .expect("a histogram always encodes into memory");
+    STANDARD.encode(bytes)
+}
+
+/// The histogram [`encode`] or [`encode_plain`] wrote (or any HdrHistogram tool in the V2
 /// format, compressed or not), made auto-resizing so more can be added.
 pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = STANDARD
@@ -113,6 +125,9 @@ mod tests {
         let mut grown = back;
         record(&mut grown, 60_000_000);
         assert_eq!(grown.max(), grown.highest_equivalent(60_000_000));
+        let plain = encode_plain(&h);
+        assert!(plain.starts_with("HISTEwAA"), "{plain}");
+        assert_eq!(decode(&plain).unwrap(), h);
         assert!(decode("HISTFAAA!").is_err());
         assert!(decode("aGVsbG8=").is_err());
     }

@@ -80,8 +80,10 @@ pub struct Second {
     pub unix_s: u64,
     #[serde(flatten)]
     pub point: Point,
-    /// The second's successes by latency from the send (HdrHistogram,
-    /// compressed V2, base64; microseconds).
+    /// The second's successes by latency from the send (HdrHistogram V2,
+    /// base64; microseconds). Not compressed: written every second while
+    /// the load runs, where compressing would cost the run more than the
+    /// bytes it saves; HdrHistogram's decoders read both forms.
     pub histogram: String,
     /// From the scheduled start; `null` without a rate.
     pub histogram_from_schedule: Option<String>,
@@ -167,8 +169,9 @@ impl Series {
         self.last_closed = pool.closed;
         self.succeeded += interval.succeeded;
         self.failed += interval.failed;
-        latency::add(&mut self.total, &interval.latency_us);
-        latency::add(&mut self.total_from_schedule, &interval.from_schedule_us);
+        // The interval's records go to its second only: the totals take
+        // them a second at a time, which keeps the monitor's histogram
+        // work per point what it was before there were seconds.
         if self.filling.as_ref().is_some_and(|f| f.unix_s != unix_s) {
             self.close_second();
         }
@@ -200,11 +203,15 @@ impl Series {
         };
         let r = &f.records;
         f.point.set_latency(&r.latency_us, &r.from_schedule_us);
+        latency::add(&mut self.total, &r.latency_us);
+        latency::add(&mut self.total_from_schedule, &r.from_schedule_us);
         self.seconds.push(Second {
             unix_s: f.unix_s,
             point: f.point,
-            histogram: latency::encode(&r.latency_us),
-            histogram_from_schedule: self.rated.then(|| latency::encode(&r.from_schedule_us)),
+            histogram: latency::encode_plain(&r.latency_us),
+            histogram_from_schedule: self
+                .rated
+                .then(|| latency::encode_plain(&r.from_schedule_us)),
         });
     }
 
