@@ -86,10 +86,7 @@ mod tests {
             UNIX_EPOCH + Duration::from_secs(secs)
         );
         let rfc = humantime::format_rfc3339_seconds(soon).to_string();
-        assert_eq!(
-            parse(&rfc).unwrap(),
-            UNIX_EPOCH + Duration::from_secs(secs)
-        );
+        assert_eq!(parse(&rfc).unwrap(), UNIX_EPOCH + Duration::from_secs(secs));
         assert!(parse("12:00").unwrap_err().contains("RFC 3339"));
         assert!(parse("-5").is_err());
         let ms = (secs * 1000).to_string();
@@ -101,6 +98,9 @@ mod tests {
         let past = SystemTime::now() - Duration::from_secs(5);
         let w = wait_until(past, true).unwrap();
         assert!(w.starts_with("started 5."), "{w}");
-        assert_eq!(wait_until(SystemTime::now() + Duration::from_millis(20), true), None);
+        assert_eq!(
+            wait_until(SystemTime::now() + Duration::from_millis(20), true),
+            None
+        );
     }
 }

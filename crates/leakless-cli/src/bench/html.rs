@@ -130,7 +130,11 @@ pub fn page(s: &Summary, p: &[Point]) -> Result<String, String> {
     let h = &s.histograms;
     let sent = decode(&h.latency_us).map_err(|e| format!("histograms.latency_us: {e}"))?;
     match &h.latency_from_schedule_us {
-        None => o.push_str(&chart::histogram("Latency histogram", "ms", &bins(&sent, 40))),
+        None => o.push_str(&chart::histogram(
+            "Latency histogram",
+            "ms",
+            &bins(&sent, 40),
+        )),
         Some(text) => {
             let due =
                 decode(text).map_err(|e| format!("histograms.latency_from_schedule_us: {e}"))?;

@@ -365,7 +365,11 @@ mod tests {
         assert!(same(&m.histograms.latency_us, &whole.histograms.latency_us));
         assert!(same(
             m.histograms.latency_from_schedule_us.as_deref().unwrap(),
-            whole.histograms.latency_from_schedule_us.as_deref().unwrap()
+            whole
+                .histograms
+                .latency_from_schedule_us
+                .as_deref()
+                .unwrap()
         ));
         assert_eq!(m.series.len(), 1);
         let (s, w) = (&m.series[0], &whole.series[0]);
@@ -388,11 +392,18 @@ mod tests {
         assert_eq!(m.rate, None);
         let from_schedule = m.latency_from_schedule_ms.unwrap();
         assert_eq!(from_schedule.max, 0.4, "only the rated run's requests");
-        assert!(m.warnings[0].starts_with("only 1 of 2 runs had --rate"), "{:?}", m.warnings);
+        assert!(
+            m.warnings[0].starts_with("only 1 of 2 runs had --rate"),
+            "{:?}",
+            m.warnings
+        );
         let mut cut = run_of(&[100, 200], false);
         cut.succeeded = 3;
         let err = merge(&[("cut.json".into(), cut)]).unwrap_err();
-        assert!(err.contains("cut.json: its histogram holds 2 successes"), "{err}");
+        assert!(
+            err.contains("cut.json: its histogram holds 2 successes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -114,7 +114,12 @@ pub fn run(args: BenchArgs) -> Result<i32, String> {
     );
     drop(client);
     drop(rt);
-    output(&summary, &run.series.points, args.json, args.report.as_deref())
+    output(
+        &summary,
+        &run.series.points,
+        args.json,
+        args.report.as_deref(),
+    )
 }
 
 /// Prints the result (JSON or text), writes the HTML report with `points`

@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use super::summary::Summary;
 use crate::duration::human;
-use crate::load::Latency;
 use crate::format::{bytes, ms, si, states, thousands};
+use crate::load::Latency;
 
 pub fn text(s: &Summary) -> String {
     let mut o = String::new();

@@ -78,16 +78,7 @@ impl Monitor {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("load-monitor".into())
-            .spawn(move || {
-                watch(
-                    &client,
-                    &shards,
-                    clock,
-                    Series::new(rated),
-                    progress,
-                    &flag,
-                )
-            })
+            .spawn(move || watch(&client, &shards, clock, Series::new(rated), progress, &flag))
             .expect("cannot start the monitor thread");
         Monitor { stop, thread }
     }
@@ -139,7 +130,12 @@ fn watch(
             end = next_point;
             next_point += POINT;
         }
-        series.push(now - clock.start, clock.second_of(end), &mut interval, &pool);
+        series.push(
+            now - clock.start,
+            clock.second_of(end),
+            &mut interval,
+            &pool,
+        );
         progress.update(&series, now - clock.start, &pool);
         if stopping {
             series.finish();

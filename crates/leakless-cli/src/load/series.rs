@@ -260,7 +260,12 @@ mod tests {
             i.from_schedule_us.record(us * 2).unwrap();
             pool.created += 1;
             pool.open = k + 1;
-            s.push(Duration::from_millis(250 * (k as u64 + 1)), unix_s, &mut i, &pool);
+            s.push(
+                Duration::from_millis(250 * (k as u64 + 1)),
+                unix_s,
+                &mut i,
+                &pool,
+            );
         }
         s.finish();
         assert_eq!(s.seconds.len(), 2);

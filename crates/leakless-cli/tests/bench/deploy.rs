@@ -57,7 +57,9 @@ fn the_bench_job_is_a_valid_indexed_job_whose_command_bench_runs() {
             std::env::var_os("LEAKLESS_REQUIRE_KUBERNETES_VALIDATE").is_none(),
             "LEAKLESS_REQUIRE_KUBERNETES_VALIDATE is set but kubernetes-validate is not on PATH"
         );
-        eprintln!("skipping the manifest check: no kubernetes-validate (pip install kubernetes-validate)");
+        eprintln!(
+            "skipping the manifest check: no kubernetes-validate (pip install kubernetes-validate)"
+        );
         return;
     };
     // The oldest and newest schemas it bundles that we promise: Indexed

@@ -46,12 +46,7 @@ fn the_json_histogram_decodes_to_the_printed_percentiles() {
     let v = bench_json_file(&a, &["-n", "400", "-c", "4"]);
     let h = histogram(&v, "latency_us");
     assert_eq!(h.len(), u(&v, "/succeeded"));
-    let quantiles = [
-        ("p50", 0.5),
-        ("p90", 0.9),
-        ("p99", 0.99),
-        ("p999", 0.999),
-    ];
+    let quantiles = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)];
     for (key, q) in quantiles {
         let want = h.value_at_quantile(q) as f64 / 1000.0;
         assert_eq!(f(&v, &format!("/latency_ms/{key}")), want, "{key}");
@@ -119,7 +114,10 @@ fn merging_two_runs_counts_like_one_run_of_their_requests() {
             "q{q}: {got} µs vs {want} µs, beyond HDR's precision"
         );
     }
-    assert_eq!(f(&m, "/latency_ms/p99"), all.value_at_quantile(0.99) as f64 / 1000.0);
+    assert_eq!(
+        f(&m, "/latency_ms/p99"),
+        all.value_at_quantile(0.99) as f64 / 1000.0
+    );
     // The seconds line up by wall clock and hold every request once.
     let per_second: u64 = m["series"]
         .as_array()
@@ -167,7 +165,10 @@ fn merging_a_run_with_itself_doubles_every_count() {
     assert_eq!(m["latency_from_schedule_ms"], v["latency_from_schedule_ms"]);
     assert_eq!(histogram(&m, "latency_us").len(), 300);
     // The same seconds, each with twice the requests.
-    let (ms_, vs) = (m["series"].as_array().unwrap(), v["series"].as_array().unwrap());
+    let (ms_, vs) = (
+        m["series"].as_array().unwrap(),
+        v["series"].as_array().unwrap(),
+    );
     assert_eq!(ms_.len(), vs.len());
     for (a, b) in ms_.iter().zip(vs) {
         assert_eq!(u(a, "/unix_s"), u(b, "/unix_s"));
@@ -176,7 +177,11 @@ fn merging_a_run_with_itself_doubles_every_count() {
     }
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("Latency percentiles, from the scheduled start"));
-    assert_eq!(page.matches("<svg").count(), 7, "under a rate: two more charts");
+    assert_eq!(
+        page.matches("<svg").count(),
+        7,
+        "under a rate: two more charts"
+    );
 
     let (code, text, _) = merge(&[&a, &a], &[]);
     assert_eq!(code, 0);
@@ -197,7 +202,10 @@ fn merge_refuses_what_is_not_a_run_in_one_line() {
     std::fs::write(&old, r#"{"url": "http://x/", "requests": 1}"#).unwrap();
     let (code, _, err) = merge(&[&old], &[]);
     assert_eq!(code, 2);
-    assert!(err.contains("old.json") && err.contains("missing field"), "{err}");
+    assert!(
+        err.contains("old.json") && err.contains("missing field"),
+        "{err}"
+    );
     let (code, _, err) = merge(&[&dir.join("absent.json")], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("absent.json"), "{err}");

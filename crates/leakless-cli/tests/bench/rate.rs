@@ -23,7 +23,9 @@ fn a_one_second_stall_shows_from_the_schedule_not_from_the_send() {
     // One worker at 100/s for 400 requests (4 s of schedule): the classic
     // case of coordinated omission, a closed loop that waits for each reply.
     let child = leakless()
-        .args(["bench", &url, "-c", "1", "--rate", "100", "-n", "400", "--json"])
+        .args([
+            "bench", &url, "-c", "1", "--rate", "100", "-n", "400", "--json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -91,7 +93,10 @@ fn under_a_rate_the_text_report_labels_both_latencies() {
         .unwrap_or_else(|| panic!("no line from the schedule in\n{text}"));
     assert!(due.contains("scheduled start"), "{due}");
     // Without a rate there is no schedule, and one latency line.
-    let out = leakless().args(["bench", "-n", "10", "-c", "1"]).output().unwrap();
+    let out = leakless()
+        .args(["bench", "-n", "10", "-c", "1"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("from schedule"), "{text}");
 }
@@ -124,7 +129,10 @@ fn copies_given_one_start_time_start_together_and_line_up_by_second() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.stderr.is_empty(), "--json: nothing on stderr before the result");
+        assert!(
+            out.stderr.is_empty(),
+            "--json: nothing on stderr before the result"
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         let start = f(&v, "/start_unix_s");
         // Never before the barrier; after it by a sleep's overshoot (a
@@ -153,7 +161,11 @@ fn copies_given_one_start_time_start_together_and_line_up_by_second() {
                 .map(|x| u(x, "/succeeded"))
                 .sum()
         };
-        assert_eq!(u(s, "/succeeded"), of(&runs[0]) + of(&runs[1]), "second {second}");
+        assert_eq!(
+            u(s, "/succeeded"),
+            of(&runs[0]) + of(&runs[1]),
+            "second {second}"
+        );
     }
     assert_eq!(
         u(&m, "/requests"),
@@ -169,7 +181,11 @@ fn copies_given_one_start_time_start_together_and_line_up_by_second() {
 #[test]
 fn a_start_time_already_passed_starts_at_once_and_says_so() {
     let past = SystemTime::now() - Duration::from_secs(30);
-    let at = past.duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
+    let at = past
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
     let (code, v, err) = bench_json(&["-n", "5", "-c", "1", "--start-at", &at]);
     assert_eq!(code, 0, "{err}");
     let w = v["warnings"][0].as_str().unwrap_or_default();
