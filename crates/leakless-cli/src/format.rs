@@ -3,6 +3,8 @@
 //! (`1.25ms`), sizes (`1.9 MiB`) and sockets by TCP state. Durations are
 //! [`crate::duration::human`].
 
+use std::borrow::Borrow;
+
 /// `950`, `41.2k`, `1.30M`.
 pub fn si(x: f64) -> String {
     if x >= 1e6 {
@@ -56,17 +58,17 @@ pub fn bytes(n: u64) -> String {
 
 /// Sockets by TCP state: `ESTABLISHED 50, TIME_WAIT 0, CLOSE_WAIT 0`, the
 /// states a reader looks for first (when present), then any other in the
-/// order given.
-pub fn states<'a>(counts: impl IntoIterator<Item = (&'a str, u32)>) -> String {
+/// order given. Takes pairs or a map of state names to counts.
+pub fn states<K: AsRef<str>, N: Borrow<u32>>(counts: impl IntoIterator<Item = (K, N)>) -> String {
     const FIRST: [&str; 3] = ["ESTABLISHED", "TIME_WAIT", "CLOSE_WAIT"];
-    let counts: Vec<(&str, u32)> = counts.into_iter().collect();
+    let counts: Vec<(K, u32)> = counts.into_iter().map(|(k, n)| (k, *n.borrow())).collect();
     let first = FIRST
         .iter()
-        .filter_map(|k| counts.iter().find(|(name, _)| name == k));
-    let rest = counts.iter().filter(|(k, _)| !FIRST.contains(k));
+        .filter_map(|f| counts.iter().find(|(name, _)| name.as_ref() == *f));
+    let rest = counts.iter().filter(|(k, _)| !FIRST.contains(&k.as_ref()));
     first
         .chain(rest)
-        .map(|(k, n)| format!("{k} {n}"))
+        .map(|(k, n)| format!("{} {n}", k.as_ref()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -93,6 +95,8 @@ mod tests {
             states([("CLOSE_WAIT", 1), ("ESTABLISHED", 5), ("FIN_WAIT2", 2)]),
             "ESTABLISHED 5, CLOSE_WAIT 1, FIN_WAIT2 2"
         );
-        assert_eq!(states([]), "");
+        assert_eq!(states::<&str, u32>([]), "");
+        let map = std::collections::BTreeMap::from([("FD_ONLY", 3), ("CLOSE_WAIT", 2)]);
+        assert_eq!(states(&map), "CLOSE_WAIT 2, FD_ONLY 3");
     }
 }

@@ -9,7 +9,6 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::report::verdict_text;
 use super::snapshot::Snapshot;
 use super::verdict::{Kind, Verdict};
 use crate::duration::human;
@@ -147,7 +146,7 @@ impl Gate {
                 human(h.first_seen_s),
                 human(h.last_seen_s)
             );
-            verdict_text(&h.verdict, &mut out);
+            let _ = write!(out, "{}", h.verdict);
         }
         out
     }

@@ -11,6 +11,7 @@ use super::gate::Gate;
 use super::snapshot::{EndpointView, EventsView, ProcessView, Snapshot};
 use super::verdict::{Kind, Verdict};
 use crate::duration::human;
+use crate::format;
 
 /// The last JSON object of a `--json` run, and the text printed at the end.
 #[derive(Clone, Debug, Serialize)]
@@ -83,15 +84,15 @@ fn fds(p: &ProcessView) -> String {
     }
 }
 
+/// The endpoint's sockets by state, and the TIME_WAIT to it that no
+/// sample ties to the process.
 fn states(e: &EndpointView) -> String {
-    let mut s = String::new();
-    for (k, n) in &e.states {
-        let _ = write!(s, "{k} {n} ");
+    let listed = format::states(&e.states);
+    match e.time_wait_unattributed {
+        0 => listed,
+        n if listed.is_empty() => format!("(+{n} TIME_WAIT unattributed)"),
+        n => format!("{listed} (+{n} TIME_WAIT unattributed)"),
     }
-    if e.time_wait_unattributed > 0 {
-        let _ = write!(s, "(+{} TIME_WAIT unattributed)", e.time_wait_unattributed);
-    }
-    s.trim_end().to_string()
 }
 
 /// The per-process table: one row per endpoint.
@@ -176,22 +177,6 @@ fn events_line(e: &EventsView) -> String {
     }
 }
 
-/// A verdict with its evidence, indented.
-pub fn verdict_text(v: &Verdict, out: &mut String) {
-    let mut subject = vec![v.verdict.name().to_string()];
-    subject.extend(v.cause.map(str::to_string));
-    subject.extend(v.pid.map(|p| format!("pid {p}")));
-    subject.extend(v.endpoint.clone());
-    subject.extend(v.state.map(|s| format!("({s})")));
-    let _ = writeln!(out, "{}: {}", subject.join(" "), v.summary);
-    for e in &v.evidence {
-        let _ = writeln!(out, "  - {e}");
-    }
-    if let Some(a) = &v.advice {
-        let _ = writeln!(out, "  advice: {a}");
-    }
-}
-
 /// `--once` without `--json`: the tables, no verdicts.
 pub fn once_text(s: &Snapshot) -> String {
     let mut out = String::new();
@@ -232,7 +217,7 @@ pub fn report_text(r: &Report) -> String {
     }
     let _ = writeln!(out);
     for v in &r.verdicts {
-        verdict_text(v, &mut out);
+        let _ = write!(out, "{v}");
     }
     if let Some(code) = r.exit_code {
         let _ = writeln!(out, "command exited with {code}");
@@ -244,13 +229,12 @@ pub fn report_text(r: &Report) -> String {
 pub fn progress_line(s: &Snapshot) -> String {
     let mut out = format!("{:>7.1}s", s.t);
     for p in s.processes.iter().take(3) {
-        let states: Vec<String> = p.states.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = write!(
             out,
             "  pid {} {} sockets [{}] fds {} {}",
             p.pid,
             p.sockets,
-            states.join(", "),
+            format::states(&p.states),
             fds(p),
             p.verdict.map_or("", Kind::name)
         );

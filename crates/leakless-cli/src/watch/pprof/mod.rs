@@ -29,7 +29,9 @@ pub fn annotate(snap: &mut Snapshot, pid: u32, poller: &Poller) {
     };
     let latest = poller.latest();
     let view = GoView::new(poller.source.url(2), latest.as_ref(), snap.t);
-    view.explain(p);
+    if let Some(verdicts) = p.verdicts.as_mut() {
+        view.explain(verdicts);
+    }
     p.go = Some(view);
 }
 

@@ -11,7 +11,6 @@ use serde::Serialize;
 use super::classify::{NetHttp, Role, Seen};
 use super::fetch::{EVERY, Latest};
 use crate::duration::human;
-use crate::watch::snapshot::ProcessView;
 use crate::watch::verdict::{Kind, Verdict};
 
 /// One role's goroutines, summed up.
@@ -89,8 +88,9 @@ impl RoleView {
         }
     }
 
-    /// "dialed from label callsite=fetchUser / main.fetchUser (main.go:53)".
-    fn from(&self, verb: &str) -> Option<String> {
+    /// `lead` and who: "; dialed from label callsite=fetchUser /
+    /// main.fetchUser (main.go:53)", or nothing when neither is known.
+    fn from(&self, lead: &str) -> String {
         let top = |m: &BTreeMap<String, u32>| {
             m.iter()
                 .max_by_key(|(k, n)| (**n, std::cmp::Reverse((*k).clone())))
@@ -103,7 +103,11 @@ impl RoleView {
         .into_iter()
         .flatten()
         .collect();
-        (!parts.is_empty()).then(|| format!("{verb} {}", parts.join(" / ")))
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("{lead} {}", parts.join(" / "))
+        }
     }
 }
 
@@ -187,7 +191,7 @@ impl GoView {
                 "  {} read loops waiting for a response body to be read or closed{}{}",
                 v.count,
                 v.parked(),
-                v.from("; dialed from").unwrap_or_default()
+                v.from("; dialed from")
             ));
             if !self.ancestors {
                 out.push("    run the program with GODEBUG=tracebackancestors=5 to name the code that dialed them".to_string());
@@ -198,7 +202,7 @@ impl GoView {
                 "  {} requests waiting for their response{}{}",
                 v.count,
                 v.parked(),
-                v.from("; from").unwrap_or_default()
+                v.from("; from")
             ));
         }
         if self.pooled_idle > 0 {
@@ -215,7 +219,7 @@ impl GoView {
                 "  {} server handlers running{}{}",
                 v.count,
                 v.parked(),
-                v.from("; in").unwrap_or_default()
+                v.from("; in")
             ));
         }
         if out.len() == 1 {
@@ -226,10 +230,7 @@ impl GoView {
 
     /// Explains the process's socket verdicts with its goroutines, where
     /// they say more.
-    pub fn explain(&self, p: &mut ProcessView) {
-        let Some(verdicts) = p.verdicts.as_mut() else {
-            return;
-        };
+    pub fn explain(&self, verdicts: &mut [Verdict]) {
         for v in verdicts.iter_mut().filter(|v| v.verdict == Kind::Leak) {
             let ep = v.endpoint.clone().unwrap_or_default();
             let inbound = ep.starts_with("inbound");
@@ -256,91 +257,91 @@ fn count(v: &Verdict, key: &str) -> u32 {
     v.numbers.get(key).copied().unwrap_or(0.0) as u32
 }
 
-fn keep_socket_evidence(v: &mut Verdict, go: Vec<String>) {
-    let mut evidence = go;
-    evidence.append(&mut v.evidence);
-    v.evidence = evidence;
+/// What a role's goroutines say about a socket verdict: its cause, a
+/// summary in their words, a first line of evidence and the advice.
+struct Explanation {
+    cause: &'static str,
+    summary: String,
+    /// The number under which the goroutines are counted.
+    counted_as: &'static str,
+    evidence: String,
+    advice: &'static str,
+}
+
+impl Explanation {
+    /// Puts it on the verdict, keeping the sockets' evidence after it.
+    fn apply(self, v: &mut Verdict, r: &RoleView) {
+        v.cause = Some(self.cause);
+        v.summary = self.summary;
+        v.numbers.insert(self.counted_as, f64::from(r.count));
+        v.numbers.insert("go_parked_min_s", r.parked_min_s);
+        v.evidence.insert(0, self.evidence);
+        v.advice = Some(self.advice.to_string());
+    }
 }
 
 fn body_not_closed(v: &mut Verdict, ep: &str, r: &RoleView) {
-    let from = r.from("dialed from");
-    v.cause = Some("body-not-closed");
-    v.summary = format!(
-        "{} connections to {ep}, {} readLoops waiting for the body{}{}",
-        count(v, "established"),
-        r.count,
-        r.parked(),
-        from.as_ref().map_or(String::new(), |f| format!("; {f}"))
-    );
-    v.numbers
-        .insert("go_read_loops_body_unread", f64::from(r.count));
-    v.numbers.insert("go_parked_min_s", r.parked_min_s);
-    keep_socket_evidence(
-        v,
-        vec![format!(
+    Explanation {
+        cause: "body-not-closed",
+        summary: format!(
+            "{} connections to {ep}, {} readLoops waiting for the body{}{}",
+            count(v, "established"),
+            r.count,
+            r.parked(),
+            r.from("; dialed from")
+        ),
+        counted_as: "go_read_loops_body_unread",
+        evidence: format!(
             "Go: {} net/http read loops parked in select waiting for their response body to be read to the end or closed ({}), the longest for {}",
             r.count,
             states(r),
             human(r.parked_max_s)
-        )],
-    );
-    v.advice = Some(
-        "close every response body: `defer resp.Body.Close()` right after checking the error, and read it to the end (io.Copy(io.Discard, resp.Body)) so the connection is reused; set http.Client.Timeout so a body nobody reads cannot hold its connection for ever"
-            .to_string(),
-    );
+        ),
+        advice: "close every response body: `defer resp.Body.Close()` right after checking the error, and read it to the end (io.Copy(io.Discard, resp.Body)) so the connection is reused; set http.Client.Timeout so a body nobody reads cannot hold its connection for ever",
+    }
+    .apply(v, r);
 }
 
 fn no_response(v: &mut Verdict, ep: &str, r: &RoleView) {
-    let from = r.from("from");
-    v.cause = Some("no-response");
-    v.summary = format!(
-        "{} connections to {ep}, {} requests still waiting for their response{}{}",
-        count(v, "established"),
-        r.count,
-        r.parked(),
-        from.as_ref().map_or(String::new(), |f| format!("; {f}"))
-    );
-    v.numbers
-        .insert("go_requests_in_flight", f64::from(r.count));
-    v.numbers.insert("go_parked_min_s", r.parked_min_s);
-    keep_socket_evidence(
-        v,
-        vec![format!(
+    Explanation {
+        cause: "no-response",
+        summary: format!(
+            "{} connections to {ep}, {} requests still waiting for their response{}{}",
+            count(v, "established"),
+            r.count,
+            r.parked(),
+            r.from("; from")
+        ),
+        counted_as: "go_requests_in_flight",
+        evidence: format!(
             "Go: {} requests parked in persistConn.roundTrip: the server has not answered them, and nothing gives up on them",
             r.count
-        )],
-    );
-    v.advice = Some(
-        "bound every request: http.Client.Timeout (or Transport.ResponseHeaderTimeout) and a context with a deadline"
-            .to_string(),
-    );
+        ),
+        advice: "bound every request: http.Client.Timeout (or Transport.ResponseHeaderTimeout) and a context with a deadline",
+    }
+    .apply(v, r);
 }
 
 fn handler_ignores_context(v: &mut Verdict, ep: &str, r: &RoleView) {
-    let from = r.from("in");
-    v.cause = Some("handler-ignores-context");
-    v.summary = format!(
-        "{} CLOSE_WAIT on {ep}, {} handlers parked{}{}: their clients went away and the handlers never noticed",
-        count(v, "close_wait"),
-        r.count,
-        r.parked(),
-        from.as_ref().map_or(String::new(), |f| format!(" {f}"))
-    );
-    v.numbers.insert("go_handlers_parked", f64::from(r.count));
-    v.numbers.insert("go_parked_min_s", r.parked_min_s);
-    keep_socket_evidence(
-        v,
-        vec![format!(
+    Explanation {
+        cause: "handler-ignores-context",
+        summary: format!(
+            "{} CLOSE_WAIT on {ep}, {} handlers parked{}{}: their clients went away and the handlers never noticed",
+            count(v, "close_wait"),
+            r.count,
+            r.parked(),
+            r.from(" in")
+        ),
+        counted_as: "go_handlers_parked",
+        evidence: format!(
             "Go: {} handlers under net/http's conn.serve parked ({}), the longest for {}; a server closes a connection only when its handler returns",
             r.count,
             states(r),
             human(r.parked_max_s)
-        )],
-    );
-    v.advice = Some(
-        "make the handler return when r.Context() is done: select on ctx.Done() beside what it waits for, and pass ctx to every call that can block; http.Server's ReadTimeout and WriteTimeout bound what a stuck handler can hold"
-            .to_string(),
-    );
+        ),
+        advice: "make the handler return when r.Context() is done: select on ctx.Done() beside what it waits for, and pass ctx to every call that can block; http.Server's ReadTimeout and WriteTimeout bound what a stuck handler can hold",
+    }
+    .apply(v, r);
 }
 
 fn states(r: &RoleView) -> String {

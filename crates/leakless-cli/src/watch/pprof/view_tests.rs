@@ -13,25 +13,6 @@ fn latest(d2: &str, d1: &str, at: f64) -> Latest {
     }
 }
 
-fn process(verdict: Verdict) -> ProcessView {
-    ProcessView {
-        pid: 42,
-        comm: "leaky".to_string(),
-        descendants: vec![],
-        alive: true,
-        fds_open: None,
-        fd_limit: None,
-        sockets: 0,
-        states: BTreeMap::new(),
-        endpoints: vec![],
-        verdict: Some(verdict.verdict),
-        verdicts: Some(vec![verdict]),
-        go: None,
-        history: vec![],
-        suspicion: 0.0,
-    }
-}
-
 fn leak(state: &'static str, endpoint: &str, numbers: &[(&'static str, f64)]) -> Verdict {
     let mut v = Verdict::ok("socket summary");
     v.verdict = Kind::Leak;
@@ -57,13 +38,13 @@ fn a_body_never_closed_is_named_with_who_dialed() {
     );
     assert_eq!(view.age_s, Some(3.0));
     assert_eq!(view.roles[&Role::BodyUnread].count, 20);
-    let mut p = process(leak(
+    let mut verdicts = vec![leak(
         "ESTABLISHED",
         "127.0.0.1:18088",
         &[("established", 20.0)],
-    ));
-    view.explain(&mut p);
-    let v = &p.verdicts.as_ref().unwrap()[0];
+    )];
+    view.explain(&mut verdicts);
+    let v = &verdicts[0];
     assert_eq!(v.cause, Some("body-not-closed"));
     assert!(
         v.summary.starts_with(
@@ -99,13 +80,13 @@ fn requests_never_answered_are_not_called_unclosed_bodies() {
         200.0,
     );
     let view = GoView::new("u".into(), Some(&l), 200.0);
-    let mut p = process(leak(
+    let mut verdicts = vec![leak(
         "ESTABLISHED",
         "127.0.0.1:18088",
         &[("established", 3.0)],
-    ));
-    view.explain(&mut p);
-    let v = &p.verdicts.as_ref().unwrap()[0];
+    )];
+    view.explain(&mut verdicts);
+    let v = &verdicts[0];
     assert_eq!(v.cause, Some("no-response"));
     assert!(
         v.summary
@@ -125,9 +106,9 @@ fn handlers_next_to_inbound_close_wait_ignore_their_context() {
         200.0,
     );
     let view = GoView::new("u".into(), Some(&l), 200.0);
-    let mut p = process(leak("CLOSE_WAIT", "inbound :43197", &[("close_wait", 3.0)]));
-    view.explain(&mut p);
-    let v = &p.verdicts.as_ref().unwrap()[0];
+    let mut verdicts = vec![leak("CLOSE_WAIT", "inbound :43197", &[("close_wait", 3.0)])];
+    view.explain(&mut verdicts);
+    let v = &verdicts[0];
     assert_eq!(v.cause, Some("handler-ignores-context"));
     assert!(
         v.summary.starts_with("3 CLOSE_WAIT on inbound :43197, 3 handlers parked for ≥ 2m10s in main.slowHandler (leaky.go:"),
@@ -136,9 +117,9 @@ fn handlers_next_to_inbound_close_wait_ignore_their_context() {
     );
     assert!(v.advice.as_ref().unwrap().contains("r.Context()"));
     // The same handlers beside an outbound leak explain nothing.
-    let mut p = process(leak("CLOSE_WAIT", "127.0.0.1:1", &[("close_wait", 3.0)]));
-    view.explain(&mut p);
-    assert_eq!(p.verdicts.as_ref().unwrap()[0].cause, None);
+    let mut verdicts = vec![leak("CLOSE_WAIT", "127.0.0.1:1", &[("close_wait", 3.0)])];
+    view.explain(&mut verdicts);
+    assert_eq!(verdicts[0].cause, None);
 }
 
 #[test]
@@ -155,9 +136,9 @@ fn idle_pools_and_http2_are_described_not_blamed() {
         lines.contains("4 HTTP/1.1 connections idle in the pool"),
         "{lines}"
     );
-    let mut p = process(leak("ESTABLISHED", "127.0.0.1:1", &[("established", 9.0)]));
-    view.explain(&mut p);
-    assert_eq!(p.verdicts.as_ref().unwrap()[0].cause, None);
+    let mut verdicts = vec![leak("ESTABLISHED", "127.0.0.1:1", &[("established", 9.0)])];
+    view.explain(&mut verdicts);
+    assert_eq!(verdicts[0].cause, None);
 
     let h2 = latest(
         include_str!("testdata/h2.debug2.txt"),

@@ -94,9 +94,6 @@ pub fn judge(ep: &Endpoint, w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
     }
     Some(Verdict {
         verdict: Kind::Churn,
-        pid: None,
-        endpoint: None,
-        cause: None,
         state: Some("TIME_WAIT"),
         summary: format!(
             "{rate:.1} new connections/s, each used ~{}: no keep-alive reuse",
@@ -105,5 +102,6 @@ pub fn judge(ep: &Endpoint, w: &Window<'_>, ctx: &Ctx) -> Option<Verdict> {
         evidence,
         numbers,
         advice: Some(churn_events::advice(events.and_then(|e| e.closer()))),
+        ..Verdict::default()
     })
 }

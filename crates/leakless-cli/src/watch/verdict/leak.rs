@@ -102,9 +102,6 @@ pub fn close_wait(w: &Window<'_>, persisting_from: f64, ctx: &Ctx) -> Option<Ver
     evidence.extend(fd_projection(ctx, slope, &mut numbers));
     Some(Verdict {
         verdict: Kind::Leak,
-        pid: None,
-        endpoint: None,
-        cause: None,
         state: Some(if cw >= fd_only {
             "CLOSE_WAIT"
         } else {
@@ -117,6 +114,7 @@ pub fn close_wait(w: &Window<'_>, persisting_from: f64, ctx: &Ctx) -> Option<Ver
             "close the socket when a read returns EOF or an error; with an HTTP client, read every response body to the end or drop/close it"
                 .to_string(),
         ),
+        ..Verdict::default()
     })
 }
 
@@ -186,9 +184,6 @@ pub fn established(w: &Window<'_>, has_times: bool, ctx: &Ctx) -> Option<Verdict
     evidence.extend(fd_projection(ctx, slope, &mut numbers));
     Some(Verdict {
         verdict: Kind::Leak,
-        pid: None,
-        endpoint: None,
-        cause: None,
         state: Some("ESTABLISHED"),
         summary: format!("{now} ESTABLISHED and rising {slope:.2}/s, almost none closed, idle ones never reused"),
         evidence,
@@ -197,5 +192,6 @@ pub fn established(w: &Window<'_>, has_times: bool, ctx: &Ctx) -> Option<Verdict
             "responses (or connections) are held and never returned: read each body to the end or drop it, and share one client"
                 .to_string(),
         ),
+        ..Verdict::default()
     })
 }

@@ -35,6 +35,7 @@ mod leak;
 mod stale;
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
@@ -55,8 +56,9 @@ pub const HIGHS_SPREAD: f64 = 0.5;
 pub const LAST_HIGH_WITHIN: f64 = 1.0 / 3.0;
 
 /// Severity order: OK < CHURN < STALE_POOL < LEAK.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Kind {
+    #[default]
     #[serde(rename = "OK")]
     Ok,
     #[serde(rename = "CHURN")]
@@ -80,8 +82,9 @@ impl Kind {
     }
 }
 
-/// A verdict and its evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A verdict and its evidence. A rule fills in what it found; [`judge`]
+/// adds the endpoint, and its caller the process.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Verdict {
     pub verdict: Kind,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,16 +108,29 @@ pub struct Verdict {
 impl Verdict {
     pub fn ok(summary: impl Into<String>) -> Verdict {
         Verdict {
-            verdict: Kind::Ok,
-            pid: None,
-            endpoint: None,
-            state: None,
-            cause: None,
             summary: summary.into(),
-            evidence: Vec::new(),
-            numbers: BTreeMap::new(),
-            advice: None,
+            ..Verdict::default()
         }
+    }
+}
+
+/// The verdict as the report and `--fail-on` print it: a line with its
+/// subject and summary, then its evidence and advice, indented.
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut subject = vec![self.verdict.name().to_string()];
+        subject.extend(self.cause.map(str::to_string));
+        subject.extend(self.pid.map(|p| format!("pid {p}")));
+        subject.extend(self.endpoint.clone());
+        subject.extend(self.state.map(|s| format!("({s})")));
+        writeln!(f, "{}: {}", subject.join(" "), self.summary)?;
+        for e in &self.evidence {
+            writeln!(f, "  - {e}")?;
+        }
+        if let Some(a) = &self.advice {
+            writeln!(f, "  advice: {a}")?;
+        }
+        Ok(())
     }
 }
 

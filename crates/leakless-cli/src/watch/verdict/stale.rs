@@ -88,9 +88,6 @@ pub fn pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
     };
     Some(Verdict {
         verdict: Kind::StalePool,
-        pid: None,
-        endpoint: None,
-        cause: None,
         state: Some("CLOSE_WAIT"),
         summary: format!(
             "{} (at most {max}), {}: an idle pool keeps connections the server already closed",
@@ -100,5 +97,6 @@ pub fn pool(w: &Window<'_>, s: &EndpointSeries) -> Option<Verdict> {
         evidence,
         numbers,
         advice: Some(advice),
+        ..Verdict::default()
     })
 }
