@@ -3,22 +3,17 @@
 //! first, are CHURN at the rate nginx itself counted; without the privilege
 //! for events, watch says so once and samples.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Watch, process, tool, verdicts_for};
+use crate::harness::{Watch, clients_dir, process, tool, verdicts_for};
 use crate::nginx::Nginx;
 
 /// Requests a second the clients send (paced): each connection lives about
 /// a millisecond, far below the 200 ms sample interval.
 const RATE: &str = "150";
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watch/clients")
-}
 
 /// Reads samples of a `watch -- CLIENT` until the client is CHURN to nginx
 /// with a full window behind it, reading nginx's accept count at each
@@ -102,12 +97,6 @@ fn churn_at_the_rate_nginx_counted(w: &Watch, nginx: &Nginx, server_closes_first
     }
 }
 
-fn watch_command(cmd: &[&str]) -> Watch {
-    let mut args = vec!["--interval", "200ms", "--json", "--for", "40s", "--"];
-    args.extend(cmd);
-    Watch::start(&args)
-}
-
 #[test]
 fn node_client_with_an_agent_per_request_is_churn_at_the_rate_nginx_counted() {
     let Some(node) = tool("node", "LEAKLESS_REQUIRE_NODE", "apt-get install nodejs") else {
@@ -116,7 +105,7 @@ fn node_client_with_an_agent_per_request_is_churn_at_the_rate_nginx_counted() {
     let Some(nginx) = Nginx::start() else { return };
     let script = clients_dir().join("agent_per_request.js");
     let url = nginx.url("/");
-    let w = watch_command(&[&node, script.to_str().unwrap(), &url, RATE, "60"]);
+    let w = Watch::command(40, &[&node, script.to_str().unwrap(), &url, RATE, "60"]);
     churn_at_the_rate_nginx_counted(&w, &nginx, true);
 }
 
@@ -142,7 +131,7 @@ fn go_client_without_keep_alives_is_churn_at_the_rate_nginx_counted() {
         String::from_utf8_lossy(&out.stderr)
     );
     let url = nginx.url("/");
-    let w = watch_command(&[bin.to_str().unwrap(), &url, RATE, "60"]);
+    let w = Watch::command(40, &[bin.to_str().unwrap(), &url, RATE, "60"]);
     // Go closes a connection as soon as it has read the body, racing
     // nginx's FIN: either side may close first.
     churn_at_the_rate_nginx_counted(&w, &nginx, false);
@@ -212,16 +201,7 @@ fn connections_of_short_lived_children_count_with_the_watched_pid() {
         addr.port()
     );
     let mut shell = Command::new("bash").args(["-c", &script]).spawn().unwrap();
-    let pid = shell.id().to_string();
-    let w = Watch::start(&[
-        "--pid",
-        &pid,
-        "--interval",
-        "200ms",
-        "--json",
-        "--for",
-        "30s",
-    ]);
+    let w = Watch::pid(shell.id(), 30, &[]);
     let (sample, seen) = w.until_verdict(shell.id(), "CHURN", 25.0);
     let _ = shell.kill();
     let _ = shell.wait();

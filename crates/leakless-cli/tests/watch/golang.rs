@@ -116,19 +116,7 @@ impl Leaky {
     }
 
     fn watch(&self, secs: u32) -> Watch {
-        let pid = self.pid().to_string();
-        let secs = format!("{secs}s");
-        Watch::start(&[
-            "--pid",
-            &pid,
-            "--pprof",
-            &self.pprof,
-            "--interval",
-            "200ms",
-            "--json",
-            "--for",
-            &secs,
-        ])
+        Watch::pid(self.pid(), secs, &["--pprof", &self.pprof])
     }
 }
 
@@ -313,19 +301,8 @@ fn a_pprof_address_that_fails_is_reported() {
             drop(c);
         }
     });
-    let pid = go.pid().to_string();
     let url = format!("http://{addr}/debug/pprof/");
-    let w = Watch::start(&[
-        "--pid",
-        &pid,
-        "--pprof",
-        &url,
-        "--interval",
-        "200ms",
-        "--json",
-        "--for",
-        "3s",
-    ]);
+    let w = Watch::pid(go.pid(), 3, &["--pprof", &url]);
     let r = w.report(Duration::from_secs(20));
     let p = process(&r, go.pid()).unwrap();
     let err = p["go"]["error"].as_str().unwrap_or_else(|| panic!("{p:#}"));

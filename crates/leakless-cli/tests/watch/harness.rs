@@ -2,12 +2,18 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// The client programs in other languages the tests run.
+pub fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watch/clients")
+}
 
 /// The `leakless` binary under test.
 pub fn leakless() -> Command {
@@ -61,6 +67,32 @@ pub struct Watch {
 impl Watch {
     pub fn start(args: &[&str]) -> Watch {
         Watch::start_cmd(leakless().arg("watch").args(args))
+    }
+
+    /// `watch --pid PID --json --for SECS`, plus `extra`, sampling every
+    /// 200 ms: the rules work in seconds, not samples, and sampling fast
+    /// keeps the suite short.
+    pub fn pid(pid: u32, secs: u32, extra: &[&str]) -> Watch {
+        let (pid, secs) = (pid.to_string(), format!("{secs}s"));
+        let mut args = vec![
+            "--pid",
+            &pid,
+            "--interval",
+            "200ms",
+            "--json",
+            "--for",
+            &secs,
+        ];
+        args.extend(extra);
+        Watch::start(&args)
+    }
+
+    /// `watch --json --for SECS -- CMD`, sampling every 200 ms.
+    pub fn command(secs: u32, cmd: &[&str]) -> Watch {
+        let secs = format!("{secs}s");
+        let mut args = vec!["--interval", "200ms", "--json", "--for", &secs, "--"];
+        args.extend(cmd);
+        Watch::start(&args)
     }
 
     pub fn start_cmd(cmd: &mut Command) -> Watch {
@@ -131,6 +163,36 @@ impl Watch {
                 "no {kind} for pid {pid} within {limit}s of sampling; verdicts seen: {seen:?}\nlast sample: {v:#}"
             );
         }
+    }
+
+    /// Reads every sample to the report, asserting `pid` is OK in each
+    /// and in the report, and that the samples covered the whole run: one
+    /// a second at least, the last within 2 s of the end. (How many more
+    /// depends on how busy the host is: at 200 ms a sample takes longer than
+    /// its interval on a loaded 2-core machine.)
+    pub fn ok_throughout(&self, pid: u32) {
+        let mut times = Vec::new();
+        let report = loop {
+            let v = self
+                .next(Duration::from_secs(15))
+                .expect("samples, then a report");
+            if v["type"] == "report" {
+                break v;
+            }
+            times.push(v["t"].as_f64().unwrap());
+            let p = process(&v, pid).expect("the watched process in every sample");
+            assert_eq!(p["verdict"], "OK", "at {}s: {p:#}", v["t"]);
+        };
+        let r = verdicts_for(&report, pid);
+        assert_eq!(r.len(), 1, "{report:#}");
+        assert_eq!(r[0]["verdict"], "OK", "{report:#}");
+        let run = report["duration_s"].as_f64().unwrap();
+        let last = times.last().copied().unwrap_or(0.0);
+        assert!(
+            times.len() as f64 >= run.floor() && last >= run - 2.0,
+            "{} samples over {run}s, the last at {last}s",
+            times.len()
+        );
     }
 
     /// Reads to the end and returns the final report line.

@@ -4,17 +4,12 @@
 //! the test's own server within 30 s; the healthy pool is OK in every
 //! sample.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Watch, process, tool, verdicts_for};
+use crate::harness::{Watch, clients_dir, tool, verdicts_for};
 use crate::programs::{Server, ServerCfg};
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/watch/clients")
-}
 
 fn node() -> Option<String> {
     tool("node", "LEAKLESS_REQUIRE_NODE", "apt-get install nodejs")
@@ -23,10 +18,7 @@ fn node() -> Option<String> {
 /// `watch --json -- CMD`, and the pid of the command (the root process,
 /// from the first sample).
 fn watch_command(secs: u32, cmd: &[&str]) -> (Watch, u32) {
-    let secs = format!("{secs}s");
-    let mut args = vec!["--interval", "200ms", "--json", "--for", &secs, "--"];
-    args.extend(cmd);
-    let w = Watch::start(&args);
+    let w = Watch::command(secs, cmd);
     let first = w.next(Duration::from_secs(30)).expect("a first sample");
     let pid = first["processes"][0]["pid"].as_u64().expect("the command") as u32;
     (w, pid)
@@ -82,21 +74,7 @@ fn node_shared_agent_under_steady_load_is_ok_throughout() {
     let url = format!("http://{}/", server.addr);
     let script = clients_dir().join("node_roles.js");
     let (w, pid) = watch_command(14, &[&node, script.to_str().unwrap(), "pooled", &url, "30"]);
-    let mut samples = 0;
-    loop {
-        let v = w
-            .next(Duration::from_secs(15))
-            .expect("samples, then a report");
-        if v["type"] == "report" {
-            let r = verdicts_for(&v, pid);
-            assert_eq!(r[0]["verdict"], "OK", "{v:#}");
-            break;
-        }
-        samples += 1;
-        let p = process(&v, pid).expect("the command in every sample");
-        assert_eq!(p["verdict"], "OK", "at {}s: {p:#}", v["t"]);
-    }
-    assert!(samples >= 40, "{samples} samples");
+    w.ok_throughout(pid);
 }
 
 /// curl in shell loops: a new process and a new connection per request.

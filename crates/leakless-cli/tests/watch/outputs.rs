@@ -34,20 +34,7 @@ fn prometheus_exposition_is_valid_and_labels_are_bounded() {
         ..ServerCfg::default()
     });
     let role = Role::spawn("close_wait", server.addr);
-    let pid = role.pid().to_string();
-    let w = Watch::start(&[
-        "--pid",
-        &pid,
-        "--interval",
-        "200ms",
-        "--json",
-        "--for",
-        "31s",
-        "--listen",
-        "127.0.0.1:0",
-        "--top",
-        "1",
-    ]);
+    let w = Watch::pid(role.pid(), 31, &["--listen", "127.0.0.1:0", "--top", "1"]);
     let line = w
         .stderr_line(Duration::from_secs(10))
         .expect("the listen address on stderr");
@@ -62,7 +49,7 @@ fn prometheus_exposition_is_valid_and_labels_are_bounded() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
     let ep = server.addr.to_string();
-    let sockets_cw = format!("leakless_watch_sockets{{pid=\"{pid}\",");
+    let sockets_cw = format!("leakless_watch_sockets{{pid=\"{}\",", role.pid());
     assert!(
         body.lines().any(|l| l.starts_with(&sockets_cw)
             && l.contains(&format!("endpoint=\"{ep}\""))

@@ -149,22 +149,7 @@ fn serve_conn(conn: TcpStream, cfg: ServerCfg, stop: &AtomicBool) -> io::Result<
 
 /// Closes with SO_LINGER 0: the peer gets an RST, not a FIN.
 fn reset(s: TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on an open socket with a correctly sized value.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
-    drop(s);
+    let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
 }
 
 /// Sends a GET and reads the response head; returns the Content-Length.

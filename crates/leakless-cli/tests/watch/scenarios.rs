@@ -6,14 +6,8 @@ use std::time::Duration;
 use crate::harness::{Role, Watch, process, verdicts_for};
 use crate::programs::{Server, ServerCfg};
 
-/// Sampling fast keeps the suite short; the rules work in seconds, not samples.
-const ARGS: [&str; 5] = ["--interval", "200ms", "--json", "--for", "31s"];
-
 fn watch(pid: u32) -> Watch {
-    let pid = pid.to_string();
-    let mut args = vec!["--pid", pid.as_str()];
-    args.extend(ARGS);
-    Watch::start(&args)
+    Watch::pid(pid, 31, &[])
 }
 
 fn evidence(v: &serde_json::Value) -> String {
@@ -214,16 +208,7 @@ fn flat_close_wait_from_a_burst_is_a_stale_pool_never_a_leak() {
         ..ServerCfg::default()
     });
     let role = Role::spawn("burst_idle", server.addr);
-    let pid = role.pid().to_string();
-    let w = Watch::start(&[
-        "--pid",
-        &pid,
-        "--interval",
-        "200ms",
-        "--json",
-        "--for",
-        "24s",
-    ]);
+    let w = Watch::pid(role.pid(), 24, &[]);
     let mut kinds = Vec::new();
     let report = loop {
         let v = w
@@ -253,30 +238,5 @@ fn flat_close_wait_from_a_burst_is_a_stale_pool_never_a_leak() {
 fn healthy_pooled_client_is_ok_throughout() {
     let server = Server::start(ServerCfg::default());
     let role = Role::spawn("healthy", server.addr);
-    let pid = role.pid().to_string();
-    let w = Watch::start(&[
-        "--pid",
-        &pid,
-        "--interval",
-        "200ms",
-        "--json",
-        "--for",
-        "14s",
-    ]);
-    let mut samples = 0;
-    loop {
-        let v = w
-            .next(Duration::from_secs(15))
-            .expect("samples, then a report");
-        if v["type"] == "report" {
-            let r = verdicts_for(&v, role.pid());
-            assert_eq!(r.len(), 1, "{v:#}");
-            assert_eq!(r[0]["verdict"], "OK", "{v:#}");
-            break;
-        }
-        samples += 1;
-        let p = process(&v, role.pid()).expect("the watched process in every sample");
-        assert_eq!(p["verdict"], "OK", "at {}s: {p:#}", v["t"]);
-    }
-    assert!(samples >= 50, "{samples} samples in 14 s at 200 ms");
+    Watch::pid(role.pid(), 14, &[]).ok_throughout(role.pid());
 }
