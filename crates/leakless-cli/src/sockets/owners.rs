@@ -9,13 +9,18 @@
 //! are remembered as foreign so they do not trigger a scan every sample.
 //!
 //! What can go stale, and how it is bounded:
-//! - an fd that was a file and is now a socket: caught by the second pass
-//!   (unplaced inode with a uid the process runs as -> re-readlink its
-//!   non-socket fds);
+//! - an fd that was a file and is now a socket, or one whose socket lives
+//!   on elsewhere (a dup, a forked child) while the fd number holds a new
+//!   one: caught by the second pass (an unplaced inode with a uid the
+//!   process runs as -> re-readlink its non-socket fds, and every fd of a
+//!   process with at most [`SMALL_FD_TABLE`]);
 //! - a socket passed to a process by SCM_RIGHTS or inherited by fork while we
 //!   thought it foreign, or, in a process with a large fd table, opened
 //!   while another fd closed (same count, none of its known sockets closed):
-//!   caught by the full recheck every [`FULL_RECHECK`].
+//!   caught by the full recheck every [`FULL_RECHECK`];
+//! - in a process with a large fd table, a new socket on an fd whose old
+//!   socket lives on elsewhere: not caught until the old one is gone
+//!   (reading its 10k fds again is what makes `ss -p` slow).
 //!
 //! Whether a process can own a new inode is decided cheaply first: the
 //! socket's uid must be the process's, and, for processes with more than
@@ -45,7 +50,7 @@ pub enum Owners {
     All,
 }
 
-/// Forget the foreign set and re-verify every cached fd this often.
+/// Forget the foreign set and list every process in scope again this often.
 pub const FULL_RECHECK: Duration = Duration::from_secs(30);
 
 /// Processes with at most this many fds are listed whenever an unknown
@@ -86,6 +91,17 @@ struct ProcFds {
     /// pipe), so those are not read again.
     fds: HashMap<u32, u64>,
     uid: u32,
+}
+
+/// Which cached fds a scan of a process's fds takes as they were.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// Files, other sockets, and sockets still in the table.
+    Cached,
+    /// Only sockets still in the table.
+    LiveSockets,
+    /// None: every fd is read again.
+    Nothing,
 }
 
 /// The cache. One per [`super::SocketTable`].
@@ -332,8 +348,9 @@ impl OwnerMap {
             if must {
                 // Even a full recheck trusts cached fds whose socket is
                 // still alive: readlinking 10k fds is what makes `ss -p`
-                // slow. The second pass below re-reads non-socket fds.
-                self.scan_pid(pid, live, false);
+                // slow. The second pass below reads more where a socket
+                // is left unplaced.
+                self.scan_pid(pid, live, Trust::Cached);
                 if let Some(p) = self.procs.get_mut(&pid) {
                     p.count = size;
                     p.lost = false;
@@ -342,7 +359,10 @@ impl OwnerMap {
             }
         }
         // Second pass: an inode still unplaced whose uid matches a process
-        // may sit on an fd we cached as "not a socket" before it was reused.
+        // may sit on an fd we cached as "not a socket" before it was
+        // reused, or as a socket that is still in the table because
+        // another fd or process holds it too. A small process has all its
+        // fds read again; a large one, those that are not known sockets.
         let unplaced_uids: HashSet<u32> = unknown
             .iter()
             .filter(|(i, _)| !self.owner.contains_key(i))
@@ -350,9 +370,16 @@ impl OwnerMap {
             .collect();
         if !unplaced_uids.is_empty() {
             for &pid in &scanned {
-                let uid = self.procs.get(&pid).map(|p| p.uid);
-                if uid.is_some_and(|u| unplaced_uids.contains(&u)) {
-                    self.scan_pid(pid, live, true);
+                let Some(p) = self.procs.get(&pid) else {
+                    continue;
+                };
+                if unplaced_uids.contains(&p.uid) {
+                    let trust = if p.count.is_some_and(|n| n <= SMALL_FD_TABLE) {
+                        Trust::Nothing
+                    } else {
+                        Trust::LiveSockets
+                    };
+                    self.scan_pid(pid, live, trust);
                 }
             }
         }
@@ -363,10 +390,10 @@ impl OwnerMap {
         }
     }
 
-    /// Lists one process's fds and readlinks those we cannot vouch for: new
-    /// fd numbers, and fds whose socket is gone (the number may be reused).
-    /// `nonsockets`: also those cached as files.
-    fn scan_pid(&mut self, pid: u32, live: &HashMap<u64, u32>, nonsockets: bool) {
+    /// Lists one process's fds and readlinks those `trust` cannot vouch
+    /// for: always new fd numbers, and fds whose socket is gone (the number
+    /// may be reused).
+    fn scan_pid(&mut self, pid: u32, live: &HashMap<u64, u32>, trust: Trust) {
         let dir = format!("/proc/{pid}/fd");
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -399,21 +426,21 @@ impl OwnerMap {
             };
             seen.insert(fd);
             let cached = proc.fds.get(&fd).copied();
-            let trust = match cached {
-                Some(0) => !nonsockets,
+            let trusted = match cached {
+                Some(0) => trust == Trust::Cached,
                 Some(v) if v & NOT_TCP != 0 => {
                     if live.contains_key(&(v & !NOT_TCP)) {
                         // A socket read before it reached the table.
                         proc.fds.insert(fd, v & !NOT_TCP);
-                        true
+                        trust != Trust::Nothing
                     } else {
-                        !nonsockets
+                        trust == Trust::Cached
                     }
                 }
-                Some(inode) => live.contains_key(&inode),
+                Some(inode) => live.contains_key(&inode) && trust != Trust::Nothing,
                 None => false,
             };
-            if trust {
+            if trusted {
                 continue;
             }
             self.stats.readlinks += 1;
@@ -504,96 +531,5 @@ pub fn list_pids() -> io::Result<Vec<u32>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sockets::TcpState;
-    use std::net::{TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
-
-    fn sock(inode: u64) -> SocketInfo {
-        SocketInfo {
-            local: "127.0.0.1:1".parse().unwrap(),
-            remote: "127.0.0.1:2".parse().unwrap(),
-            state: TcpState::Established,
-            inode,
-            uid: 0,
-            cookie: inode,
-            recv_q: 0,
-            send_q: 0,
-            times: None,
-            pid: None,
-        }
-    }
-
-    fn inode_of(fd: &impl AsRawFd) -> u64 {
-        let link = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
-        socket_inode(link.to_str().unwrap()).unwrap()
-    }
-
-    #[test]
-    fn parses_socket_links() {
-        assert_eq!(socket_inode("socket:[42]"), Some(42));
-        assert_eq!(socket_inode("/dev/null"), None);
-        assert_eq!(socket_inode("pipe:[42]"), None);
-    }
-
-    /// Resolves our own sockets, then resolves again without a single
-    /// readlink, then finds a new socket with readlinks of only the new fds.
-    #[test]
-    fn caches_and_refreshes_incrementally() {
-        let me = std::process::id();
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        // Mostly sockets, as in the processes this cache is for.
-        let held: Vec<TcpStream> = (0..40)
-            .map(|_| TcpStream::connect(l.local_addr().unwrap()).unwrap())
-            .collect();
-        let mut map = OwnerMap::new(Owners::Pids(vec![me]));
-        let mut socks: Vec<SocketInfo> = held.iter().map(|c| sock(inode_of(c))).collect();
-        socks.push(sock(inode_of(&l)));
-        socks.push(sock(u64::MAX - 1));
-        map.resolve(&mut socks);
-        assert!(socks[..41].iter().all(|s| s.pid == Some(me)));
-        assert_eq!(socks[41].pid, None, "an inode nobody in scope owns");
-        assert!(map.stats().readlinks >= 41);
-
-        map.resolve(&mut socks);
-        assert_eq!(
-            map.stats(),
-            ScanStats::default(),
-            "warm: no /proc work at all"
-        );
-        assert_eq!(socks[1].pid, Some(me));
-
-        let b = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        socks.push(sock(inode_of(&b)));
-        let fds_before = fs::read_dir("/proc/self/fd").unwrap().count() as u32;
-        map.resolve(&mut socks);
-        assert_eq!(socks[42].pid, Some(me));
-        // At worst the new fd and the non-socket fds (the new socket may
-        // reuse the number of a directory fd the last scan itself used);
-        // never the 41 sockets already known.
-        assert!(
-            map.stats().readlinks < 30,
-            "only new and non-socket fds are read: {} of {fds_before}",
-            map.stats().readlinks
-        );
-    }
-
-    #[test]
-    fn readlinkat_finds_socket_inodes() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let dir = fs::File::open("/proc/self/fd").unwrap();
-        assert_eq!(link_inode(&dir, l.as_raw_fd() as u32), Some(inode_of(&l)));
-        let file = fs::File::open("/proc/self/stat").unwrap();
-        assert_eq!(link_inode(&dir, file.as_raw_fd() as u32), None);
-        assert_eq!(link_inode(&dir, 999_999), None);
-    }
-
-    #[test]
-    fn scope_none_does_nothing() {
-        let mut map = OwnerMap::new(Owners::None);
-        let mut socks = vec![sock(1)];
-        map.resolve(&mut socks);
-        assert_eq!(socks[0].pid, None);
-    }
-}
+#[path = "owners_tests.rs"]
+mod tests;
