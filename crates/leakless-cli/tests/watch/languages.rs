@@ -89,11 +89,11 @@ fn curl_in_a_loop_is_churn() {
         delay: Duration::from_millis(100),
         ..ServerCfg::default()
     });
-    // Three loops side by side: a loaded 2-core host starts a curl every
-    // 200 ms or so, and one loop alone would sit at the CHURN threshold.
+    // Eight loops side by side: a busy 2-core host starts each curl late
+    // (three loops made 4.3 connections/s at load 37, under CHURN's 5).
     // A refused connection (the test ended, its server gone) ends them.
     let script = format!(
-        "end=$(($(date +%s) + 45)); for i in 1 2 3; do (while [ $(date +%s) -lt $end ]; do {curl} -s -o /dev/null http://{}/ || break; done) & done; wait",
+        "end=$(($(date +%s) + 45)); for i in 1 2 3 4 5 6 7 8; do (while [ $(date +%s) -lt $end ]; do {curl} -s -o /dev/null http://{}/ || break; done) & done; wait",
         server.addr
     );
     let (w, pid) = watch_command(40, &["sh", "-c", &script]);
