@@ -42,10 +42,12 @@ pub fn encode(h: &Histogram<u64>) -> String {
     STANDARD.encode(bytes)
 }
 
-/// `h` in HdrHistogram's plain V2 encoding, base64: about ten times
-/// cheaper to write than [`encode`] (no deflate) and still compact (runs
-/// of zeros are counted, counts are varints), for what is written every
-/// second while the load runs.
+/// `h` in HdrHistogram's plain V2 encoding, base64: about twenty times
+/// cheaper to write than [`encode`] (no deflate: some 18 µs against 350
+/// µs for a second's histogram) and still compact (runs of zeros are
+/// counted, counts are varints), for what is kept every second while the
+/// load runs. Written out with [`compressed`]: not every HdrHistogram
+/// decoder reads the plain form (HdrHistogram_py and log readers do not).
 pub fn encode_plain(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
     V2Serializer::new()
@@ -66,6 +68,24 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
     let mut h = histogram();
     add(&mut h, &read);
     Ok(h)
+}
+
+/// Serde's `serialize_with` for a histogram kept in either V2 form: writes
+/// it compressed ([`encode`]), the form every HdrHistogram tool reads.
+pub fn compressed<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    let h = decode(text).map_err(serde::ser::Error::custom)?;
+    s.serialize_str(&encode(&h))
+}
+
+/// [`compressed`] for a histogram that may be absent.
+pub fn compressed_opt<S: serde::Serializer>(
+    text: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match text {
+        Some(t) => compressed(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Microseconds, as the histograms hold them, in milliseconds, as every

@@ -3,6 +3,7 @@
 //! counts keep the whole binary to a few seconds.
 
 mod deploy;
+mod hdr_decoder;
 mod merge;
 mod rate;
 mod report;
