@@ -5,9 +5,13 @@
 //! mechanism serves every protocol: whatever sits on top (rustls, the h2
 //! crate, the HTTP/1.1 loop) keeps running but sees no more bytes, and its
 //! writes never reach the wire. A dead peer, as a client sees it.
+//!
+//! Its shutdown lingers: a close the server chose must not cost the client
+//! the end of the reply (see [`Tcp::poll_linger`]).
 
 use std::future::Future;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -16,6 +20,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 /// How much of the connection still works (only ever moves towards
 /// silence), and how it will close.
@@ -60,15 +65,33 @@ impl Gate {
     }
 }
 
+/// The longest a shutdown waits for the client to take the rest of the
+/// reply: a client that stopped reading does not hold a close up for long.
+const LINGER: Duration = Duration::from_secs(2);
+/// How often a lingering shutdown looks at what the client has yet to
+/// acknowledge: the kernel has no event for "all acknowledged".
+const LINGER_TICK: Duration = Duration::from_millis(5);
+
 /// The accepted socket and the gate the ledger can shut.
 pub(crate) struct Tcp {
     tcp: TcpStream,
     gate: Arc<Gate>,
+    /// Set once our side is shut: the timers of the lingering that follows.
+    linger: Option<Linger>,
+}
+
+struct Linger {
+    deadline: Pin<Box<Sleep>>,
+    tick: Pin<Box<Sleep>>,
 }
 
 impl Tcp {
     pub(crate) fn new(tcp: TcpStream, gate: Arc<Gate>) -> Self {
-        Tcp { tcp, gate }
+        Tcp {
+            tcp,
+            gate,
+            linger: None,
+        }
     }
 
     /// Make the coming close a reset (RST) rather than a FIN.
@@ -117,12 +140,55 @@ impl Tcp {
         }
     }
 
+    /// After our FIN, until the client has acknowledged every byte we sent
+    /// (the FIN included) or closed its side, or [`LINGER`] passed: reads
+    /// and drops whatever the client still sends. Closing a socket with
+    /// bytes unread, or one that bytes reach after it closed (a
+    /// WINDOW_UPDATE, a RST_STREAM, a request that crossed the close), makes
+    /// the kernel reset the connection and throw away the part of the reply
+    /// still queued to send: a client reading slowly would lose its end.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let linger = self.linger.get_or_insert_with(|| Linger {
+            deadline: Box::pin(tokio::time::sleep(LINGER)),
+            tick: Box::pin(tokio::time::sleep(LINGER_TICK)),
+        });
+        let mut scratch = [0u8; 4096];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.tcp).poll_read(cx, &mut buf) {
+                // The client closed: it sends nothing more.
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(()),
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => {}
+                Poll::Pending => break,
+            }
+        }
+        loop {
+            if unacknowledged(&self.tcp) == 0 || linger.deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            ready!(linger.tick.as_mut().poll(cx));
+            linger.tick.as_mut().reset(Instant::now() + LINGER_TICK);
+        }
+    }
+
     /// For a write while the gate is silent: pending for ever, or broken
     /// once the client has gone.
     fn poll_silent_write<T>(&self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         ready!(self.poll_hangup(cx));
         Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
     }
+}
+
+/// Bytes of ours the client has not acknowledged yet, the FIN counting as
+/// one (`SIOCOUTQ`, which Linux numbers as `TIOCOUTQ`); 0 when the kernel
+/// will not say.
+fn unacknowledged(tcp: &TcpStream) -> i32 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: the ioctl writes one int through the pointer, which lives
+    // across the call; the descriptor is open for as long as `tcp` is.
+    let r = unsafe { libc::ioctl(tcp.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if r < 0 { 0 } else { n }
 }
 
 impl Drop for Tcp {
@@ -188,12 +254,16 @@ impl AsyncWrite for Tcp {
         Pin::new(&mut this.tcp).poll_flush(cx)
     }
 
+    /// Our FIN, then the linger ([`Tcp::poll_linger`]).
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         // A silent peer sends no FIN either.
         if this.gate.writes_stopped() {
             return this.poll_silent_write(cx);
         }
-        Pin::new(&mut this.tcp).poll_shutdown(cx)
+        if this.linger.is_none() {
+            ready!(Pin::new(&mut this.tcp).poll_shutdown(cx))?;
+        }
+        this.poll_linger(cx).map(Ok)
     }
 }

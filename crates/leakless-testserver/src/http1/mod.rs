@@ -25,17 +25,29 @@ pub(crate) async fn run<S: Io>(io: &mut S, buf: BytesMut, ctx: &Ctx) -> CloseRea
     let reason = serve(io, buf, ctx).await;
     // A close the server chose is said properly: over TLS that is a
     // close_notify, without which a client must treat a body delimited by
-    // the close as truncated. Faults and a client that left get no goodbye;
-    // a client that reads nothing does not hold the close up.
+    // the close as truncated; then the socket lingers until the client has
+    // the whole reply (or a close is requested meanwhile). Faults and a
+    // client that left get no goodbye; a close the test asked for, a short
+    // one, so a client that reads nothing does not hold it up.
     let polite = !matches!(reason, CloseReason::Peer | CloseReason::Fault);
     if polite && !ctx.ledger.is_shut(ctx.id) {
-        let _ = tokio::time::timeout(GOODBYE, io.shutdown()).await;
+        let requested = matches!(
+            reason,
+            CloseReason::CloseIdle | CloseReason::CloseAll | CloseReason::Shutdown
+        );
+        let limit = if requested { GOODBYE } else { LINGER };
+        let _ = ctx
+            .guarded(tokio::time::timeout(limit, io.shutdown()))
+            .await;
     }
     reason
 }
 
-/// How long a polite close may take.
+/// How long a polite close the test asked for may take.
 const GOODBYE: Duration = Duration::from_millis(50);
+/// How long a polite close the server chose may take: the socket's own
+/// linger is as long, this bounds a close_notify the client never reads.
+const LINGER: Duration = Duration::from_secs(2);
 
 async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, ctx: &Ctx) -> CloseReason {
     let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);

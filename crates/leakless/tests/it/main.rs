@@ -24,6 +24,7 @@ mod proxy;
 mod redirects;
 mod retry;
 mod reuse;
+mod server_close;
 mod timeouts;
 mod tls;
 mod tls_settings;
