@@ -11,6 +11,7 @@
 //! still queued, sends a few bytes, then reads the rest.
 
 use std::io::ErrorKind;
+use std::time::{Duration, Instant};
 
 use leakless_testserver::CloseReason;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,12 +60,33 @@ async fn a_connection_close_reply_read_slowly_arrives_whole_when_the_client_send
 #[tokio::test]
 async fn an_h2_reply_on_a_connection_going_away_read_slowly_arrives_whole_when_the_client_sends_after_the_close()
  {
+    let server = TestServer::start(Config::new().h2_goaway_after(1));
+    let (mut tcp, mut h2) = h2_get_on_a_connection_going_away(&server).await;
+    let mut feed = |bytes: &[u8]| h2.feed(bytes);
+    read_slowly_past_the_close(&mut tcp, &server, &mut feed).await;
+    // A frame after the close, as a client reading its body sends
+    // WINDOW_UPDATEs, or RST_STREAM for a stream it gave up.
+    let mut ping = Vec::new();
+    frame(&mut ping, PING, 0, 0, &[7; 8]);
+    tcp.write_all(&ping).await.unwrap();
+    let end = read_to_the_end(&mut tcp, &mut feed).await;
+    assert_eq!(
+        (h2.data, h2.ended, end),
+        (SIZE, true, "eof"),
+        "the reply's body, then the close"
+    );
+    let s = server.wait_closed(1).await;
+    assert_eq!(s.closed_for(CloseReason::GoAway), 1);
+}
+
+/// Over HTTP/2 to `server`, which must say GOAWAY after one stream: a GET
+/// for [`SIZE`] bytes whose request ends once the final GOAWAY came.
+async fn h2_get_on_a_connection_going_away(server: &TestServer) -> (TcpStream, H2Reader) {
     // GOAWAY as soon as the stream is accepted: the connection closes once
     // the reply is written, most of it still queued in the server's socket.
     // The request's end waits for the final GOAWAY, so that the reply's
     // bytes all come after it.
-    let server = TestServer::start(Config::new().h2_goaway_after(1));
-    let mut tcp = connect(&server).await;
+    let mut tcp = connect(server).await;
     let mut out = PREFACE.to_vec();
     // SETTINGS_INITIAL_WINDOW_SIZE at its maximum and the connection's
     // window as wide: flow control never holds the reply up, the socket does.
@@ -85,22 +107,55 @@ async fn an_h2_reply_on_a_connection_going_away_read_slowly_arrives_whole_when_t
     let mut end = Vec::new();
     frame(&mut end, DATA, END_STREAM, 1, &[]);
     tcp.write_all(&end).await.unwrap();
+    (tcp, h2)
+}
 
-    let mut feed = |bytes: &[u8]| h2.feed(bytes);
-    read_slowly_past_the_close(&mut tcp, &server, &mut feed).await;
-    // A frame after the close, as a client reading its body sends
-    // WINDOW_UPDATEs, or RST_STREAM for a stream it gave up.
-    let mut ping = Vec::new();
-    frame(&mut ping, PING, 0, 0, &[7; 8]);
-    tcp.write_all(&ping).await.unwrap();
-    let end = read_to_the_end(&mut tcp, &mut feed).await;
-    assert_eq!(
-        (h2.data, h2.ended, end),
-        (SIZE, true, "eof"),
-        "the reply's body, then the close"
-    );
+/// Bounds the linger: a client that never reads the rest, nor closes,
+/// holds the server's connection task for 2 s at most.
+#[tokio::test]
+async fn a_close_lingering_for_a_client_that_never_reads_ends_within_two_seconds() {
+    let server = TestServer::start(Config::new());
+    let (_tcp, lingering) = h1_close_lingering(&server).await;
     let s = server.wait_closed(1).await;
-    assert_eq!(s.closed_for(CloseReason::GoAway), 1);
+    assert_eq!(s.closed_for(CloseReason::ReplyClose), 1);
+    let took = lingering.elapsed();
+    // 2 s of linger, and room for a loaded machine to schedule the end.
+    assert!(took < Duration::from_secs(4), "lingered {took:?}");
+}
+
+/// Dropping the server does not wait out a linger: the close request cuts
+/// it short, over HTTP/1.1 and over h2.
+#[tokio::test]
+async fn dropping_the_server_cuts_a_lingering_close_short() {
+    let server = TestServer::start(Config::new());
+    let (_h1, _) = h1_close_lingering(&server).await;
+    assert_drops_at_once(server);
+
+    let server = TestServer::start(Config::new().h2_goaway_after(1));
+    let (mut tcp, mut h2) = h2_get_on_a_connection_going_away(&server).await;
+    read_slowly_past_the_close(&mut tcp, &server, &mut |b| h2.feed(b)).await;
+    assert_drops_at_once(server);
+}
+
+/// A connection to `server` whose reply (`Connection: close`, [`SIZE`]
+/// bytes) is read only until the server has closed with bytes still
+/// queued, then no more: the server's close lingers from about the instant
+/// returned.
+async fn h1_close_lingering(server: &TestServer) -> (TcpStream, Instant) {
+    let mut tcp = connect(server).await;
+    let req = format!("GET /?size={SIZE}&close=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    read_slowly_past_the_close(&mut tcp, server, &mut |_| Vec::new()).await;
+    (tcp, Instant::now())
+}
+
+/// Drops `server` (which closes its connections and joins its thread) and
+/// fails if that took anywhere near a linger's 2 s.
+fn assert_drops_at_once(server: TestServer) {
+    let start = Instant::now();
+    drop(server);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(1), "the drop took {took:?}");
 }
 
 /// A connection to `server` whose small writes go out at once: Nagle's

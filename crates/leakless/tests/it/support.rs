@@ -16,7 +16,7 @@ mod wait;
 pub use ca::TestCa;
 pub use child::run_alone_in_a_fresh_process;
 pub use kernel::{
-    CLOSE, CLOSE_WAIT, ESTABLISHED, FIN_WAIT1, KernelSocket, LAST_ACK, client_sockets,
+    CLOSE, CLOSE_WAIT, ESTABLISHED, FIN_WAIT1, KernelSocket, LAST_ACK, TIME_WAIT, client_sockets,
     held_client_sockets, open_fds, socket, sockets,
 };
 pub use leakless::{Client, ClientBuilder};
