@@ -43,8 +43,9 @@ pub(crate) struct Failure {
     /// Not one byte of a response arrived.
     pub got_nothing: bool,
     /// The server provably did not process the request: nothing of it was
-    /// written, or HTTP/2 said REFUSED_STREAM or GOAWAY before it. Safe to
-    /// send again whatever the method.
+    /// written, or HTTP/2 said REFUSED_STREAM, or a GOAWAY whose
+    /// last-stream-id is below the request's stream. Safe to send again
+    /// whatever the method.
     pub unprocessed: bool,
     /// What the connection should suffer.
     pub fate: Fate,

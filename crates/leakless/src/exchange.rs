@@ -163,7 +163,7 @@ pub(crate) async fn exchange(
             pool.note_retry(route);
             if tracer.is_on() {
                 tracer.retry(if untouched {
-                    "the server did not process it (nothing written, REFUSED_STREAM or GOAWAY)"
+                    "the server did not process it (nothing written, REFUSED_STREAM, or a GOAWAY below its stream)"
                 } else {
                     "a reused connection failed before any response byte, and the request is replayable"
                 });

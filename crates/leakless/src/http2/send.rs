@@ -58,20 +58,18 @@ pub(crate) async fn send(
     })?;
     let mut response = response;
     if !empty && let Err(error) = send_body(&mut out, body, idle).await {
-        // Why did the stream close under the body? A REFUSED_STREAM (or a
-        // GOAWAY before it) means unprocessed, so safe to send again; a
-        // server may also answer early without reading the body.
+        // Why did the stream close under the body? Refused (see
+        // `unprocessed`) means safe to send again; a server may also answer
+        // early without reading the body.
         let settled = poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut response).poll(cx))).await;
         return match settled {
             Poll::Ready(Ok(res)) => Ok((res, None)),
-            Poll::Ready(Err(e)) if e.reason() == Some(Reason::REFUSED_STREAM) || e.is_go_away() => {
-                Err(failed(
-                    e,
-                    "the server refused the stream",
-                    Phase::WriteRequest,
-                    Fate::StopNewStreams,
-                ))
-            }
+            Poll::Ready(Err(e)) if unprocessed(&e) => Err(failed(
+                e,
+                "the server refused the stream",
+                Phase::WriteRequest,
+                Fate::StopNewStreams,
+            )),
             // A window the server never opened looks like a dead
             // connection: ping it rather than trust it.
             _ if error.is_timeout() => Err(Failure {
@@ -206,10 +204,9 @@ fn h2_headers(headers: &HeaderMap) -> HeaderMap {
 }
 
 /// Maps an h2 error met in `phase`, `what` failed unless the error says
-/// better; a REFUSED_STREAM or GOAWAY from the server means "not processed".
+/// better, and whether the server processed the request.
 fn failed(e: h2::Error, what: &str, phase: Phase, fate: Fate) -> Failure {
-    let unprocessed =
-        e.is_remote() && (e.reason() == Some(Reason::REFUSED_STREAM) || e.is_go_away());
+    let unprocessed = unprocessed(&e);
     // The server did send something: a reset is its answer (not a stale
     // connection, so not retried as one), a break h2 caught is bytes.
     let answered = e.is_library() || (e.is_reset() && e.is_remote());
@@ -219,6 +216,18 @@ fn failed(e: h2::Error, what: &str, phase: Phase, fate: Fate) -> Failure {
         unprocessed,
         fate,
     }
+}
+
+/// Whether `e` says the server did not process the stream, so that the
+/// request may go again whatever its method: the server refused it
+/// (RST_STREAM REFUSED_STREAM), or its GOAWAY left it out. h2 fails a
+/// stream with the server's GOAWAY only if the stream's id is above the
+/// GOAWAY's last-stream-id, or if it was not open yet (RFC 9113 §6.8);
+/// one at or below it runs on, and fails as I/O if the connection then
+/// ends: the server may have processed that one.
+fn unprocessed(e: &h2::Error) -> bool {
+    let refused = e.is_reset() && e.reason() == Some(Reason::REFUSED_STREAM);
+    e.is_remote() && (refused || e.is_go_away())
 }
 
 /// Maps an h2 error met while reading a body.

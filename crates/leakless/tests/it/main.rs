@@ -12,6 +12,7 @@ mod conveniences;
 mod cookies;
 mod dial;
 mod differential;
+mod goaway;
 mod h2;
 mod hostile_h2;
 mod httpbin;

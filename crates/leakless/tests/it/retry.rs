@@ -11,7 +11,7 @@
 //! as the request came in. On HTTP/2 the close is the TCP connection's,
 //! with no GOAWAY: the server may have processed the stream, so only a
 //! safe request may go again. (GOAWAY and REFUSED_STREAM, which say the
-//! server did not process it, are tested in h2.rs.)
+//! server did not process it, are tested in h2.rs and goaway.rs.)
 
 use std::{
     net::SocketAddr,
