@@ -24,15 +24,6 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
-    /// Plain TCP, the HTTP/1.1 engine's fast path.
-    #[inline]
-    pub fn as_tcp_mut(&mut self) -> Option<&mut TcpStream> {
-        match self {
-            Transport::Tcp(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// Our end of the TCP socket underneath; `None` on a unix socket.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match self {

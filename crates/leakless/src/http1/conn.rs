@@ -4,7 +4,8 @@
 use std::{
     future::poll_fn,
     io,
-    task::{Context, Poll, ready},
+    pin::Pin,
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -76,25 +77,15 @@ impl H1Conn {
 
     /// Reads whatever the socket has into the read buffer; `Ok(0)` is EOF.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        loop {
-            if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            let Some(tcp) = self.io.as_tcp_mut() else {
-                return tokio_util::io::poll_read_buf(
-                    std::pin::Pin::new(&mut self.io),
-                    cx,
-                    &mut self.rbuf,
-                );
-            };
-            // try_read_buf makes no syscall unless the reactor saw readiness.
-            match tcp.try_read_buf(&mut self.rbuf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(tcp.poll_read_ready(cx))?;
-                }
-                other => return Poll::Ready(other),
-            }
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(READ_CHUNK);
         }
+        // Tokio's own read, not `try_read_buf`: it reads only once the
+        // reactor saw the socket readable, and a read that leaves room in
+        // the buffer drained the socket, so it forgets that readiness. The
+        // idle check then costs no system call until something new (a
+        // close, stray bytes) arrives; a close the reactor has seen stays.
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf)
     }
 
     /// Is this idle connection still fit to carry a request? Looks without
