@@ -1,6 +1,7 @@
 //! `leakless-peers CLIENT URL CONCURRENCY SECONDS [h2c]`: CONCURRENCY tasks on
 //! one thread, each sending GETs back to back for SECONDS; prints one line:
-//! `client=.. conc=.. requests=.. errors=.. secs=.. cpu_us=..`.
+//! `client=.. conc=.. requests=.. errors=.. secs=.. cpu_us=..`. SECONDS
+//! written `Nreq` sends N requests in all instead (scripts/per-request).
 
 use std::{
     cell::Cell,
@@ -42,7 +43,12 @@ fn main() {
         eprintln!("usage: leakless-peers leakless|reqwest URL CONCURRENCY SECONDS [h2c]");
         std::process::exit(2);
     }
-    let (which, url, conc, secs) = (args[1].clone(), args[2].clone(), args[3].parse::<usize>().unwrap(), args[4].parse::<f64>().unwrap());
+    let (which, url, conc) = (args[1].clone(), args[2].clone(), args[3].parse::<usize>().unwrap());
+    // A count of requests, or seconds.
+    let (count, secs) = match args[4].strip_suffix("req") {
+        Some(n) => (Some(n.parse::<u64>().unwrap()), f64::INFINITY),
+        None => (None, args[4].parse::<f64>().unwrap()),
+    };
     let h2c = args.get(5).is_some_and(|a| a == "h2c");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
@@ -63,12 +69,15 @@ fn main() {
         let (ok, errors) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(0u64)));
         let cpu0 = cpu_micros();
         let start = Instant::now();
-        let end = start + Duration::from_secs_f64(secs);
+        let end = start + Duration::from_secs_f64(secs.min(1e9));
+        let tickets = Rc::new(Cell::new(count.unwrap_or(u64::MAX)));
         let local = tokio::task::LocalSet::new();
         for _ in 0..conc {
-            let (peer, url, ok, errors) = (peer.clone(), url.clone(), ok.clone(), errors.clone());
+            let (peer, url, ok, errors, tickets) =
+                (peer.clone(), url.clone(), ok.clone(), errors.clone(), tickets.clone());
             local.spawn_local(async move {
-                while Instant::now() < end {
+                while tickets.get() > 0 && (count.is_some() || Instant::now() < end) {
+                    tickets.set(tickets.get() - 1);
                     match peer.get(&url).await {
                         Ok(_) => ok.set(ok.get() + 1),
                         Err(e) => {
