@@ -34,11 +34,20 @@ fn f(v: &Value, path: &str) -> f64 {
         .unwrap_or_else(|| panic!("{path} missing or not a number in {v:#}"))
 }
 
-/// 8 workers at 20 ms, idle connections closed after 2 s: the knee is 8
+/// 8 workers at 100 ms, idle connections closed after 2 s: the knee is 8
 /// (±1 step), the idle timeout 2 s (±0.5 s), the advice below it.
+///
+/// 8 connections keep 8 workers busy only if the time between a reply and
+/// the next request (the client's turn, the kernel's, the server thread's
+/// wake-up) is small against the service time: each cycle is service plus
+/// that gap, so 8 connections reach 8 × service / (service + gap) of the
+/// capacity while 16 hide the gap. A loaded 2-core machine makes the gap
+/// 2 ms and more; at a 20 ms service 8 connections then reached 91-93% of
+/// 16's throughput, under the knee's 95%, and the knee moved to 12. At
+/// 100 ms a 5 ms gap still leaves 8 at 95%.
 #[test]
 fn knee_and_keep_alive_of_a_server_with_8_workers() {
-    let server = Capped::start(8, Duration::from_millis(20), Duration::from_secs(2));
+    let server = Capped::start(8, Duration::from_millis(100), Duration::from_secs(2));
     let started = Instant::now();
     let (v, err) = tune_json(
         &server.url(),
@@ -54,9 +63,24 @@ fn knee_and_keep_alive_of_a_server_with_8_workers() {
         ],
     );
     let took = started.elapsed();
+    let steps: Vec<String> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "c={} {:.1} req/s p50 {} ms",
+                s["concurrency"],
+                f(s, "/rps"),
+                s["p50_ms"]
+            )
+        })
+        .collect();
     eprintln!(
-        "tune took {took:?} (sweep {}s, probe {}s)\n{err}",
-        v["sweep_s"], v["probe_s"]
+        "tune took {took:?} (sweep {}s, probe {}s)\n{}\n{err}",
+        v["sweep_s"],
+        v["probe_s"],
+        steps.join("\n")
     );
 
     let knee = f(&v, "/knee/concurrency");
@@ -75,8 +99,8 @@ fn knee_and_keep_alive_of_a_server_with_8_workers() {
     );
     let best = f(&v, "/knee/best_rps");
     assert!(
-        (250.0..=420.0).contains(&best),
-        "8 × 50 req/s at most: {best}"
+        (50.0..=84.0).contains(&best),
+        "8 × 10 req/s at most: {best}"
     );
 
     let idle = f(&v, "/keep_alive/idle/timeout_s");
