@@ -100,6 +100,8 @@ pub use http::{HeaderMap, Method, StatusCode, Version, header};
 pub use phase::Phase;
 pub use pool::Outstanding;
 pub use response::Response;
-pub use stats::{CloseReason, ClosedBy, Histogram, HostStats, LATENCY_BUCKETS, PoolStats};
+pub use stats::{
+    CloseReason, ClosedBy, Histogram, HostStats, LATENCY_BUCKETS, PoolStats, RECENT_HOSTS,
+};
 pub use trace::{Event, Observer, RequestInfo};
 pub use url::Url;

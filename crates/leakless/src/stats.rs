@@ -73,6 +73,13 @@ impl Histogram {
         }
         self.sum_nanos = self.sum_nanos.saturating_add(o.sum_nanos);
     }
+
+    fn subtract(&mut self, o: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts) {
+            *a = a.saturating_sub(b);
+        }
+        self.sum_nanos = self.sum_nanos.saturating_sub(o.sum_nanos);
+    }
 }
 
 /// Why a connection was closed.
@@ -175,6 +182,12 @@ impl ClosedBy {
             *a += b;
         }
     }
+
+    fn subtract(&mut self, other: &ClosedBy) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts) {
+            *a = a.saturating_sub(b);
+        }
+    }
 }
 
 /// One host's connections (or the total over hosts).
@@ -222,7 +235,8 @@ pub struct HostStats {
 }
 
 impl HostStats {
-    fn merge(&mut self, o: &HostStats) {
+    /// Adds `o` to these: gauges and counters alike.
+    pub(crate) fn merge(&mut self, o: &HostStats) {
         self.open += o.open;
         self.dialing += o.dialing;
         self.busy += o.busy;
@@ -241,29 +255,93 @@ impl HostStats {
         self.tls_time.merge(&o.tls_time);
         self.time_to_first_byte.merge(&o.time_to_first_byte);
     }
+
+    /// Takes `o` away from these, each field stopping at zero.
+    pub(crate) fn subtract(&mut self, o: &HostStats) {
+        self.open = self.open.saturating_sub(o.open);
+        self.dialing = self.dialing.saturating_sub(o.dialing);
+        self.busy = self.busy.saturating_sub(o.busy);
+        self.idle = self.idle.saturating_sub(o.idle);
+        self.waiting = self.waiting.saturating_sub(o.waiting);
+        self.h2_streams = self.h2_streams.saturating_sub(o.h2_streams);
+        self.created = self.created.saturating_sub(o.created);
+        self.reused = self.reused.saturating_sub(o.reused);
+        self.closed = self.closed.saturating_sub(o.closed);
+        self.retries = self.retries.saturating_sub(o.retries);
+        self.redirects = self.redirects.saturating_sub(o.redirects);
+        self.closed_by.subtract(&o.closed_by);
+        self.leaks_reported = self.leaks_reported.saturating_sub(o.leaks_reported);
+        self.pool_wait.subtract(&o.pool_wait);
+        self.connect_time.subtract(&o.connect_time);
+        self.tls_time.subtract(&o.tls_time);
+        self.time_to_first_byte.subtract(&o.time_to_first_byte);
+    }
+
+    /// The counters and histograms alone: every gauge zero.
+    pub(crate) fn counters(&self) -> HostStats {
+        HostStats {
+            open: 0,
+            dialing: 0,
+            busy: 0,
+            idle: 0,
+            waiting: 0,
+            h2_streams: 0,
+            ..self.clone()
+        }
+    }
 }
 
 /// A snapshot of the pool: per host (`host:port`) and in total.
+///
+/// A host leaves the pool once nothing of it is left: no connection open
+/// or being dialed, no request waiting, no response holding a stream (as
+/// Go's `Transport` deletes a host's entries when they empty). So
+/// [`PoolStats::hosts`] lists the live hosts only, and a program that
+/// talks to many hosts once each keeps no state for the ones it is done
+/// with. The last [`RECENT_HOSTS`] hosts to leave are kept in
+/// [`PoolStats::recent`] with their counts: a host that comes back
+/// carries on counting from them (a service polled less often than
+/// `idle_conn_timeout` keeps one history), and a caller can still read
+/// how a host's last connection ended just after it went. Older ones are
+/// forgotten, their counts kept only in [`PoolStats::total`], which
+/// counts every host the pool ever had: `created - closed == open` holds
+/// there too.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
-    /// Sums over every host.
+    /// Sums over every host, live, recent and forgotten.
     pub total: HostStats,
-    /// Per host, keyed `host:port` (`https://host:port` for TLS).
+    /// Live hosts, keyed `host:port` (`https://host:port` for TLS).
     pub hosts: BTreeMap<String, HostStats>,
+    /// Hosts that left the pool lately (at most [`RECENT_HOSTS`]), keyed as
+    /// [`PoolStats::hosts`], with their final counts (gauges all zero).
+    pub recent: BTreeMap<String, HostStats>,
 }
 
+/// How many hosts that left the pool [`PoolStats::recent`] remembers.
+pub const RECENT_HOSTS: usize = 64;
+
 impl PoolStats {
-    pub(crate) fn from_hosts(hosts: BTreeMap<String, HostStats>) -> PoolStats {
-        let mut total = HostStats::default();
-        for h in hosts.values() {
+    /// `forgotten`: the counts of hosts that left and were forgotten.
+    pub(crate) fn new(
+        hosts: BTreeMap<String, HostStats>,
+        recent: BTreeMap<String, HostStats>,
+        forgotten: &HostStats,
+    ) -> PoolStats {
+        let mut total = forgotten.clone();
+        for h in hosts.values().chain(recent.values()) {
             total.merge(h);
         }
-        PoolStats { total, hosts }
+        PoolStats {
+            total,
+            hosts,
+            recent,
+        }
     }
 
-    /// The stats of one host, by `host:port`.
+    /// The stats of one host, by `host:port`: a live one, else one that
+    /// left lately.
     pub fn host(&self, key: &str) -> Option<&HostStats> {
-        self.hosts.get(key)
+        self.hosts.get(key).or_else(|| self.recent.get(key))
     }
 }

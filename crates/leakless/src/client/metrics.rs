@@ -1,8 +1,13 @@
 //! Prometheus exposition of the pool's stats. A collector takes a
-//! `stats()` snapshot at each scrape, so there is nothing to keep in sync
-//! and nothing to pay between scrapes. Hosts are a label: the 50 with the
-//! most connections created are named, the rest summed under "other", so
-//! the series count stays bounded whatever a program talks to.
+//! snapshot at each scrape, so there is nothing to keep in sync and
+//! nothing to pay between scrapes. Hosts are a label: the first 50 hosts
+//! a scrape sees keep their own label for the client's life, the rest
+//! are summed under `host="other"`, so the series count stays bounded
+//! whatever a program talks to. Counters never go down, although hosts
+//! leave the pool when their last connection goes: a named host's series
+//! carries on (at its last counts while the host is gone), and a host
+//! that leaves unnamed was in "other" all along (the pool keeps this
+//! bookkeeping, so every registry and every `prometheus_text()` agrees).
 
 use std::{fmt, sync::Weak};
 
@@ -15,10 +20,8 @@ use prometheus_client::{
 
 use crate::{
     pool::Shared,
-    stats::{CloseReason, Histogram, HostStats, PoolStats},
+    stats::{CloseReason, Histogram, HostStats},
 };
-
-const MAX_HOSTS: usize = 50;
 
 /// Scrapes one client's pool; holds it weakly, so metrics never keep a
 /// dropped client's pool alive, and reports nothing once the client is gone.
@@ -35,25 +38,6 @@ pub(crate) fn register(registry: &mut Registry, pool: Weak<Shared>) {
     registry
         .sub_registry_with_prefix("leakless")
         .register_collector(Box::new(PoolCollector(pool)));
-}
-
-/// Hosts by label, the least busy folded into "other".
-fn labelled(stats: &PoolStats) -> Vec<(String, HostStats)> {
-    let mut hosts: Vec<(&String, &HostStats)> = stats.hosts.iter().collect();
-    hosts.sort_by_key(|(_, h)| std::cmp::Reverse(h.created));
-    let mut out: Vec<(String, HostStats)> = hosts
-        .iter()
-        .take(MAX_HOSTS)
-        .map(|(k, h)| ((*k).clone(), (*h).clone()))
-        .collect();
-    if hosts.len() > MAX_HOSTS {
-        let rest: std::collections::BTreeMap<String, HostStats> = hosts[MAX_HOSTS..]
-            .iter()
-            .map(|(k, h)| ((*k).clone(), (*h).clone()))
-            .collect();
-        out.push(("other".to_owned(), PoolStats::from_hosts(rest).total));
-    }
-    out
 }
 
 fn gauge(
@@ -116,10 +100,9 @@ fn histogram(
 
 impl Collector for PoolCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
-        let Some(stats) = self.0.upgrade().and_then(|pool| pool.stats_while_open()) else {
+        let Some(hosts) = self.0.upgrade().and_then(|pool| pool.series_while_open()) else {
             return Ok(());
         };
-        let hosts = labelled(&stats);
         let host = |h: &String| vec![("host", h.clone())];
         let state_rows: Vec<_> = hosts
             .iter()

@@ -19,6 +19,10 @@ use crate::{
     stats::{CloseReason, HostStats},
 };
 
+/// Room kept for waiters or claims without shrinking it: a host's usual
+/// load comes and goes without reallocating.
+const TIDY_ABOVE: usize = 64;
+
 /// What a host was found to speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Proto {
@@ -29,6 +33,10 @@ pub(super) enum Proto {
 
 #[derive(Debug)]
 pub(super) struct Host {
+    /// Which history `stats` belongs to: new when a host starts from zero,
+    /// kept when it comes back from the recently-left list. Metrics tell a
+    /// host that started over from one that carried on by it.
+    pub lineage: u64,
     pub proto: Proto,
     pub dialing: usize,
     pub busy: usize,
@@ -46,8 +54,10 @@ pub(super) struct Host {
 }
 
 impl Host {
-    pub fn new() -> Host {
+    /// A host with no connection yet; `stats` are its counts so far.
+    pub fn new(lineage: u64, stats: HostStats) -> Host {
         Host {
+            lineage,
             proto: Proto::Unknown,
             dialing: 0,
             busy: 0,
@@ -56,8 +66,24 @@ impl Host {
             h2: Vec::new(),
             outstanding: Registry::default(),
             last_used: Instant::now(),
-            stats: HostStats::default(),
+            stats,
         }
+    }
+
+    /// Nothing of it is left: it may leave the pool. A claim outstanding
+    /// (a stream whose connection already went) keeps it, so the claim
+    /// comes back to the registry it was taken from.
+    pub fn is_unused(&self) -> bool {
+        self.open() == 0 && self.waiters.is_empty() && self.outstanding.is_empty()
+    }
+
+    /// Gives back memory a crowd of waiters or claims left behind: a host
+    /// that once had 10,000 requests waiting should not keep room for them.
+    pub fn tidy(&mut self) {
+        if self.waiters.is_empty() && self.waiters.capacity() > TIDY_ABOVE {
+            self.waiters = VecDeque::new();
+        }
+        self.outstanding.tidy(TIDY_ABOVE);
     }
 
     pub fn open(&self) -> usize {

@@ -82,6 +82,13 @@ impl Registry {
         self.live == 0
     }
 
+    /// Once no claim is live, frees a slab grown past `above` entries.
+    pub fn tidy(&mut self, above: usize) {
+        if self.live == 0 && self.entries.capacity() > above {
+            *self = Registry::default();
+        }
+    }
+
     /// Reports claims older than `threshold` not yet reported; returns how many.
     pub fn scan(&mut self, now: Instant, threshold: Duration, route: &Route) -> u64 {
         let mut n = 0;

@@ -8,6 +8,10 @@
 //!   into an HTTP/2 entry and its first stream.
 //! - `streams`: HTTP/2 entries and the stream handles taken on them.
 //! - `host`: one host's counts, idle list, waiters and entries.
+//! - `hosts`: the host map; a host leaves it when nothing of it is left,
+//!   its counts kept for the recent ones and folded into the totals.
+//! - `series`: the hosts the Prometheus exposition names, so its counters
+//!   never go down as hosts come and go.
 //! - `waiter`, `reaper`, `leak`: the wait queue, the idle reaper, the
 //!   outstanding-lease registry and its `leak_threshold` scanner.
 //!
@@ -18,14 +22,15 @@
 
 mod dial;
 mod host;
+mod hosts;
 mod leak;
 mod lease;
 mod reaper;
+mod series;
 mod streams;
 mod waiter;
 
 use std::{
-    collections::HashMap,
     panic::Location,
     sync::{Arc, Mutex, MutexGuard, Weak},
     time::Duration,
@@ -43,7 +48,9 @@ pub(crate) use streams::{H2Stream, StreamGuard};
 
 use self::{
     host::{Host, Proto},
+    hosts::Hosts,
     lease::SlotState,
+    series::Series,
     waiter::{Wait, Waiter},
 };
 use crate::{
@@ -52,7 +59,7 @@ use crate::{
     error::{Error, PoolState},
     http1::{H1Conn, Unusable},
     route::Route,
-    stats::{CloseReason, PoolStats},
+    stats::{CloseReason, HostStats, PoolStats},
 };
 
 /// The call site a request was sent from.
@@ -79,8 +86,9 @@ pub(crate) struct Shared {
 
 #[derive(Debug)]
 struct State {
-    /// foldhash: SipHash's flood resistance buys nothing for our own keys.
-    hosts: HashMap<Route, Host, foldhash::fast::RandomState>,
+    hosts: Hosts,
+    /// The hosts the metrics exposition names, and what it last showed.
+    series: Series,
     idle_total: usize,
     /// The client was dropped: nothing goes idle any more.
     closed: bool,
@@ -107,7 +115,8 @@ enum Got {
 impl Pool {
     pub fn new(config: Config, connector: Connector) -> Pool {
         let state = State {
-            hosts: HashMap::default(),
+            hosts: Hosts::default(),
+            series: Series::default(),
             idle_total: 0,
             closed: false,
             reaper_running: false,
@@ -148,18 +157,12 @@ impl Pool {
     }
 
     pub fn note_retry(&self, route: &Route) {
-        let mut st = self.shared.lock();
-        if let Some(host) = st.hosts.get_mut(route) {
-            host.stats.retries += 1;
-        }
+        self.shared.lock().hosts.counters(route).retries += 1;
     }
 
-    /// A redirect from `route` is followed.
+    /// A redirect from `route` is followed (its connection may be gone).
     pub fn note_redirect(&self, route: &Route) {
-        let mut st = self.shared.lock();
-        if let Some(host) = st.hosts.get_mut(route) {
-            host.stats.redirects += 1;
-        }
+        self.shared.lock().hosts.counters(route).redirects += 1;
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -176,7 +179,7 @@ impl Pool {
         let st = self.shared.lock();
         let now = Instant::now();
         let mut out = Vec::new();
-        for (route, host) in &st.hosts {
+        for (route, host) in st.hosts.iter() {
             host.outstanding.list(route, now, &mut out);
         }
         out.sort_by_key(|o| std::cmp::Reverse(o.age));
@@ -210,6 +213,7 @@ impl Pool {
                     }
                 }
             }
+            st.hosts.settle_all();
             doomed
         };
         self.shared.reaper_wake.notify_one();
@@ -236,23 +240,21 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A snapshot of the counts; `None` once the client is gone.
-    pub(crate) fn stats_while_open(&self) -> Option<PoolStats> {
-        let st = self.lock();
-        (!st.closed).then(|| Self::snapshot(&st))
-    }
-
     fn stats(&self) -> PoolStats {
         Self::snapshot(&self.lock())
     }
 
     fn snapshot(st: &State) -> PoolStats {
-        PoolStats::from_hosts(
-            st.hosts
-                .iter()
-                .map(|(k, h)| (k.to_string(), h.snapshot()))
-                .collect(),
-        )
+        st.hosts.snapshot()
+    }
+
+    /// The rows of a metrics scrape: named hosts and "other", whose
+    /// counters never go down from one scrape to the next; `None` once the
+    /// client is gone.
+    pub(crate) fn series_while_open(&self) -> Option<Vec<(String, HostStats)>> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        (!st.closed).then(|| st.series.rows(&st.hosts))
     }
 
     fn try_checkout(self: &Arc<Self>, route: &Route, site: Site) -> Got {
@@ -262,7 +264,7 @@ impl Shared {
             let mut guard = self.lock();
             let st = &mut *guard;
             let now = Instant::now();
-            let host = st.hosts.entry(route.clone()).or_insert_with(Host::new);
+            let host = st.hosts.entry(route);
             host.last_used = now;
             let got = if let Some(stream) = self.take_stream(host, route, site, now) {
                 Got::Ready(Checkout::Stream(stream))
@@ -275,6 +277,7 @@ impl Shared {
                 Got::Ready(Checkout::Dial(self.new_dial(host, route, site, now)))
             } else {
                 let (tx, rx) = oneshot::channel();
+                // Counted in the host's waiters: it stays live until served or gone.
                 let id = st.next_waiter;
                 st.next_waiter += 1;
                 host.waiters.push_back(Waiter {
@@ -356,7 +359,7 @@ impl Shared {
             let host = st
                 .hosts
                 .get_mut(&route)
-                .expect("a leased host stays in the map");
+                .expect("a host with a counted connection is live");
             host.busy -= 1;
             host.last_used = now;
             host.finish_claim(&mut lease.slot, &route);
@@ -411,11 +414,13 @@ impl Shared {
             host.record_close(reason.expect("set above"));
             doomed.push(lease.disarm());
             self.serve_waiters(host, &route);
+            st.hosts.settle(&route);
         }
         drop(doomed);
     }
 
-    /// Closes the least recently used host's oldest idle connection.
+    /// Closes the least recently used host's oldest idle connection. A
+    /// scan of the live hosts; only hosts with a connection are live.
     fn evict_lru(self: &Arc<Self>, st: &mut State, doomed: &mut Doomed) {
         let victim = st
             .hosts
@@ -430,6 +435,7 @@ impl Shared {
             host.record_close(CloseReason::PoolFull);
             doomed.push(lease.disarm());
             self.serve_waiters(host, &route);
+            st.hosts.settle(&route);
         }
     }
 
@@ -487,11 +493,12 @@ impl Shared {
         let host = st
             .hosts
             .get_mut(&slot.route)
-            .expect("a slot's host stays in the map");
+            .expect("a host with a counted slot is live");
         host.leave(slot.state);
         host.record_close(slot.reason);
         host.finish_claim(slot, &slot.route.clone());
         self.serve_waiters(host, &slot.route);
+        st.hosts.settle(&slot.route);
     }
 
     /// A dial finished with HTTP/1.1: the slot moves from dialing to busy.
@@ -501,7 +508,7 @@ impl Shared {
         let host = st
             .hosts
             .get_mut(route)
-            .expect("a slot's host stays in the map");
+            .expect("a host with a counted slot is live");
         host.leave(from);
         host.busy += 1;
         host.record_dial(times);
@@ -517,13 +524,15 @@ impl Shared {
         let Some(host) = st.hosts.get_mut(route) else {
             return false;
         };
-        match host.waiters.iter().position(|w| w.id == id) {
+        let found = match host.waiters.iter().position(|w| w.id == id) {
             Some(i) => {
                 host.waiters.remove(i);
                 true
             }
             None => false,
-        }
+        };
+        st.hosts.settle(route);
+        found
     }
 
     fn pool_state(&self, route: &Route) -> PoolState {
@@ -548,7 +557,7 @@ impl Shared {
             st.leak_scanner = false;
             return false;
         }
-        for (route, host) in &mut st.hosts {
+        for (route, host) in st.hosts.iter_mut() {
             host.stats.leaks_reported += host.outstanding.scan(now, threshold, route);
         }
         true

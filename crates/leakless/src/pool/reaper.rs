@@ -81,6 +81,8 @@ impl Shared {
                 i += 1;
             }
         }
+        // A host emptied by this pass (or missed on the way) leaves now.
+        st.hosts.settle_all();
         let h2_idle = st
             .hosts
             .values()

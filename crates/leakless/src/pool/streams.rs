@@ -174,7 +174,7 @@ impl Shared {
         let host = st
             .hosts
             .get_mut(&route)
-            .expect("a slot's host stays in the map");
+            .expect("a host with a counted slot is live");
         host.leave(slot.state);
         host.record_dial(times);
         slot.disarm();
@@ -231,23 +231,25 @@ impl Shared {
         if let Some(ttfb) = ttfb {
             host.stats.time_to_first_byte.record(ttfb);
         }
-        let Some(i) = host.h2.iter().position(|e| e.id == conn) else {
-            return;
-        };
-        let entry = &mut host.h2[i];
-        entry.streams -= 1;
-        if entry.streams == 0 {
-            entry.idle_since = Instant::now();
-            if let Some(reason) = entry.closing {
-                let entry = host.h2.remove(i);
-                host.record_close(reason);
-                entry.control.close.notify_one();
-            } else {
-                self.ensure_reaper(st);
+        // The entry is gone already if its driver ended under this stream:
+        // then only the claim was left, and the host may leave with it.
+        if let Some(i) = host.h2.iter().position(|e| e.id == conn) {
+            let entry = &mut host.h2[i];
+            entry.streams -= 1;
+            if entry.streams == 0 {
+                entry.idle_since = Instant::now();
+                if let Some(reason) = entry.closing {
+                    let entry = host.h2.remove(i);
+                    host.record_close(reason);
+                    entry.control.close.notify_one();
+                } else {
+                    self.ensure_reaper(st);
+                }
             }
+            let host = st.hosts.get_mut(route).expect("still there");
+            self.serve_waiters(host, route);
         }
-        let host = st.hosts.get_mut(route).expect("still there");
-        self.serve_waiters(host, route);
+        st.hosts.settle(route);
     }
 
     /// The driver task ended: the connection is gone.
@@ -260,6 +262,7 @@ impl Shared {
             let entry = host.h2.remove(i);
             host.record_close(entry.closing.unwrap_or(reason));
             self.serve_waiters(host, route);
+            st.hosts.settle(route);
         }
     }
 }
