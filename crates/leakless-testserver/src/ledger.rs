@@ -94,7 +94,11 @@ impl Ledger {
     /// Registers an accepted connection: its id, the handle its task
     /// listens on, and the gate its socket reads and writes through. `None`
     /// once shutdown has begun.
-    pub(crate) fn accept(&self, peer: SocketAddr) -> Option<(u64, Arc<Notify>, Arc<Gate>)> {
+    pub(crate) fn accept(
+        &self,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Option<(u64, Arc<Notify>, Arc<Gate>)> {
         self.change(|s| {
             if s.shutting_down {
                 return None;
@@ -111,7 +115,7 @@ impl Ledger {
             s.ctl.insert(id, ctl);
             s.stats.accepted += 1;
             s.stats.open += 1;
-            s.stats.conns.insert(id, ConnStats::new(peer));
+            s.stats.conns.insert(id, ConnStats::new(peer, local));
             Some((id, notify, gate))
         })
     }

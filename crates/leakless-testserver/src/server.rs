@@ -242,7 +242,8 @@ async fn accept_loop(listener: TcpListener, ledger: Arc<Ledger>, pki: Arc<Pki>, 
                 Ok((stream, peer)) => {
                     // Replies are written whole; Nagle would only add delay.
                     let _ = stream.set_nodelay(true);
-                    if let Some((id, notify, gate)) = ledger.accept(peer) {
+                    let Ok(local) = stream.local_addr() else { continue };
+                    if let Some((id, notify, gate)) = ledger.accept(peer, local) {
                         let ctx = Ctx { id, ledger: ledger.clone(), notify, pki: pki.clone(), tls: false };
                         tasks.spawn(conn::serve(stream, gate, ctx));
                     }

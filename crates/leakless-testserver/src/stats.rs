@@ -105,6 +105,10 @@ impl ServerStats {
 pub struct ConnStats {
     /// The client's address: its local port identifies the client socket.
     pub peer: SocketAddr,
+    /// The address the client connected to: with a server listening on
+    /// `0.0.0.0`, which of the loopback addresses it dialed. With `peer`,
+    /// the connection's 4-tuple.
+    pub local: SocketAddr,
     /// Requests read in full on this connection.
     pub requests: u64,
     /// Writes on this connection that failed because the client had gone.
@@ -134,9 +138,10 @@ pub struct ConnStats {
 }
 
 impl ConnStats {
-    pub(crate) fn new(peer: SocketAddr) -> Self {
+    pub(crate) fn new(peer: SocketAddr, local: SocketAddr) -> Self {
         ConnStats {
             peer,
+            local,
             requests: 0,
             write_failures: 0,
             state: ConnState::New,

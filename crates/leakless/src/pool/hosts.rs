@@ -25,7 +25,9 @@ const MIN_CAPACITY: usize = 64;
 #[derive(Debug, Default)]
 pub(super) struct Hosts {
     /// foldhash: SipHash's flood resistance buys nothing for our own keys.
-    live: HashMap<Route, Host, foldhash::fast::RandomState>,
+    /// Boxed: a host is about a kilobyte, and a map sized for a crowd
+    /// keeps room for a crowd of them until it shrinks.
+    live: HashMap<Route, Box<Host>, foldhash::fast::RandomState>,
     /// Hosts that left lately, oldest first.
     recent: VecDeque<Retired>,
     /// The counts of every host that left and was forgotten.
@@ -57,33 +59,33 @@ impl Hosts {
                     Host::new(self.next_lineage, HostStats::default())
                 }
             };
-            self.live.insert(route.clone(), host);
+            self.live.insert(route.clone(), Box::new(host));
         }
         self.live.get_mut(route).expect("just inserted")
     }
 
     pub fn get(&self, route: &Route) -> Option<&Host> {
-        self.live.get(route)
+        self.live.get(route).map(|h| &**h)
     }
 
     pub fn get_mut(&mut self, route: &Route) -> Option<&mut Host> {
-        self.live.get_mut(route)
+        self.live.get_mut(route).map(|h| &mut **h)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Route, &Host)> {
-        self.live.iter()
+        self.live.iter().map(|(r, h)| (r, &**h))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Route, &mut Host)> {
-        self.live.iter_mut()
+        self.live.iter_mut().map(|(r, h)| (r, &mut **h))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Host> {
-        self.live.values()
+        self.live.values().map(|h| &**h)
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Host> {
-        self.live.values_mut()
+        self.live.values_mut().map(|h| &mut **h)
     }
 
     /// The counters to add a late event to (a redirect or a retry noted
@@ -129,7 +131,7 @@ impl Hosts {
         self.shrink();
     }
 
-    fn retire(&mut self, route: Route, host: Host) {
+    fn retire(&mut self, route: Route, host: Box<Host>) {
         if self.recent.len() == RECENT_HOSTS {
             let oldest = self.recent.pop_front().expect("full");
             self.forgotten.merge(&oldest.stats);

@@ -15,6 +15,7 @@ mod differential;
 mod goaway;
 mod h2;
 mod hostile_h2;
+mod hosts;
 mod httpbin;
 mod limits;
 mod nginx;

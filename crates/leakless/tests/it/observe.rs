@@ -471,14 +471,6 @@ async fn prometheus_text_has_the_pool_and_passes_promtool() {
     );
 }
 
-fn which(bin: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join(bin))
-        .find(|p| p.exists())
-}
-
 #[tokio::test]
 async fn metrics_in_a_registry_stop_when_the_client_is_dropped() {
     let mut registry = prometheus_client::registry::Registry::default();

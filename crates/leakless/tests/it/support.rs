@@ -93,3 +93,12 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The path of `bin` on `PATH`, if it is installed.
+pub fn which(bin: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(bin))
+        .find(|p| p.exists())
+}

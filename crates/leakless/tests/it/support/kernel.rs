@@ -97,12 +97,22 @@ pub fn sockets(
 }
 
 /// Our ends of every connection `server` accepted (its peers' addresses
-/// are our local ones), as the kernel has them now; a socket already gone
-/// from the kernel is left out. Connections the server no longer lists
-/// (past its `Config::history`) are not looked at.
+/// are our local ones, the addresses it was reached at our remote ones:
+/// one of many loopback addresses for a server on `0.0.0.0`), as the
+/// kernel has them now; a socket already gone from the kernel is left
+/// out. Connections the server no longer lists (past its
+/// `Config::history`) are not looked at.
 pub fn client_sockets(server: &TestServer) -> Vec<KernelSocket> {
-    let peers: Vec<SocketAddr> = server.stats().conns.values().map(|c| c.peer).collect();
-    sockets(peers, server.addr())
+    let pairs: Vec<(SocketAddr, SocketAddr)> = server
+        .stats()
+        .conns
+        .values()
+        .map(|c| (c.peer, c.local))
+        .collect();
+    pairs
+        .into_iter()
+        .filter_map(|(local, remote)| socket(local, remote))
+        .collect()
 }
 
 /// [`client_sockets`] that this process holds: the connections the client

@@ -1,0 +1,1 @@
+//! 10,000 requests in flight against `max_conns_per_host(100)`.
