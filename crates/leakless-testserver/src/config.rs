@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::chaos::Chaos;
 use crate::tls::Tls;
 
 /// How the server behaves. Plain data with public fields and builder-style
@@ -92,6 +93,9 @@ pub struct Config {
     /// and none can arrive, so an upload stalls at its first byte while
     /// requests without a body are served.
     pub h2_initial_window_size: Option<u32>,
+    /// Misbehave at random, per connection (see [`Chaos`]): each accepted
+    /// connection draws its own mischief. For soak runs.
+    pub chaos: Option<Chaos>,
 }
 
 impl Default for Config {
@@ -113,6 +117,7 @@ impl Default for Config {
             h2_refuse_streams: 0,
             h2_silent_after: None,
             h2_initial_window_size: None,
+            chaos: None,
         }
     }
 }
@@ -228,6 +233,12 @@ impl Config {
     /// Sets [`Config::h2_initial_window_size`].
     pub fn h2_initial_window_size(mut self, bytes: u32) -> Self {
         self.h2_initial_window_size = Some(bytes);
+        self
+    }
+
+    /// Sets [`Config::chaos`].
+    pub fn chaos(mut self, chaos: Chaos) -> Self {
+        self.chaos = Some(chaos);
         self
     }
 

@@ -31,7 +31,8 @@
 //! keep-alive policy (`keep_alive_timeout`, `advertise_keep_alive`,
 //! `max_requests_per_conn`) and a connection-level [`ConnFault`]. A reply can
 //! carry a per-request [`Fault`]. [`TestServer::set_config`] changes all of it
-//! while running. Bodies are `hello` repeated and cut to size, so byte `i` is
+//! while running. For soaks, [`Config::chaos`] makes each connection draw
+//! its own misbehaviour at random ([`Chaos`], [`Mischief`]). Bodies are `hello` repeated and cut to size, so byte `i` is
 //! `b"hello"[i % 5]`.
 //!
 //! # Query language
@@ -155,12 +156,14 @@
 //! src/stats.rs        ServerStats, ConnStats, ConnState, CloseReason, TlsInfo
 //! src/request.rs      RecordedRequest, what a test sees of a request
 //! src/config.rs       Config, Reply, Framing, Fault, ConnFault: behaviour as data
+//! src/chaos.rs        Chaos: a fault drawn at random for each connection (soaks)
 //! src/tls.rs          Tls, ServerCert, ClientAuth: TLS as data
 //! ```
 
 #![deny(missing_docs)]
 
 mod answer;
+mod chaos;
 mod config;
 mod conn;
 mod ctx;
@@ -182,6 +185,7 @@ mod tcp;
 mod tls;
 mod wait;
 
+pub use chaos::{Chaos, Mischief};
 pub use config::{Config, ConnFault, Fault, Framing, H2Flood, Reply};
 pub use encoding::Encoding;
 pub use pki::ClientCert;

@@ -244,7 +244,8 @@ async fn accept_loop(listener: TcpListener, ledger: Arc<Ledger>, pki: Arc<Pki>, 
                     let _ = stream.set_nodelay(true);
                     let Ok(local) = stream.local_addr() else { continue };
                     if let Some((id, notify, gate)) = ledger.accept(peer, local) {
-                        let ctx = Ctx { id, ledger: ledger.clone(), notify, pki: pki.clone(), tls: false };
+                        let chaos = ledger.config().chaos.as_ref().map(|c| Arc::new(c.draw(id)));
+                        let ctx = Ctx { id, ledger: ledger.clone(), notify, pki: pki.clone(), tls: false, chaos };
                         tasks.spawn(conn::serve(stream, gate, ctx));
                     }
                 }

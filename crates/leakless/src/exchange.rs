@@ -104,8 +104,13 @@ impl Exchanged {
     }
 }
 
-/// Tries for a request that provably never reached the server.
-const MAX_UNPROCESSED_RETRIES: u32 = 3;
+/// Tries for a request that provably never reached the server: Go's
+/// HTTP/2 transport makes up to 8 attempts (`retry <= 6`). A server that
+/// closes each HTTP/2 connection after a few streams (nginx's
+/// `keepalive_requests`) refuses the rest of a burst with GOAWAY, again on
+/// each new connection, so a burst needs several rounds; each attempt is
+/// also bounded by the request's deadline.
+const MAX_UNPROCESSED_RETRIES: u32 = 7;
 
 /// Checkout, send, read the head; again on a fresh connection when safe.
 pub(crate) async fn exchange(

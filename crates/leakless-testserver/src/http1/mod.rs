@@ -54,7 +54,7 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, ctx: &Ctx) -> CloseReason {
     let mut served = 0u64;
     let mut waiting = ConnState::New;
     loop {
-        let cfg = ledger.config();
+        let cfg = ctx.config(false);
         // Waiting for the first byte of the next request. Bytes already
         // buffered (a pipelined request) skip the wait.
         if buf.is_empty() {
@@ -99,9 +99,10 @@ async fn serve<S: Io>(io: &mut S, mut buf: BytesMut, ctx: &Ctx) -> CloseReason {
 
         // Picked after the request is counted, so a test that changes the
         // config once it sees the count gets the new behaviour next time.
-        let cfg = ledger.config();
+        let cfg = ctx.config(false);
         let body = Bytes::from(std::mem::take(&mut req.rec.body));
-        let answer = Answer::choose(&cfg, &req.rec.path, req.rec.version, body);
+        let mut answer = Answer::choose(&cfg, &req.rec.path, req.rec.version, body);
+        ctx.strike(served, &mut answer.reply, false);
         let reply = &answer.reply;
         let silence = reply.silence;
         let close = if req.wants_close {

@@ -35,7 +35,7 @@ const GOAWAY_FLUSH: Duration = Duration::from_millis(50);
 pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, ctx: &Ctx) -> CloseReason {
     let (id, ledger, notify) = (ctx.id, &*ctx.ledger, &*ctx.notify);
     ledger.h2_started(id);
-    let cfg = ledger.config();
+    let cfg = ctx.config(true);
     if let Some(ConnFault::H2Flood(flood)) = cfg.conn_fault {
         return flood::run(io, buf, flood, ctx).await;
     }
@@ -77,7 +77,7 @@ pub(crate) async fn run<S: Io>(io: S, buf: BytesMut, ctx: &Ctx) -> CloseReason {
                 return shut(&mut conn, reason, ledger, id).await;
             }
         }
-        let cfg = ledger.config();
+        let cfg = ctx.config(true);
         let idle = now == ConnState::Idle && closing.is_none();
         tokio::select! {
             biased;

@@ -91,12 +91,13 @@ pub(crate) async fn serve(
     let seq = ctx.ledger.request(ctx.id, &rec);
 
     // Picked after the request is counted, as on HTTP/1.1.
-    let cfg = ctx.ledger.config();
+    let cfg = ctx.config(true);
     let Answer {
-        reply,
+        mut reply,
         body: src,
         text,
     } = Answer::choose(&cfg, &target, Version::Http2, Bytes::from(rec.body));
+    ctx.strike(seq, &mut reply, true);
     if !reply.latency.is_zero() {
         tokio::select! {
             () = tokio::time::sleep(reply.latency) => {}

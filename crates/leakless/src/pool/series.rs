@@ -91,8 +91,11 @@ impl Series {
                 present: true,
             });
         }
-        let mut rows: Vec<(String, HostStats)> =
-            self.named.iter().map(|n| (n.key.clone(), n.shown())).collect();
+        let mut rows: Vec<(String, HostStats)> = self
+            .named
+            .iter()
+            .map(|n| (n.key.clone(), n.shown()))
+            .collect();
         // Always there, so it never appears mid-way.
         let mut other = total;
         for (_, shown) in &rows {

@@ -9,66 +9,31 @@
 //!   in, first out, each costs a bounded number of bytes, and dropping them
 //!   all, or letting them time out, leaves nothing behind.
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    sync::atomic::{AtomicIsize, Ordering},
-};
-
+mod counting;
+mod hosts;
 #[path = "../it/support/kernel.rs"]
 #[allow(dead_code)]
 mod kernel;
-
-mod hosts;
 mod waiters;
 
+pub use counting::heap;
 use leakless_testserver::TestServer;
 
-/// The system allocator, counting the bytes it holds for the program.
-struct Counting;
-
-static HELD: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call goes straight to the system allocator; the counter
-// is a side effect that allocates nothing.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HELD.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static COUNTING: Counting = Counting;
-
-/// Bytes the program holds on the heap now.
-pub fn heap() -> isize {
-    HELD.load(Ordering::Relaxed)
-}
-
-/// Held by each test for its whole run: the heap is the process's, so two
-/// tests at once would count each other's bytes.
-pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+/// Runs `test` on a runtime of its own (`threads` workers, 0 for the
+/// current thread), with no other test of this binary running: the heap is
+/// the process's, so two tests at once would count each other's bytes.
+pub fn alone<T>(threads: usize, test: impl Future<Output = T>) -> T {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    let _alone = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rt = match threads {
+        0 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    rt.enable_all().build().unwrap().block_on(test)
 }
 
 /// Polls `probe` until `done` holds (yielding to the runtime in between),

@@ -50,7 +50,11 @@ async fn a_host_leaves_the_pool_with_its_last_connection(mode: Mode) {
     let s = wait_for("the host gone", || client.stats(), |s| s.hosts.is_empty()).await;
     assert_all_consistent(&s);
     let gone = &s.recent[&key];
-    assert_eq!((gone.created, gone.closed, gone.open), (1, 1, 0), "{gone:?}");
+    assert_eq!(
+        (gone.created, gone.closed, gone.open),
+        (1, 1, 0),
+        "{gone:?}"
+    );
     assert_eq!(s.host(&key), Some(gone), "recent hosts answer `host()`");
     assert_eq!((s.total.created, s.total.closed), (1, 1));
 
@@ -60,7 +64,11 @@ async fn a_host_leaves_the_pool_with_its_last_connection(mode: Mode) {
     assert_all_consistent(&s);
     assert!(!s.recent.contains_key(&key), "{s:#?}");
     let back = &s.hosts[&key];
-    assert_eq!((back.created, back.closed, back.open), (2, 1, 1), "{back:?}");
+    assert_eq!(
+        (back.created, back.closed, back.open),
+        (2, 1, 1),
+        "{back:?}"
+    );
 }
 per_mode!(a_host_leaves_the_pool_with_its_last_connection: h1, h1_tls, h2, h2c);
 
@@ -135,12 +143,7 @@ async fn one_off_hosts_leave_nothing_behind() {
         .build()
         .unwrap();
     bounded(one_request_each(&client, &server, 0..HOSTS)).await;
-    let s = wait_for(
-        "every host gone",
-        || client.stats(),
-        |s| s.hosts.is_empty(),
-    )
-    .await;
+    let s = wait_for("every host gone", || client.stats(), |s| s.hosts.is_empty()).await;
     assert_all_consistent(&s);
     assert_eq!(s.recent.len(), RECENT_HOSTS);
     assert_eq!(
@@ -293,9 +296,7 @@ async fn prometheus_counters_never_go_down_as_hosts_leave_and_come_back() {
         .filter(|k| k.starts_with("leakless_connections_created_total{"))
         .count();
     assert_eq!(named, 51, "50 named and other: {last:#?}");
-    let first = url(&server, 0, "")
-        .trim_start_matches("http://")
-        .to_owned();
+    let first = url(&server, 0, "").trim_start_matches("http://").to_owned();
     assert_eq!(
         last[&format!("leakless_connections_created_total{{host=\"{first}\"}}")],
         2.0
