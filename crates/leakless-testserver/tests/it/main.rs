@@ -6,6 +6,7 @@ mod h2client;
 mod tlsclient;
 
 mod body;
+mod chaos;
 mod faults;
 mod h2;
 mod h2_hostile;
