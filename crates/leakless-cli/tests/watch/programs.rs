@@ -10,7 +10,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,7 @@ impl Default for ServerCfg {
 pub struct Server {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    resets: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -57,14 +58,15 @@ impl Server {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
+        let resets = Arc::new(AtomicUsize::new(0));
+        let (s, r) = (stop.clone(), resets.clone());
         thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((conn, _)) => {
-                        let s = s.clone();
+                        let (s, r) = (s.clone(), r.clone());
                         thread::spawn(move || {
-                            let _ = serve_conn(conn, cfg, &s);
+                            let _ = serve_conn(conn, cfg, &s, &r);
                         });
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -74,7 +76,13 @@ impl Server {
                 }
             }
         });
-        Server { addr, stop }
+        Server { addr, stop, resets }
+    }
+
+    /// Connections reset so far (with `reset_after`): each RST has been
+    /// sent, so the client's socket has left the kernel's table.
+    pub fn resets(&self) -> usize {
+        self.resets.load(Ordering::SeqCst)
     }
 }
 
@@ -84,7 +92,12 @@ impl Drop for Server {
     }
 }
 
-fn serve_conn(conn: TcpStream, cfg: ServerCfg, stop: &AtomicBool) -> io::Result<()> {
+fn serve_conn(
+    conn: TcpStream,
+    cfg: ServerCfg,
+    stop: &AtomicBool,
+    resets: &AtomicUsize,
+) -> io::Result<()> {
     conn.set_nonblocking(false)?;
     // Wake up regularly to notice `stop`; the keep-alive is checked by time.
     conn.set_read_timeout(Some(Duration::from_millis(100)))?;
@@ -140,7 +153,11 @@ fn serve_conn(conn: TcpStream, cfg: ServerCfg, stop: &AtomicBool) -> io::Result<
                 while Instant::now() < until && !stop.load(Ordering::SeqCst) {
                     thread::sleep(Duration::from_millis(50));
                 }
+                // The reader's clone of the socket too: the RST goes out
+                // when the last fd closes, before it is counted.
+                drop(reader);
                 reset(writer);
+                resets.fetch_add(1, Ordering::SeqCst);
             }
             return Ok(());
         }
