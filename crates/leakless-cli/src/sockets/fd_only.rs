@@ -128,7 +128,7 @@ fn is_tcp(pid: u32, fd: u32) -> bool {
 mod tests {
     use super::*;
     use crate::sockets::{Owners, SocketTable};
-    use std::io::Write;
+    use std::io::Read;
     use std::net::{TcpListener, TcpStream, UdpSocket};
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
@@ -167,16 +167,13 @@ mod tests {
         let before = table.sample().unwrap().fd_only;
         assert!(!ours(&before, &c) && !ours(&before, &healthy), "{before:?}");
         reset(server);
-        // The RST arrives on loopback at once; a write makes sure it is seen.
-        let _ = c.write_all(b"x");
-        let mut found = Vec::new();
-        for _ in 0..50 {
-            found = table.sample().unwrap().fd_only;
-            if ours(&found, &c) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        // A read fails with ECONNRESET once the kernel has handled the RST,
+        // which takes the socket out of its table first.
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let err = c.read(&mut [0u8; 1]).expect_err("reset by the peer");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+        let found = table.sample().unwrap().fd_only;
         assert!(ours(&found, &c), "{found:?}");
         assert!(!ours(&found, &healthy), "{found:?}");
         let fd = c.as_raw_fd() as u32;
