@@ -186,10 +186,19 @@ impl Lifecycle {
             });
             return;
         }
+        // A close is told by the state it leaves too: the record of the
+        // FIN_WAIT1 or CLOSE_WAIT before it may sit in another CPU's ring,
+        // read after this one (rings are read one after another while the
+        // kernel writes them), and must not make the close look like a reset.
         let ending = match (t.old, t.new) {
             (_, TcpState::FinWait1) => Ending::LocalFirst,
             (_, TcpState::CloseWait) => Ending::PeerFirst,
             (TcpState::SynSent, TcpState::Close) => Ending::Failed,
+            (
+                TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing | TcpState::TimeWait,
+                TcpState::Close,
+            ) => Ending::LocalFirst,
+            (TcpState::CloseWait | TcpState::LastAck, TcpState::Close) => Ending::PeerFirst,
             (_, TcpState::Close) => Ending::Reset,
             _ => return,
         };
@@ -313,6 +322,38 @@ mod tests {
             panic!()
         };
         assert_eq!(local.port(), 40001);
+    }
+
+    /// The close's last step read before its first (another CPU's ring
+    /// read later): still who closed first, not a reset.
+    #[test]
+    fn a_close_read_before_its_fin_is_not_a_reset() {
+        let mut l = Lifecycle::new(Scope::All);
+        let mut recs = Vec::new();
+        for (sk, first, last) in [
+            (1, TcpState::FinWait1, TcpState::FinWait2),
+            (2, TcpState::CloseWait, TcpState::LastAck),
+        ] {
+            let port = 40000 + sk as u16;
+            recs.extend(conn(sk * 10_000, 7, sk, port, (last, TcpState::Close)));
+            recs.push(tr(
+                sk * 10_000 + 500,
+                7,
+                sk,
+                TcpState::Established,
+                first,
+                port,
+            ));
+        }
+        let out = run(&mut l, &recs);
+        assert_eq!(
+            endings(&out),
+            vec![
+                (7, Ending::LocalFirst, 1_000),
+                (7, Ending::PeerFirst, 1_000)
+            ]
+        );
+        assert_eq!(l.live(), 0);
     }
 
     #[test]
