@@ -1,12 +1,20 @@
 //! An nginx of our own on a free loopback port, with `stub_status` so a test
 //! can read how many connections nginx accepted: the server's own count of
 //! what `watch` counted on the client side.
+//!
+//! The port is ours before nginx starts: we bind it and nginx inherits the
+//! listening socket (its `NGINX` variable, which binary upgrades use), so no
+//! other test can take the port between our choosing it and nginx binding it.
+//! nginx 1.22 takes inherited sockets only with its master process on: a
+//! master and one worker.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Killed on drop, its directory removed.
 pub struct Nginx {
@@ -30,11 +38,9 @@ impl Nginx {
             eprintln!("skipped: nginx is not installed");
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let port = addr.port();
         let dir = std::env::temp_dir().join(format!(
             "leakless-watch-nginx-{}-{port}",
             std::process::id()
@@ -42,7 +48,7 @@ impl Nginx {
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let d = dir.display();
         let conf = format!(
-            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+            "daemon off;\nmaster_process on;\nworker_processes 1;\npid {d}/nginx.pid;\n\
              error_log {d}/error.log warn;\nevents {{ worker_connections 4096; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
              fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
@@ -50,25 +56,37 @@ impl Nginx {
              location / {{ return 200 \"hello\"; }}\n  }}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-c")
+        let fd = listener.as_raw_fd();
+        let mut cmd = Command::new(bin);
+        cmd.arg("-c")
             .arg(dir.join("nginx.conf"))
             .arg("-p")
             .arg(&dir)
+            .env("NGINX", format!("{fd};"))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx starts");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen on {addr} within 10 s; see {d}/error.log"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            .stderr(Stdio::inherit());
+        // SAFETY: only fcntl(2), async-signal-safe, between fork and exec:
+        // the listener stays open across exec in nginx alone, not in the
+        // children other tests start meanwhile.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
-        Some(Nginx { child, dir, addr })
+        let child = cmd.spawn().expect("nginx starts");
+        drop(listener);
+        let log = format!("{d}/error.log");
+        let nginx = Nginx { child, dir, addr };
+        // Connections queue on the socket from the start: this first status
+        // request waits for nginx to serve (or fails once it exited, the
+        // socket closed with it).
+        if let Err(e) = nginx.status() {
+            panic!("nginx did not answer on {addr} within 10 s ({e}); see {log}");
+        }
+        Some(nginx)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -78,12 +96,7 @@ impl Nginx {
     /// Connections nginx has accepted so far (`stub_status`'s "accepts"),
     /// this request's own connection included.
     pub fn accepts(&self) -> u64 {
-        let mut c = TcpStream::connect(self.addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut resp = String::new();
-        c.read_to_string(&mut resp).unwrap();
+        let resp = self.status().expect("nginx's stub_status");
         // "server accepts handled requests\n 12 12 34 \n"
         let after = resp
             .split("server accepts handled requests")
@@ -91,11 +104,26 @@ impl Nginx {
             .unwrap_or_else(|| panic!("no stub_status in: {resp}"));
         after.split_whitespace().next().unwrap().parse().unwrap()
     }
+
+    /// One `GET /status` on a connection of its own, the whole response.
+    fn status(&self) -> std::io::Result<String> {
+        let mut c = TcpStream::connect(self.addr)?;
+        c.set_read_timeout(Some(Duration::from_secs(10)))?;
+        c.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut resp = String::new();
+        c.read_to_string(&mut resp)?;
+        Ok(resp)
+    }
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: the master stops its worker, then exits (SIGKILL would
+        // leave the worker behind).
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
