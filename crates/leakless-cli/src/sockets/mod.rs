@@ -110,6 +110,28 @@ impl SocketInfo {
     }
 }
 
+/// Keeps the first entry of each socket (by cookie) among `out[start..]`,
+/// what one dump appended, in order. The kernel answers a dump in several
+/// reads and resumes each at a position in a hash chain, so a socket added
+/// to or removed from that chain between two reads shifts another one into
+/// the next read too: listed twice (once in each state if it changed in
+/// between), and counted twice by whoever counts the dump.
+pub(crate) fn one_entry_per_socket(
+    out: &mut Vec<SocketInfo>,
+    start: usize,
+    seen: &mut foldhash::HashSet<u64>,
+) {
+    seen.clear();
+    let mut kept = start;
+    for i in start..out.len() {
+        if seen.insert(out[i].cookie) {
+            out.swap(kept, i);
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
+}
+
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`, from dual-stack sockets) are
 /// shown and grouped as the IPv4 address they are.
 pub fn normalize(addr: SocketAddr) -> SocketAddr {
@@ -119,5 +141,49 @@ pub fn normalize(addr: SocketAddr) -> SocketAddr {
             None => addr,
         },
         IpAddr::V4(_) => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What one dump appended is deduplicated, in order; what was in the
+    /// vector before it is left alone.
+    #[test]
+    fn a_socket_a_dump_listed_twice_is_kept_once() {
+        let sock = |cookie: u64, state: TcpState| SocketInfo {
+            local: "127.0.0.1:1".parse().unwrap(),
+            remote: "127.0.0.1:2".parse().unwrap(),
+            state,
+            inode: cookie,
+            uid: 0,
+            cookie,
+            recv_q: 0,
+            send_q: 0,
+            times: None,
+            pid: None,
+        };
+        let mut out = vec![sock(1, TcpState::Established)];
+        out.extend([
+            sock(1, TcpState::Established),
+            sock(2, TcpState::Established),
+            sock(3, TcpState::FinWait1),
+            sock(2, TcpState::CloseWait),
+            sock(4, TcpState::TimeWait),
+            sock(3, TcpState::TimeWait),
+        ]);
+        one_entry_per_socket(&mut out, 1, &mut foldhash::HashSet::default());
+        let kept: Vec<_> = out.iter().map(|s| (s.cookie, s.state)).collect();
+        assert_eq!(
+            kept,
+            [
+                (1, TcpState::Established),
+                (1, TcpState::Established),
+                (2, TcpState::Established),
+                (3, TcpState::FinWait1),
+                (4, TcpState::TimeWait),
+            ]
+        );
     }
 }

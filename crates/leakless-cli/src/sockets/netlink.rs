@@ -27,7 +27,7 @@ use netlink_packet_sock_diag::{
 };
 use netlink_sys::{Socket, SocketAddr as NlAddr, protocols::NETLINK_SOCK_DIAG};
 
-use super::{SocketInfo, TcpState, TcpTimes, normalize};
+use super::{SocketInfo, TcpState, TcpTimes, normalize, one_entry_per_socket};
 
 /// Receive buffer: the kernel fills at most ~32 KiB per dump message batch,
 /// so 64 KiB never truncates and stays reused across samples.
@@ -44,6 +44,8 @@ pub struct NetlinkReader {
     seq: u32,
     /// The one-walk compat dump works here (until it is refused once).
     compat: bool,
+    /// Cookies of the current dump (kept for its capacity).
+    seen: foldhash::HashSet<u64>,
 }
 
 impl NetlinkReader {
@@ -58,12 +60,21 @@ impl NetlinkReader {
             buf: vec![0; RECV_BUF],
             seq: 0,
             compat: true,
+            seen: foldhash::HashSet::default(),
         })
     }
 
-    /// Appends every TCP socket of both families to `out`. `with_info` asks
-    /// for `tcp_info` (idle times); without it the dump is ~3x smaller.
+    /// Appends every TCP socket of both families to `out`, each once.
+    /// `with_info` asks for `tcp_info` (idle times); without it the dump is
+    /// ~3x smaller.
     pub fn dump(&mut self, with_info: bool, out: &mut Vec<SocketInfo>) -> io::Result<()> {
+        let start = out.len();
+        self.dump_all(with_info, out)?;
+        one_entry_per_socket(out, start, &mut self.seen);
+        Ok(())
+    }
+
+    fn dump_all(&mut self, with_info: bool, out: &mut Vec<SocketInfo>) -> io::Result<()> {
         if self.compat {
             let start = out.len();
             let req = compat_request(self.next_seq(), with_info);

@@ -8,17 +8,21 @@ use std::hash::{Hash, Hasher};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::{SocketInfo, TcpState, normalize};
+use super::{SocketInfo, TcpState, normalize, one_entry_per_socket};
 
 /// Appends the sockets listed in `DIR/tcp` and `DIR/tcp6`, where `DIR` is
 /// `/proc/net` (our namespace) or `/proc/PID/net` (that process's).
-/// A missing tcp6 (IPv6 disabled) is not an error.
+/// A missing tcp6 (IPv6 disabled) is not an error. Each socket once: the
+/// file is read in pages, each resumed at a position in the kernel's hash,
+/// as a netlink dump is.
 pub fn dump(dir: &str, out: &mut Vec<SocketInfo>) -> io::Result<()> {
+    let start = out.len();
     let v4 = std::fs::read_to_string(format!("{dir}/tcp"))?;
     parse_table(&v4, out);
     if let Ok(v6) = std::fs::read_to_string(format!("{dir}/tcp6")) {
         parse_table(&v6, out);
     }
+    one_entry_per_socket(out, start, &mut foldhash::HashSet::default());
     Ok(())
 }
 
