@@ -6,6 +6,8 @@ mod deploy;
 mod hdr_decoder;
 mod merge;
 mod rate;
+#[path = "../support/refusing.rs"]
+mod refusing;
 mod report;
 mod serve;
 
@@ -155,11 +157,8 @@ fn disabled_keep_alives_open_one_connection_per_request() {
 
 #[test]
 fn an_unreachable_target_fails_in_one_line() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}/");
+    let (_bound, addr) = refusing::refusing_addr();
+    let url = format!("http://{addr}/");
     let (code, v, err) = bench_json(&[&url, "-n", "5"]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(v, Value::Null, "no result for a run that never started");

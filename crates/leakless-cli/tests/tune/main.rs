@@ -3,6 +3,8 @@
 //! steps and a short --probe-max keep the whole file to seconds.
 
 mod capped;
+#[path = "../support/refusing.rs"]
+mod refusing;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -216,13 +218,9 @@ fn text_output_without_probe() {
 /// An unreachable target fails in one line with status 1.
 #[test]
 fn unreachable_target_exits_1() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_bound, addr) = refusing::refusing_addr();
     let out = Command::new(env!("CARGO_BIN_EXE_leakless"))
-        .args(["tune", &format!("http://127.0.0.1:{port}/"), "--json"])
+        .args(["tune", &format!("http://{addr}/"), "--json"])
         .output()
         .expect("runs leakless");
     assert_eq!(out.status.code(), Some(1));
