@@ -267,6 +267,17 @@ impl EndpointSeries {
         self.points.iter()
     }
 
+    /// Seconds from the `n`th last point to the last (0 with fewer).
+    pub fn span_of_last(&self, n: usize) -> f64 {
+        match (
+            self.points.back(),
+            self.points.iter().nth_back(n.max(1) - 1),
+        ) {
+            (Some(last), Some(first)) if self.points.len() >= n => last.t - first.t,
+            _ => 0.0,
+        }
+    }
+
     /// Points no older than `span` seconds before the last one.
     pub fn window(&self, span: f64) -> Window<'_> {
         let now = self.points.back().map_or(0.0, |p| p.t);

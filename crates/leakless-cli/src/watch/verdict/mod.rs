@@ -26,7 +26,8 @@
 //!    while each lives under [`churn::CHURN_LIFETIME_S`] (the events' mean
 //!    lifetime, else Little's law: open / rate): no keep-alive reuse.
 //!
-//! Windows: the last [`SHORT_WINDOW_S`] seconds (fast detection) and, for
+//! Windows: the last [`SHORT_WINDOW_S`] seconds (fast detection; the last
+//! [`MIN_POINTS`] samples where a busy host samples slower) and, for
 //! LEAK, also all history (slow leaks, staircases). Nothing is judged before
 //! [`MIN_SPAN_S`] seconds and [`MIN_POINTS`] samples.
 
@@ -148,7 +149,10 @@ pub struct Ctx {
 
 /// Judges one endpoint.
 pub fn judge(ep: &Endpoint, s: &EndpointSeries, ctx: &Ctx) -> Verdict {
-    let short = s.window(SHORT_WINDOW_S);
+    // The last SHORT_WINDOW_S, or the last MIN_POINTS samples where they
+    // span more: a host too busy to sample that often must still get a
+    // verdict, not "collecting" for as long as it stays busy.
+    let short = s.window(SHORT_WINDOW_S.max(s.span_of_last(MIN_POINTS)));
     if short.len() < MIN_POINTS || short.span() < MIN_SPAN_S - 1e-9 {
         let mut v = Verdict::ok(format!("collecting ({} samples so far)", short.len()));
         v.endpoint = Some(ep.to_string());

@@ -89,6 +89,29 @@ fn close_wait_growth_that_persists_is_a_leak() {
     );
 }
 
+/// The same leak on a host so busy that a sample takes 3 s: fewer than
+/// [`MIN_POINTS`] samples in any [`SHORT_WINDOW_S`], still a verdict.
+#[test]
+fn close_wait_growth_sampled_every_3_s_is_a_leak() {
+    const SLOW: f64 = 3.0;
+    let mut s = EndpointSeries::default();
+    let mut verdicts = Vec::new();
+    for i in 0..10u64 {
+        let t = i as f64 * SLOW;
+        let socks: Vec<Obs> = (0..i * 18)
+            .map(|c| o(c, TcpState::CloseWait, 1, t - (c / 18) as f64 * SLOW))
+            .collect();
+        s.observe(&at(t, &socks, &[], i == 0));
+        verdicts.push(judge(&ep(), &s, &ctx()));
+    }
+    let first = verdicts.iter().position(|v| v.verdict == Kind::Leak);
+    assert!(
+        first.is_some_and(|i| i as f64 * SLOW <= 18.0),
+        "first LEAK at sample {first:?}: {:#?}",
+        verdicts.last()
+    );
+}
+
 /// CLOSE_WAIT that read EOF (Recv-Q 0) is still a leak, and says so.
 #[test]
 fn close_wait_after_eof_is_named() {
