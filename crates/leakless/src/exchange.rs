@@ -252,7 +252,12 @@ async fn h2(
     tracer: &mut Tracer,
 ) -> Result<Exchanged, Failure> {
     if tracer.is_on() {
-        tracer.got_conn(!stream.fresh, stream.idle_for, None, http::Version::HTTP_2);
+        tracer.got_conn(
+            !stream.fresh,
+            stream.idle_for,
+            stream.ends.local,
+            http::Version::HTTP_2,
+        );
     }
     let out = Outgoing {
         method: &parts.method,
@@ -275,11 +280,7 @@ async fn h2(
             stream.guard.ttfb = ttfb;
             tracer.wrote_request(None);
             tracer.first_byte(ttfb.unwrap_or_default());
-            Ok(Exchanged::H2(
-                res,
-                stream.guard,
-                stream.remote.as_deref().copied(),
-            ))
+            Ok(Exchanged::H2(res, stream.guard, stream.ends.remote))
         }
         Err(failure) => {
             stream.guard.suffer(failure.fate);

@@ -30,7 +30,7 @@ use tokio::{
     time::Instant,
 };
 
-pub(crate) use transport::Transport;
+pub(crate) use transport::{Ends, Transport};
 
 use self::{dns::Resolver, tls::Tls};
 use crate::{

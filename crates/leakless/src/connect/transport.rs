@@ -15,6 +15,14 @@ use tokio::{
 };
 use tokio_rustls::client::TlsStream;
 
+/// Our end and the peer's end of a connection's TCP socket (a proxy's,
+/// through one), read once when it is dialed: `None` on a unix socket.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ends {
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+}
+
 /// TCP, a unix socket, or TLS over another transport.
 #[derive(Debug)]
 pub(crate) enum Transport {
@@ -40,6 +48,14 @@ impl Transport {
             Transport::Tcp(s) => s.peer_addr().ok(),
             Transport::Unix(_) => None,
             Transport::Tls(s) => s.get_ref().0.peer_addr(),
+        }
+    }
+
+    /// Both ends of the TCP socket underneath, asked of the kernel now.
+    pub fn ends(&self) -> Ends {
+        Ends {
+            local: self.local_addr(),
+            remote: self.peer_addr(),
         }
     }
 

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     config::TlsInfo,
-    connect::{DialReport, DialTimes, Opened, Protocol, Transport},
+    connect::{DialReport, DialTimes, Ends, Opened, Protocol, Transport},
     error::Error,
     http1::H1Conn,
     http2::{self, Handshaken, Keepalive},
@@ -47,10 +47,10 @@ pub(crate) async fn dial(
             lease.tls_info = tls_info;
             Ok(Dialed::H1(lease))
         }
-        Ok((Speaks::H2(conn, remote), times, tls_info)) => {
+        Ok((Speaks::H2(conn, ends), times, tls_info)) => {
             let Handshaken { send, conn, pings } = *conn;
             let shared = slot.shared.clone();
-            let (stream, id, control) = shared.add_h2(slot, send, times, tls_info, remote);
+            let (stream, id, control) = shared.add_h2(slot, send, times, tls_info, ends);
             spawn_driver(shared, route.clone(), id, control, conn, pings);
             Ok(Dialed::H2(stream))
         }
@@ -70,7 +70,7 @@ pub(crate) async fn dial(
 enum Speaks {
     H1(Transport),
     /// Boxed: the connection state is large and lives only until spawned.
-    H2(Box<Handshaken>, Option<std::net::SocketAddr>),
+    H2(Box<Handshaken>, Ends),
 }
 
 /// Connects, then handshakes HTTP/2 when that is what was chosen.
@@ -90,9 +90,11 @@ async fn open(
         Protocol::Http1 => Ok((Speaks::H1(io), times, tls_info)),
         Protocol::Http2 => {
             let limit = slot.config().connect_timeout;
-            let remote = io.peer_addr();
+            // Read once for all the connection's streams: a response's
+            // remote_addr and an observer's GotConn.
+            let ends = io.ends();
             let conn = http2::handshake(io, limit).await?;
-            Ok((Speaks::H2(Box::new(conn), remote), times, tls_info))
+            Ok((Speaks::H2(Box::new(conn), ends), times, tls_info))
         }
     }
 }

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     config::TlsInfo,
-    connect::DialTimes,
+    connect::{DialTimes, Ends},
     route::Route,
     stats::{CloseReason, HostStats},
 };
@@ -154,9 +154,9 @@ pub(super) struct H2Entry {
     pub control: Arc<Control>,
     /// What TLS negotiated, for each stream's response (`tls_info`).
     pub tls_info: Option<TlsInfo>,
-    /// The peer's address, for responses' `remote_addr`; shared, so a
-    /// stream handle stays small.
-    pub remote: Option<Arc<std::net::SocketAddr>>,
+    /// The socket's ends, for responses' `remote_addr` and observers'
+    /// `GotConn`; shared, so a stream handle stays small.
+    pub ends: Arc<Ends>,
 }
 
 impl H2Entry {

@@ -18,7 +18,13 @@ use super::{
     host::{Control, H2Entry, Host, Proto},
     lease::Slot,
 };
-use crate::{attempt::Fate, config::TlsInfo, connect::DialTimes, route::Route, stats::CloseReason};
+use crate::{
+    attempt::Fate,
+    config::TlsInfo,
+    connect::{DialTimes, Ends},
+    route::Route,
+    stats::CloseReason,
+};
 
 /// A stream on a shared connection, ready to carry one request.
 #[derive(Debug)]
@@ -29,8 +35,8 @@ pub(crate) struct H2Stream {
     pub fresh: bool,
     /// How long the connection had no stream before this one.
     pub idle_for: Option<Duration>,
-    /// The connection's peer.
-    pub remote: Option<Arc<std::net::SocketAddr>>,
+    /// The connection's socket's ends.
+    pub ends: Arc<Ends>,
 }
 
 /// A stream's claim on its connection's entry.
@@ -120,7 +126,7 @@ impl Shared {
             .max_by_key(|e| e.streams)?;
         let idle_for = (entry.streams == 0).then(|| now.duration_since(entry.idle_since));
         entry.streams += 1;
-        let (conn, send, remote) = (entry.id, entry.send.clone(), entry.remote.clone());
+        let (conn, send, ends) = (entry.id, entry.send.clone(), entry.ends.clone());
         let tls_info = entry.tls_info.clone();
         host.stats.reused += 1;
         let track = Some(host.outstanding.track(site, now));
@@ -138,7 +144,7 @@ impl Shared {
             guard,
             fresh: false,
             idle_for,
-            remote,
+            ends,
         })
     }
 
@@ -162,9 +168,9 @@ impl Shared {
         send: SendRequest<Bytes>,
         times: DialTimes,
         tls_info: Option<TlsInfo>,
-        remote: Option<std::net::SocketAddr>,
+        ends: Ends,
     ) -> (H2Stream, u64, Arc<Control>) {
-        let remote = remote.map(Arc::new);
+        let ends = Arc::new(ends);
         let route = slot.route.clone();
         let control = Arc::new(Control::default());
         let mut guard = self.lock();
@@ -189,7 +195,7 @@ impl Shared {
             idle_since: now,
             control: control.clone(),
             tls_info: tls_info.clone(),
-            remote: remote.clone(),
+            ends: ends.clone(),
         });
         // The dialer's claim moves from its slot to its stream.
         let guard = StreamGuard {
@@ -206,7 +212,7 @@ impl Shared {
             guard,
             fresh: true,
             idle_for: None,
-            remote,
+            ends,
         };
         self.serve_waiters(host, &route);
         (stream, id, control)

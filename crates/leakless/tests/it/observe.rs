@@ -149,6 +149,34 @@ async fn host_names_are_resolved_with_dns_events() {
     assert_balanced(&events);
 }
 
+/// Our end of each connection GotConn handed a request, in order.
+#[derive(Clone, Default)]
+struct Locals(Arc<Mutex<Vec<Option<std::net::SocketAddr>>>>);
+
+impl Observer for Locals {
+    fn on_event(&self, _: &RequestInfo, event: &Event<'_>) {
+        if let Event::GotConn { local_addr, .. } = event {
+            self.0.lock().unwrap().push(*local_addr);
+        }
+    }
+}
+
+/// GotConn names our end of the connection, fresh or reused, on HTTP/2's
+/// shared connections as on HTTP/1.1's: the address the server saw the
+/// connection come from.
+async fn got_conn_names_our_end_of_the_connection(mode: Mode) {
+    let server = mode.server(Config::new());
+    let locals = Locals::default();
+    let client = mode.client(&server, Client::builder().observer(locals.clone()));
+    get_body(&client, mode.url(&server, "/")).await;
+    get_body(&client, mode.url(&server, "/")).await;
+    let peers: Vec<_> = server.stats().conns.values().map(|c| c.peer).collect();
+    assert_eq!(peers.len(), 1, "one connection carries both");
+    let ours = Some(peers[0]);
+    assert_eq!(*locals.0.lock().unwrap(), [ours, ours]);
+}
+per_mode!(got_conn_names_our_end_of_the_connection: h1, h1_tls, h2, h2c);
+
 #[tokio::test]
 async fn tls_and_h2_sequences_are_balanced() {
     let server = TestServer::start(Config::new().tls(true));
