@@ -7,12 +7,30 @@ mod capped;
 mod refusing;
 
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use leakless_testserver::{Config, Reply, TestServer};
 use serde_json::Value;
 
 use capped::Capped;
+
+/// Held by each test that runs a sweep: the knee is a throughput figure,
+/// and another sweep of this binary (a debug-build client pushing a
+/// thousand requests a second at a 2 ms server) competes for the same two
+/// cores. A client starved of CPU leaves the server's workers idle between
+/// requests (seen once in a full workspace run: 12 connections kept 8
+/// workers of 100 ms only 90% busy, at a median of 102 ms, so no queue),
+/// which moves the knee up.
+static SWEEPING: Mutex<()> = Mutex::new(());
+
+/// One sweep at a time in this process (a failed test's poison is no
+/// reason to fail the next).
+fn sweeping_alone() -> MutexGuard<'static, ()> {
+    SWEEPING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Runs `leakless tune URL ARGS --json`; returns the parsed object and stderr.
 fn tune_json(url: &str, args: &[&str]) -> (Value, String) {
@@ -49,6 +67,7 @@ fn f(v: &Value, path: &str) -> f64 {
 /// 100 ms a 5 ms gap still leaves 8 at 95%.
 #[test]
 fn knee_and_keep_alive_of_a_server_with_8_workers() {
+    let _alone = sweeping_alone();
     let server = Capped::start(8, Duration::from_millis(100), Duration::from_secs(2));
     let started = Instant::now();
     let (v, err) = tune_json(
@@ -139,6 +158,7 @@ fn knee_and_keep_alive_of_a_server_with_8_workers() {
 /// after 20 requests: both read from the headers, the idle close measured.
 #[test]
 fn advertised_keep_alive_and_max_requests() {
+    let _alone = sweeping_alone();
     let server = TestServer::start(
         Config::new()
             .keep_alive_timeout(Duration::from_secs(3))
@@ -183,6 +203,7 @@ fn advertised_keep_alive_and_max_requests() {
 /// and prints every snippet.
 #[test]
 fn text_output_without_probe() {
+    let _alone = sweeping_alone();
     let server = Capped::start(2, Duration::from_millis(10), Duration::from_secs(30));
     let out = Command::new(env!("CARGO_BIN_EXE_leakless"))
         .args(["tune", &server.url(), "--max-concurrency", "8"])
