@@ -5,7 +5,7 @@
 
 use leakless::{Client, ErrorKind, StatusCode};
 
-use crate::{redirects::assert_accounted, support::*};
+use crate::support::*;
 
 const ENCODINGS: [&str; 4] = ["gzip", "br", "zstd", "deflate"];
 

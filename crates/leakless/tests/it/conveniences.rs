@@ -3,11 +3,7 @@
 
 use leakless::{Client, HeaderMap, StatusCode};
 
-use crate::{redirects::assert_accounted, support::*};
-
-fn last(server: &TestServer) -> leakless_testserver::RecordedRequest {
-    server.requests().pop().unwrap()
-}
+use crate::support::*;
 
 async fn the_method_shortcuts_send_their_method(mode: Mode) {
     let server = mode.server(Config::new());
@@ -22,7 +18,7 @@ async fn the_method_shortcuts_send_their_method(mode: Mode) {
         (client.head(&url), "HEAD"),
     ] {
         req.send().await.unwrap().bytes().await.unwrap();
-        assert_eq!(last(&server).method, method);
+        assert_eq!(last_request(&server).method, method);
     }
     assert_eq!(client.stats().total.created, 1);
     assert_accounted(&client, &[&server]).await;
@@ -46,7 +42,7 @@ async fn basic_and_bearer_auth_set_authorization(mode: Mode) {
     ];
     for (req, want) in cases {
         req.send().await.unwrap().bytes().await.unwrap();
-        assert_eq!(last(&server).header("authorization"), Some(want));
+        assert_eq!(last_request(&server).header("authorization"), Some(want));
     }
     assert_accounted(&client, &[&server]).await;
 }
@@ -58,7 +54,10 @@ async fn default_headers_and_user_agent_go_unless_the_request_sets_them(mode: Mo
     let plain = mode.client(&server, Client::builder());
     plain.get(&url).send().await.unwrap().bytes().await.unwrap();
     let ua = format!("leakless/{}", env!("CARGO_PKG_VERSION"));
-    assert_eq!(last(&server).header("user-agent"), Some(ua.as_str()));
+    assert_eq!(
+        last_request(&server).header("user-agent"),
+        Some(ua.as_str())
+    );
     assert_accounted(&plain, &[&server]).await;
     drop(plain);
 
@@ -78,7 +77,7 @@ async fn default_headers_and_user_agent_go_unless_the_request_sets_them(mode: Mo
         .bytes()
         .await
         .unwrap();
-    let req = last(&server);
+    let req = last_request(&server);
     assert_eq!(req.header("x-team"), Some("pool"));
     assert_eq!(req.header("user-agent"), Some("my-app/2"));
     client
@@ -91,7 +90,7 @@ async fn default_headers_and_user_agent_go_unless_the_request_sets_them(mode: Mo
         .bytes()
         .await
         .unwrap();
-    let req = last(&server);
+    let req = last_request(&server);
     let teams: Vec<_> = req
         .headers
         .iter()

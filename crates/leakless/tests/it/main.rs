@@ -23,6 +23,8 @@ mod nginx_everyday;
 mod observe;
 mod payloads;
 mod proxy;
+mod public_names;
+mod redirect_security;
 mod redirects;
 mod retry;
 mod reuse;

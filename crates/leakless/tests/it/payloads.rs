@@ -6,11 +6,7 @@ use futures_util::StreamExt;
 use leakless::Client;
 use serde_json::{Value, json};
 
-use crate::{redirects::assert_accounted, support::*};
-
-fn last(server: &TestServer) -> leakless_testserver::RecordedRequest {
-    server.requests().pop().unwrap()
-}
+use crate::support::*;
 
 async fn json_goes_out_and_comes_back(mode: Mode) {
     let server = mode.server(Config::new());
@@ -28,14 +24,14 @@ async fn json_goes_out_and_comes_back(mode: Mode) {
     let s = client.stats().total;
     assert_eq!((s.busy, s.idle), (0, 1), "{s:?}");
     assert_eq!(
-        last(&server).header("content-type"),
+        last_request(&server).header("content-type"),
         Some("application/json")
     );
     assert_accounted(&client, &[&server]).await;
 }
 per_mode!(json_goes_out_and_comes_back: h1, h1_tls, h2, h2c);
 
-async fn a_body_that_is_not_the_json_expected_is_a_decode_error(mode: Mode) {
+async fn a_body_that_is_not_json_is_a_decode_error_after_the_connection_is_back(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
     let res = client.get(mode.url(&server, "/")).send().await.unwrap();
@@ -46,7 +42,7 @@ async fn a_body_that_is_not_the_json_expected_is_a_decode_error(mode: Mode) {
     assert_eq!((s.busy, s.idle), (0, 1), "{s:?}");
     assert_accounted(&client, &[&server]).await;
 }
-per_mode!(a_body_that_is_not_the_json_expected_is_a_decode_error: h1, h1_tls, h2, h2c);
+per_mode!(a_body_that_is_not_json_is_a_decode_error_after_the_connection_is_back: h1, h1_tls, h2, h2c);
 
 async fn a_form_is_url_encoded_with_its_content_type(mode: Mode) {
     let server = mode.server(Config::new());
@@ -60,7 +56,7 @@ async fn a_form_is_url_encoded_with_its_content_type(mode: Mode) {
         .bytes()
         .await
         .unwrap();
-    let req = last(&server);
+    let req = last_request(&server);
     assert_eq!(req.body, b"a=1&b=x+y%26z");
     assert_eq!(
         req.header("content-type"),
@@ -83,7 +79,7 @@ async fn query_pairs_are_appended_to_the_url(mode: Mode) {
             .unwrap();
         assert_eq!(res.url().as_str(), mode.url(&server, want));
         res.bytes().await.unwrap();
-        assert_eq!(last(&server).path, want);
+        assert_eq!(last_request(&server).path, want);
     }
     assert_accounted(&client, &[&server]).await;
 }
@@ -169,7 +165,7 @@ async fn a_multipart_form_in_memory_is_sent_with_its_boundary(mode: Mode) {
         .bytes()
         .await
         .unwrap();
-    let req = last(&server);
+    let req = last_request(&server);
     assert_eq!(
         req.header("content-type").unwrap(),
         format!("multipart/form-data; boundary={boundary}")
@@ -205,7 +201,7 @@ async fn a_form_with_a_stream_or_file_part_is_sent_once(mode: Mode) {
     res.bytes().await.unwrap();
     assert_eq!(server.stats().requests, 1);
     assert!(
-        String::from_utf8(last(&server).body)
+        String::from_utf8(last_request(&server).body)
             .unwrap()
             .contains("\r\n\r\nstreamed\r\n")
     );
@@ -225,7 +221,7 @@ async fn a_form_with_a_stream_or_file_part_is_sent_once(mode: Mode) {
         .await
         .unwrap();
     std::fs::remove_file(&path).unwrap();
-    let req = last(&server);
+    let req = last_request(&server);
     let body = String::from_utf8(req.body.clone()).unwrap();
     assert!(
         body.contains(&format!(

@@ -8,42 +8,26 @@ use std::{
     time::Duration,
 };
 
-use leakless::{Client, CloseReason, Event, Observer, RequestInfo, StatusCode, redirect::Policy};
-use leakless_testserver::{RecordedRequest, Reply};
+use leakless::{
+    Client, CloseReason, Error, Event, Observer, RequestInfo, StatusCode, redirect::Policy,
+};
+use leakless_testserver::Reply;
 
 use crate::support::*;
 
-/// The pool at rest agrees with itself and with the kernel: no dial, busy
-/// connection or waiter left, and as many of our sockets still held to
-/// `servers` as the pool says are open.
-pub async fn assert_accounted(client: &Client, servers: &[&TestServer]) {
-    let s = wait_for_stats(client, "nothing in flight", nothing_in_flight).await;
-    assert_consistent(&s);
-    let held = wait_for(
-        "the kernel to agree with the pool",
-        || {
-            servers
-                .iter()
-                .map(|srv| held_client_sockets(srv).len())
-                .sum::<usize>()
-        },
-        |&n| n == client.stats().total.open,
-    )
-    .await;
-    assert_eq!(held, s.open, "{s:?}");
+/// The error `url` ends in, which must be a redirect error, and its text.
+async fn redirect_error(client: &Client, url: String) -> (Error, String) {
+    let e = client.get(url).send().await.unwrap_err();
+    assert!(e.is_redirect(), "{e:?}");
+    let msg = e.to_string();
+    (e, msg)
 }
 
-/// A client for `mode` that trusts both servers' CAs.
-fn client_for_both(mode: Mode, a: &TestServer, b: &TestServer) -> Client {
-    mode.builder(b, mode.builder(a, Client::builder()))
-        .build()
-        .unwrap()
+/// The URLs of `paths` on `server`, as an error message lists a chain.
+fn chain(mode: Mode, server: &TestServer, paths: &[&str]) -> String {
+    let urls: Vec<String> = paths.iter().map(|p| mode.url(server, p)).collect();
+    urls.join(" -> ")
 }
-
-fn last_request(server: &TestServer) -> RecordedRequest {
-    server.requests().pop().expect("the server saw a request")
-}
-
 async fn a_chain_is_followed_on_one_connection_to_its_end(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
@@ -71,6 +55,32 @@ async fn a_chain_is_followed_on_one_connection_to_its_end(mode: Mode) {
     assert_accounted(&client, &[&server]).await;
 }
 per_mode!(a_chain_is_followed_on_one_connection_to_its_end: h1, h1_tls, h2, h2c);
+
+/// Go's and reqwest's default: ten redirects followed, the eleventh an
+/// error naming the chain.
+async fn the_default_policy_follows_ten_redirects_and_not_eleven(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    let res = client
+        .get(mode.url(&server, "/?redirects=10"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.url().as_str(), mode.url(&server, "/"));
+    res.bytes().await.unwrap();
+    assert_eq!(client.stats().total.redirects, 10);
+    let (e, msg) = redirect_error(&client, mode.url(&server, "/?redirects=11")).await;
+    assert!(msg.contains("more than 10 redirects"), "{msg}");
+    assert_eq!(
+        e.url().unwrap().as_str(),
+        mode.url(&server, "/?redirects=1")
+    );
+    assert_eq!(client.stats().total.redirects, 20);
+    assert_eq!(server.stats().requests, 11 + 11);
+    assert_accounted(&client, &[&server]).await;
+}
+per_mode!(the_default_policy_follows_ten_redirects_and_not_eleven: h1, h1_tls, h2, h2c);
 
 async fn the_url_of_a_response_not_redirected_is_the_one_requested(mode: Mode) {
     let server = mode.server(Config::new());
@@ -104,15 +114,11 @@ impl Observer for Hops {
 }
 
 /// A host capped at one connection serves a whole chain whose redirects
-/// have bodies: each is drained and its connection back in the pool
-/// before the next hop asks for one, so no hop ever waits for a slot.
-async fn each_hop_gives_its_connection_back_before_the_next_asks(mode: Mode) {
-    let hop = |to: &str| {
-        Reply::new()
-            .status(302)
-            .header("Location", to)
-            .body_size(1000)
-    };
+/// have bodies: the observer sees each hop's redirect, its connection
+/// asked for, and given back (drained) before the next hop asks for one,
+/// so no hop ever waits for a slot.
+async fn the_observer_sees_each_hop_give_its_connection_back_before_the_next_asks(mode: Mode) {
+    let hop = |to: &str| redirect_to(302, to).body_size(1000);
     let server = mode.server(Config::new().route("/a", hop("/b")).route("/b", hop("/c")));
     let hops = Hops::default();
     let client = mode.client(
@@ -155,16 +161,13 @@ async fn each_hop_gives_its_connection_back_before_the_next_asks(mode: Mode) {
     assert!(s.pool_wait.count() == 3, "{s:?}");
     assert_accounted(&client, &[&server]).await;
 }
-per_mode!(each_hop_gives_its_connection_back_before_the_next_asks: h1, h1_tls, h2, h2c);
+per_mode!(the_observer_sees_each_hop_give_its_connection_back_before_the_next_asks: h1, h1_tls, h2, h2c);
 
-/// HTTP/1.1: a redirect whose body is past `drain_limit` is not drained:
-/// its connection is closed before the next hop dials, so a host capped
-/// at one connection still serves the chain.
-async fn a_redirect_too_large_to_drain_is_closed_before_the_next_hop(mode: Mode) {
-    let big = Reply::new()
-        .status(301)
-        .header("Location", "/end")
-        .body_size(200_000);
+/// A redirect whose body is past `drain_limit` (and past an HTTP/2
+/// stream's window), followed on a host capped at one connection: what is
+/// left of it is given up before the next hop asks for a connection.
+async fn follow_a_redirect_too_large_to_drain(mode: Mode) -> (Client, TestServer) {
+    let big = redirect_to(301, "/end").body_size(2_000_000);
     let server = mode.server(Config::new().route("/big", big));
     let client = mode.client(
         &server,
@@ -174,13 +177,38 @@ async fn a_redirect_too_large_to_drain_is_closed_before_the_next_hop(mode: Mode)
     );
     let res = client.get(mode.url(&server, "/big")).send().await.unwrap();
     assert_eq!(res.status(), 200);
+    assert_eq!(res.url().as_str(), mode.url(&server, "/end"));
     res.bytes().await.unwrap();
+    assert_eq!(client.stats().total.redirects, 1);
+    (client, server)
+}
+
+/// HTTP/1.1: the connection is closed before the next hop dials.
+async fn a_redirect_too_large_to_drain_is_closed_before_the_next_hop(mode: Mode) {
+    let (client, server) = follow_a_redirect_too_large_to_drain(mode).await;
     let s = client.stats().total;
-    assert_eq!((s.created, s.closed, s.redirects), (2, 1, 1), "{s:?}");
+    assert_eq!((s.created, s.closed), (2, 1), "{s:?}");
     assert_eq!(s.closed_by.get(CloseReason::DrainFailed), 1, "{s:?}");
     assert_accounted(&client, &[&server]).await;
 }
 per_mode!(a_redirect_too_large_to_drain_is_closed_before_the_next_hop: h1, h1_tls);
+
+/// HTTP/2: only the redirect's stream is reset; the next hop goes on the
+/// same connection.
+async fn a_redirect_too_large_to_drain_resets_only_its_stream(mode: Mode) {
+    let (client, server) = follow_a_redirect_too_large_to_drain(mode).await;
+    let s = client.stats().total;
+    assert_eq!((s.created, s.closed), (1, 0), "{s:?}");
+    assert_eq!(server.stats().accepted, 1);
+    wait_for(
+        "the server to see the redirect's stream reset",
+        || server.stats().h2_streams_reset,
+        |&n| n == 1,
+    )
+    .await;
+    assert_accounted(&client, &[&server]).await;
+}
+per_mode!(a_redirect_too_large_to_drain_resets_only_its_stream: h2, h2c);
 
 async fn policy_none_returns_the_redirect_as_it_is(mode: Mode) {
     let server = mode.server(Config::new());
@@ -202,25 +230,11 @@ per_mode!(policy_none_returns_the_redirect_as_it_is: h1, h1_tls, h2, h2c);
 async fn one_redirect_past_the_limit_is_an_error_naming_the_chain(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder().redirect(Policy::limited(2)));
-    let e = client
-        .get(mode.url(&server, "/x?redirects=3"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.is_redirect(), "{e:?}");
-    let msg = e.to_string();
-    let chain = format!(
-        "{} -> {} -> {}",
-        mode.url(&server, "/x?redirects=3"),
-        mode.url(&server, "/x?redirects=2"),
-        mode.url(&server, "/x?redirects=1"),
-    );
-    assert!(msg.contains(&chain), "{msg}");
+    let (e, msg) = redirect_error(&client, mode.url(&server, "/x?redirects=3")).await;
+    let paths = ["/x?redirects=3", "/x?redirects=2", "/x?redirects=1"];
+    assert!(msg.contains(&chain(mode, &server, &paths)), "{msg}");
     assert!(msg.contains("more than 2 redirects"), "{msg}");
-    assert_eq!(
-        e.url().unwrap().as_str(),
-        mode.url(&server, "/x?redirects=1")
-    );
+    assert_eq!(e.url().unwrap().as_str(), mode.url(&server, paths[2]));
     assert_eq!(server.stats().requests, 3);
     assert_accounted(&client, &[&server]).await;
 }
@@ -267,13 +281,9 @@ async fn a_custom_policy_can_fail_the_request(mode: Mode) {
     let server = mode.server(Config::new());
     let policy = Policy::custom(|a| a.error("no redirects to /p, please"));
     let client = mode.client(&server, Client::builder().redirect(policy));
-    let e = client
-        .get(mode.url(&server, "/p?redirects=1"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.is_redirect(), "{e:?}");
-    assert!(e.to_string().contains("no redirects to /p, please"), "{e}");
+    let (_, msg) = redirect_error(&client, mode.url(&server, "/p?redirects=1")).await;
+    assert!(msg.contains("no redirects to /p, please"), "{msg}");
+    assert!(msg.contains(&mode.url(&server, "/p?redirects=1")), "{msg}");
     assert_accounted(&client, &[&server]).await;
 }
 per_mode!(a_custom_policy_can_fail_the_request: h1, h1_tls, h2, h2c);
@@ -300,14 +310,11 @@ async fn post_becomes_a_get_without_body_after_301_302_and_303(mode: Mode) {
     for status in [301, 302, 303] {
         let url = mode.url(&server, &format!("/?redirects=1&redirect_status={status}"));
         for method in [leakless::Method::POST, leakless::Method::PUT] {
-            let res = client
+            let req = client
                 .request(method.clone(), &url)
                 .header("content-type", "text/plain")
-                .body("the body")
-                .send()
-                .await
-                .unwrap();
-            res.bytes().await.unwrap();
+                .body("the body");
+            read_body(req).await;
             let reqs = server.requests();
             let (first, last) = (&reqs[reqs.len() - 2], &reqs[reqs.len() - 1]);
             assert_eq!(
@@ -347,14 +354,11 @@ async fn a_307_or_308_sends_the_same_method_and_body_again(mode: Mode) {
             &server,
             &format!("/?redirects=1&redirect_status={status}&echo=1"),
         );
-        let res = client
+        let req = client
             .patch(url)
             .header("content-type", "text/plain")
-            .body("again")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.text().await.unwrap(), "again");
+            .body("again");
+        assert_eq!(read_body(req).await, "again");
         let last = last_request(&server);
         assert_eq!(last.method, "PATCH");
         assert_eq!(last.header("content-type"), Some("text/plain"));
@@ -364,126 +368,44 @@ async fn a_307_or_308_sends_the_same_method_and_body_again(mode: Mode) {
 }
 per_mode!(a_307_or_308_sends_the_same_method_and_body_again: h1, h1_tls, h2, h2c);
 
-/// Go: a streamed body cannot be sent again, so its 307 is the answer,
-/// not an error.
-async fn a_307_for_a_streamed_body_is_returned_as_it_is(mode: Mode) {
+/// Go: a streamed body cannot be sent again, so its 307 or 308 is the
+/// answer, not an error.
+async fn a_307_or_308_for_a_streamed_body_is_returned_as_it_is(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
-    let chunks: Vec<Result<leakless::Bytes, std::io::Error>> = vec![Ok("streamed".into())];
-    let res = client
-        .post(mode.url(&server, "/?redirects=1&redirect_status=307"))
-        .body(leakless::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 307);
-    res.bytes().await.unwrap();
-    assert_eq!(server.stats().requests, 1);
-    assert_eq!(last_request(&server).body, b"streamed");
+    for status in [307, 308] {
+        let chunks: Vec<Result<leakless::Bytes, std::io::Error>> = vec![Ok("streamed".into())];
+        let stream = futures_util::stream::iter(chunks);
+        let res = client
+            .post(mode.url(&server, &format!("/?redirects=1&redirect_status={status}")))
+            .body(leakless::Body::wrap_stream(stream))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status);
+        res.bytes().await.unwrap();
+        assert_eq!(last_request(&server).body, b"streamed");
+    }
+    assert_eq!(server.stats().requests, 2);
+    assert_eq!(client.stats().total.redirects, 0);
     assert_accounted(&client, &[&server]).await;
 }
-per_mode!(a_307_for_a_streamed_body_is_returned_as_it_is: h1, h1_tls, h2, h2c);
-
-const CREDENTIALS: [&str; 4] = [
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-    "www-authenticate",
-];
-
-async fn send_with_credentials(client: &Client, url: String) {
-    let res = client
-        .get(url)
-        .header("authorization", "Bearer secret")
-        .header("cookie", "session=secret")
-        .header("proxy-authorization", "Basic c2VjcmV0")
-        .header("www-authenticate", "Basic realm=x")
-        .header("x-other", "kept")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.bytes().await.unwrap();
-}
-
-async fn credentials_are_not_sent_to_another_port(mode: Mode) {
-    let there = mode.server(Config::new());
-    let to = mode.url(&there, "/landing");
-    let here =
-        mode.server(Config::new().route("/go", Reply::new().status(302).header("Location", to)));
-    let client = client_for_both(mode, &here, &there);
-    send_with_credentials(&client, mode.url(&here, "/go")).await;
-    let first = last_request(&here);
-    let landed = last_request(&there);
-    for name in CREDENTIALS {
-        assert!(first.header(name).is_some(), "{name}");
-        assert_eq!(landed.header(name), None, "{name} went to another port");
-    }
-    assert_eq!(landed.header("x-other"), Some("kept"));
-    assert_eq!(
-        landed.header("referer"),
-        Some(mode.url(&here, "/go").as_str())
-    );
-    assert_accounted(&client, &[&here, &there]).await;
-}
-per_mode!(credentials_are_not_sent_to_another_port: h1, h1_tls, h2, h2c);
-
-async fn credentials_follow_a_redirect_on_the_same_origin(mode: Mode) {
-    let server = mode.server(Config::new());
-    let client = mode.client(&server, Client::builder());
-    send_with_credentials(&client, mode.url(&server, "/?redirects=1")).await;
-    let landed = last_request(&server);
-    for name in CREDENTIALS {
-        assert!(landed.header(name).is_some(), "{name}");
-    }
-    assert_accounted(&client, &[&server]).await;
-}
-per_mode!(credentials_follow_a_redirect_on_the_same_origin: h1, h1_tls, h2, h2c);
-
-/// From https to http: credentials stay behind (another scheme) and no
-/// Referer tells the cleartext server where the request came from.
-async fn no_referer_or_credentials_go_from_https_to_http(mode: Mode) {
-    let plain = Mode::H1.server(Config::new());
-    let to = Mode::H1.url(&plain, "/landing");
-    let secure =
-        mode.server(Config::new().route("/go", Reply::new().status(301).header("Location", to)));
-    let client = mode.client(&secure, Client::builder());
-    send_with_credentials(&client, mode.url(&secure, "/go")).await;
-    let landed = last_request(&plain);
-    assert_eq!(landed.header("referer"), None);
-    for name in CREDENTIALS {
-        assert_eq!(landed.header(name), None, "{name}");
-    }
-    assert_accounted(&client, &[&secure, &plain]).await;
-}
-per_mode!(no_referer_or_credentials_go_from_https_to_http: h1_tls, h2);
+per_mode!(a_307_or_308_for_a_streamed_body_is_returned_as_it_is: h1, h1_tls, h2, h2c);
 
 async fn bad_location(mode: Mode, location: Option<&str>, says: &str) {
-    let mut hop = Reply::new().status(302);
-    if let Some(l) = location {
-        hop = hop.header("Location", l);
-    }
+    let hop = match location {
+        Some(l) => redirect_to(302, l),
+        None => Reply::new().status(302),
+    };
     let server = mode.server(
         Config::new()
-            .route("/a", Reply::new().status(307).header("Location", "/b"))
+            .route("/a", redirect_to(307, "/b"))
             .route("/b", hop),
     );
     let client = mode.client(&server, Client::builder());
-    let e = client
-        .get(mode.url(&server, "/a"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.is_redirect(), "{e:?}");
-    let msg = e.to_string();
-    let chain = format!(
-        "302 answered by {} -> {}",
-        mode.url(&server, "/a"),
-        mode.url(&server, "/b")
-    );
-    assert!(msg.contains(&chain), "{msg}");
+    let (_, msg) = redirect_error(&client, mode.url(&server, "/a")).await;
+    let named = format!("302 answered by {}", chain(mode, &server, &["/a", "/b"]));
+    assert!(msg.contains(&named), "{msg}");
     assert!(msg.contains(says), "{msg}");
     assert_accounted(&client, &[&server]).await;
 }
@@ -508,7 +430,7 @@ per_mode!(a_location_that_is_not_http_is_an_error_naming_the_chain: h1, h1_tls, 
 /// slow the machine makes each one.
 async fn the_total_timeout_spans_every_hop(mode: Mode) {
     let hop = Duration::from_secs(1);
-    let slow = |to: &str| Reply::new().status(302).header("Location", to).latency(hop);
+    let slow = |to: &str| redirect_to(302, to).latency(hop);
     let server = mode.server(
         Config::new()
             .route("/a", slow("/b"))
@@ -534,18 +456,10 @@ per_mode!(the_total_timeout_spans_every_hop: h1, h1_tls, h2, h2c);
 
 async fn redirects_are_counted_on_the_host_that_answered_them(mode: Mode) {
     let there = mode.server(Config::new());
-    let to = mode.url(&there, "/?redirects=1");
-    let here =
-        mode.server(Config::new().route("/go", Reply::new().status(308).header("Location", to)));
+    let here = mode
+        .server(Config::new().route("/go", redirect_to(308, mode.url(&there, "/?redirects=1"))));
     let client = client_for_both(mode, &here, &there);
-    client
-        .get(mode.url(&here, "/go"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    read_body(client.get(mode.url(&here, "/go"))).await;
     let stats = client.stats();
     let count = |srv: &TestServer| stats.host(&mode.host_key(srv.addr())).unwrap().redirects;
     assert_eq!(

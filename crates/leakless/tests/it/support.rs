@@ -37,6 +37,36 @@ pub async fn get_body(client: &Client, url: impl AsRef<str>) -> leakless::Bytes 
         .unwrap()
 }
 
+/// Sends `req` and reads the whole body; any failure fails the test.
+pub async fn read_body(req: leakless::RequestBuilder) -> leakless::Bytes {
+    req.send().await.unwrap().bytes().await.unwrap()
+}
+
+/// The last request `server` recorded.
+pub fn last_request(server: &TestServer) -> leakless_testserver::RecordedRequest {
+    server.requests().pop().expect("the server saw a request")
+}
+
+/// The pool at rest agrees with itself and with the kernel: no dial, busy
+/// connection or waiter left, and as many of our sockets still held to
+/// `servers` as the pool says are open.
+pub async fn assert_accounted(client: &Client, servers: &[&TestServer]) {
+    let s = wait_for_stats(client, "nothing in flight", nothing_in_flight).await;
+    assert_consistent(&s);
+    let held = wait_for(
+        "the kernel to agree with the pool",
+        || {
+            servers
+                .iter()
+                .map(|srv| held_client_sockets(srv).len())
+                .sum::<usize>()
+        },
+        |&n| n == client.stats().total.open,
+    )
+    .await;
+    assert_eq!(held, s.open, "{s:?}");
+}
+
 /// Checks the pool's invariants on a snapshot.
 pub fn assert_consistent(s: &leakless::HostStats) {
     assert_eq!(
@@ -65,6 +95,20 @@ pub async fn assert_the_h2_connection_carries_on(mode: Mode, client: &Client, se
     assert_consistent(&s);
     assert_eq!(get_body(client, mode.url(server, "/")).await, "hello");
     assert_eq!(server.stats().accepted, 1);
+}
+
+/// A client for `mode` that trusts both servers' CAs.
+pub fn client_for_both(mode: Mode, a: &TestServer, b: &TestServer) -> Client {
+    mode.builder(b, mode.builder(a, Client::builder()))
+        .build()
+        .unwrap()
+}
+
+/// A `status` redirect to `location`.
+pub fn redirect_to(status: u16, location: impl AsRef<str>) -> leakless_testserver::Reply {
+    leakless_testserver::Reply::new()
+        .status(status)
+        .header("Location", location.as_ref())
 }
 
 /// A client that trusts `server`'s CA, built from `builder`.
