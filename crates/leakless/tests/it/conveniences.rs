@@ -17,7 +17,7 @@ async fn the_method_shortcuts_send_their_method(mode: Mode) {
         (client.delete(&url), "DELETE"),
         (client.head(&url), "HEAD"),
     ] {
-        req.send().await.unwrap().bytes().await.unwrap();
+        read_body(req).await;
         assert_eq!(last_request(&server).method, method);
     }
     assert_eq!(client.stats().total.created, 1);
@@ -41,7 +41,7 @@ async fn basic_and_bearer_auth_set_authorization(mode: Mode) {
         (client.get(&url).bearer_auth("t0ken"), "Bearer t0ken"),
     ];
     for (req, want) in cases {
-        req.send().await.unwrap().bytes().await.unwrap();
+        read_body(req).await;
         assert_eq!(last_request(&server).header("authorization"), Some(want));
     }
     assert_accounted(&client, &[&server]).await;
@@ -69,27 +69,17 @@ async fn default_headers_and_user_agent_go_unless_the_request_sets_them(mode: Mo
             .default_headers(defaults)
             .user_agent("my-app/2"),
     );
-    client
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    read_body(client.get(&url)).await;
     let req = last_request(&server);
     assert_eq!(req.header("x-team"), Some("pool"));
     assert_eq!(req.header("user-agent"), Some("my-app/2"));
-    client
-        .get(&url)
-        .header("x-team", "mine")
-        .header("user-agent", "once/1")
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    read_body(
+        client
+            .get(&url)
+            .header("x-team", "mine")
+            .header("user-agent", "once/1"),
+    )
+    .await;
     let req = last_request(&server);
     let teams: Vec<_> = req
         .headers

@@ -47,15 +47,12 @@ per_mode!(a_body_that_is_not_json_is_a_decode_error_after_the_connection_is_back
 async fn a_form_is_url_encoded_with_its_content_type(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
-    client
-        .post(mode.url(&server, "/"))
-        .form(&[("a", "1"), ("b", "x y&z")])
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    read_body(
+        client
+            .post(mode.url(&server, "/"))
+            .form(&[("a", "1"), ("b", "x y&z")]),
+    )
+    .await;
     let req = last_request(&server);
     assert_eq!(req.body, b"a=1&b=x+y%26z");
     assert_eq!(
@@ -156,15 +153,7 @@ async fn a_multipart_form_in_memory_is_sent_with_its_boundary(mode: Mode) {
             .unwrap(),
     );
     let boundary = form.boundary().to_owned();
-    client
-        .post(mode.url(&server, "/"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    read_body(client.post(mode.url(&server, "/")).multipart(form)).await;
     let req = last_request(&server);
     assert_eq!(
         req.header("content-type").unwrap(),
@@ -211,15 +200,7 @@ async fn a_form_with_a_stream_or_file_part_is_sent_once(mode: Mode) {
     let path = dir.join(format!("{mode:?}.txt"));
     std::fs::write(&path, b"file contents").unwrap();
     let form = Form::new().file("upload", &path).await.unwrap();
-    client
-        .post(mode.url(&server, "/"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    read_body(client.post(mode.url(&server, "/")).multipart(form)).await;
     std::fs::remove_file(&path).unwrap();
     let req = last_request(&server);
     let body = String::from_utf8(req.body.clone()).unwrap();

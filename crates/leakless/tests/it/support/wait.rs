@@ -9,8 +9,11 @@ use leakless::{Client, HostStats};
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// Awaits `fut`, failing the test instead of hanging.
+///
+/// `fut` (often a whole request) is moved to the heap: the test's own
+/// future, which tokio::test keeps on the thread's stack, stays small.
 pub async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(LIMIT, fut)
+    tokio::time::timeout(LIMIT, Box::pin(fut))
         .await
         .expect("bounded wait exceeded 20 s")
 }
