@@ -22,9 +22,10 @@ pub struct Response {
     headers: HeaderMap,
     body: Incoming,
     /// The URL asked for, kept as sent: most callers never ask for it as a
-    /// [`Url`], so it is parsed only when they do.
+    /// [`Url`], so it is parsed only when they do (and boxed: a response
+    /// is moved through every layer on its way out).
     uri: Uri,
-    url: OnceLock<Url>,
+    url: OnceLock<Box<Url>>,
     /// Typed extras, as `http::Response` has: a [`TlsInfo`] with `tls_info`.
     extensions: http::Extensions,
     remote: Option<SocketAddr>,
@@ -51,13 +52,16 @@ impl Response {
 
     /// As `set_uri`, with the URL already parsed.
     pub(crate) fn set_url(&mut self, url: Url) {
-        self.url = OnceLock::from(url);
+        self.url = OnceLock::from(Box::new(url));
     }
 
     /// The final URL: the one requested, or after redirects the last hop's.
     pub fn url(&self) -> &Url {
         self.url.get_or_init(|| {
-            Url::parse(&self.uri.to_string()).expect("a URI the client could send parses as a URL")
+            Box::new(
+                Url::parse(&self.uri.to_string())
+                    .expect("a URI the client could send parses as a URL"),
+            )
         })
     }
 
@@ -107,9 +111,11 @@ impl Response {
     }
 
     /// Sets the rest of the body aside and gives the connection back (or
-    /// closes it) before returning; see `Incoming::discard`.
-    pub(crate) async fn discard(self) {
-        self.body.discard().await
+    /// closes it) before returning; see `Incoming::discard`. Only a
+    /// redirect or a refused hop needs this, so the future is boxed: the
+    /// drain's state does not widen every request's future.
+    pub(crate) fn discard(self) -> std::pin::Pin<Box<impl Future<Output = ()>>> {
+        Box::pin(self.body.discard())
     }
 
     /// The status code.

@@ -71,29 +71,38 @@ pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<
                 _ => None,
             },
         };
-        let res = match hop::one(pool, &mut parts, hop).await {
-            Ok(res) => res,
-            Err(e) => return Err(e.with_url(|| url_of(&parts, &chain))),
-        };
-        #[cfg(feature = "cookies")]
-        if let Some(url) = &hop_url {
-            cookies.store(cfg, &res, url);
-        }
-        let next = match redirect::next(cfg, policy, &res, &parts, &mut chain) {
-            Ok(Some(next)) => next,
-            Ok(None) => {
-                let mut res = res;
-                if decoding {
-                    decompress::decode(cfg, &parts.method, &mut res);
-                }
-                return Ok(finish(res, parts, chain));
+        // The response lives only in this block and leaves it as its
+        // (boxed) set-aside, so it is held across no await below: this
+        // future stays the size of the hop every request waits on.
+        let (status, set_aside, next) = {
+            let res = match hop::one(pool, &mut parts, hop).await {
+                Ok(res) => res,
+                Err(e) => return Err(e.with_url(|| url_of(&parts, &chain))),
+            };
+            #[cfg(feature = "cookies")]
+            if let Some(url) = &hop_url {
+                cookies.store(cfg, &res, url);
             }
+            let next = match redirect::next(cfg, policy, &res, &parts, &mut chain) {
+                Ok(Some(next)) => Ok(next),
+                Ok(None) => {
+                    let mut res = res;
+                    if decoding {
+                        decompress::decode(cfg, &parts.method, &mut res);
+                    }
+                    return Ok(finish(res, parts, chain));
+                }
+                Err(e) => Err(e),
+            };
+            (res.status(), res.discard(), next)
+        };
+        let next = match next {
+            Ok(next) => next,
             Err(e) => {
-                res.discard().await;
+                set_aside.await;
                 return Err(e.with_url(|| url_of(&parts, &chain)));
             }
         };
-        let status = res.status();
         if let Ok(route) = cfg.dial.route(&parts.uri) {
             pool.note_redirect(&route);
         }
@@ -101,9 +110,9 @@ pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<
         // for one: a chain never holds two, and a host at its cap of one
         // still serves it. Bounded by the total deadline as well.
         match req.deadline {
-            None => res.discard().await,
+            None => set_aside.await,
             Some((at, _)) => {
-                let _ = tokio::time::timeout_at(at, res.discard()).await;
+                let _ = tokio::time::timeout_at(at, set_aside).await;
             }
         }
         let previous = chain.last().expect("filled by redirect::next").clone();
