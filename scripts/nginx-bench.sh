@@ -4,6 +4,7 @@
 
 nginx_start() {
   local extra_server="${1:-}"
+  LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
   NGINX_DIR=$(mktemp -d /tmp/leakless-bench-nginx.XXXXXX)
   mkdir -p "$NGINX_DIR/www" "$NGINX_DIR/tmp"
   printf 'hello' > "$NGINX_DIR/www/5"
@@ -49,4 +50,26 @@ CONF
   done
   echo "nginx did not start; see $NGINX_DIR/error.log" >&2
   exit 1
+}
+
+# issue_rows NAME PEER1 PEER2 CONCS BODIES: the summary in the shape the
+# issue's table uses, one row per body: this client's CPU per request as
+# a ratio to each peer, measured in the same run (reads the CPU array and
+# median() of the calling script; leakless is the key "leakless").
+issue_rows() {
+  local name=$1 p1=$2 p2=$3 concs=$4 bodies=$5 body c label r1 r2 l
+  printf "\n| script | point | leakless vs %s | vs the other peer |\n|---|---|--:|--:|\n" "$p1"
+  for body in $bodies; do
+    case $body in 5) label="5 B" ;; 16k) label="16 KiB" ;; *) label=$body ;; esac
+    r1=""; r2=""
+    for c in $concs; do
+      l=$(median "${CPU[$body $c leakless]}")
+      r1="$r1 / $(python3 -c "print(f'{$l/$(median "${CPU[$body $c $p1]}"):.2f}×')")"
+      if [ -n "${CPU[$body $c $p2]:-}" ]; then
+        r2="$r2 / $(python3 -c "print(f'{$l/$(median "${CPU[$body $c $p2]}"):.2f}×')")"
+      else r2="$r2 / -"; fi
+    done
+    printf "| %s | %s c=%s | %s | %s %s |\n" "$name" "$label" "$(echo $concs | sed 's| | / |g')" "${r1# / }" "$p2" "${r2# / }"
+  done
+  printf "load average before / after: %s / %s\n" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
