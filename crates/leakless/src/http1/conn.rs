@@ -46,15 +46,28 @@ pub(crate) struct H1Conn {
     io: Transport,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
-    /// The peer's address, read once when the connection opened; boxed so
-    /// the lease every request moves around stays small.
-    remote: Option<Box<std::net::SocketAddr>>,
+    /// Both ends' addresses, boxed so the lease every request moves around
+    /// stays small.
+    addrs: Box<Addrs>,
+}
+
+/// The ends of a connection's socket, each asked of the kernel once.
+#[derive(Debug)]
+struct Addrs {
+    /// Read when the connection opened.
+    remote: Option<std::net::SocketAddr>,
+    /// Read the first time an observer asks (a `getsockname` per request
+    /// otherwise), never when nobody does.
+    local: std::sync::OnceLock<Option<std::net::SocketAddr>>,
 }
 
 impl H1Conn {
     pub fn new(io: Transport) -> H1Conn {
         H1Conn {
-            remote: io.peer_addr().map(Box::new),
+            addrs: Box::new(Addrs {
+                remote: io.peer_addr(),
+                local: std::sync::OnceLock::new(),
+            }),
             io,
             rbuf: BytesMut::new(),
             wbuf: Vec::with_capacity(512),
@@ -63,7 +76,7 @@ impl H1Conn {
 
     /// The peer's end of the socket.
     pub fn remote_addr(&self) -> Option<std::net::SocketAddr> {
-        self.remote.as_deref().copied()
+        self.addrs.remote
     }
 
     pub fn rbuf(&mut self) -> &mut BytesMut {
@@ -72,7 +85,7 @@ impl H1Conn {
 
     /// Our end of the socket.
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        self.io.local_addr()
+        *self.addrs.local.get_or_init(|| self.io.local_addr())
     }
 
     /// Reads whatever the socket has into the read buffer; `Ok(0)` is EOF.
