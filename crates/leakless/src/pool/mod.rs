@@ -93,6 +93,8 @@ struct State {
     /// The client was dropped: nothing goes idle any more.
     closed: bool,
     reaper_running: bool,
+    /// When the running reaper looks next.
+    reaper_until: Option<Instant>,
     leak_scanner: bool,
     next_waiter: u64,
     next_conn: u64,
@@ -120,6 +122,7 @@ impl Pool {
             idle_total: 0,
             closed: false,
             reaper_running: false,
+            reaper_until: None,
             leak_scanner: false,
             next_waiter: 0,
             next_conn: 0,
@@ -399,12 +402,13 @@ impl Shared {
                 if host.idle.len() < cfg.idle_per_host() {
                     lease.slot.state = SlotState::Idle;
                     lease.idle_since = now;
+                    let created = lease.created;
                     host.idle.push_back(lease);
                     st.idle_total += 1;
                     if cfg.max_idle_conns > 0 && st.idle_total > cfg.max_idle_conns {
                         self.evict_lru(st, &mut doomed);
                     }
-                    self.ensure_reaper(st);
+                    self.ensure_reaper(st, now, created);
                     drop(guard);
                     drop(doomed);
                     return;

@@ -10,11 +10,25 @@ use super::{Doomed, Shared, State, expiry};
 use crate::stats::CloseReason;
 
 impl Shared {
-    /// Starts the reaper if idle connections may expire and none runs.
-    pub(super) fn ensure_reaper(self: &Arc<Self>, st: &mut State) {
-        let expires =
-            self.config.idle_conn_timeout.is_some() || self.config.max_conn_lifetime.is_some();
-        if st.reaper_running || !expires {
+    /// Starts the reaper if idle connections may expire and none runs;
+    /// wakes a running one if the connection that just went idle (idle
+    /// since `idle_since`, opened at `created`) expires before it looks.
+    pub(super) fn ensure_reaper(
+        self: &Arc<Self>,
+        st: &mut State,
+        idle_since: Instant,
+        created: Instant,
+    ) {
+        let cfg = &self.config;
+        let idle_end = cfg.idle_conn_timeout.map(|t| idle_since + t);
+        let life_end = cfg.max_conn_lifetime.map(|t| created + t);
+        let Some(expiry) = [idle_end, life_end].into_iter().flatten().min() else {
+            return;
+        };
+        if st.reaper_running {
+            if st.reaper_until.is_none_or(|at| expiry < at) {
+                self.reaper_wake.notify_one();
+            }
             return;
         }
         // Outside a runtime nothing can be spawned; checkouts still refuse
@@ -88,8 +102,22 @@ impl Shared {
             .values()
             .any(|h| h.h2.iter().any(|e| e.streams == 0));
         if st.idle_total == 0 && !h2_idle {
+            // Connections in use come back idle soon (one reused back to
+            // back goes idle between every two requests): stay, looking
+            // again when the first of them could expire, instead of a task
+            // spawned per request. Only an empty pool ends the reaper.
+            let in_use = st
+                .hosts
+                .values()
+                .any(|h| h.busy > 0 || h.dialing > 0 || h.h2.iter().any(|e| e.streams > 0));
+            next = match cfg.idle_conn_timeout {
+                Some(t) if in_use => Some(now + t),
+                _ => None,
+            };
+        }
+        st.reaper_until = next;
+        if next.is_none() {
             st.reaper_running = false;
-            return None;
         }
         next
     }

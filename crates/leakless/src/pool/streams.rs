@@ -249,7 +249,8 @@ impl Shared {
                     host.record_close(reason);
                     entry.control.close.notify_one();
                 } else {
-                    self.ensure_reaper(st);
+                    let (idle_since, created) = (entry.idle_since, entry.created);
+                    self.ensure_reaper(st, idle_since, created);
                 }
             }
             let host = st.hosts.get_mut(route).expect("still there");
