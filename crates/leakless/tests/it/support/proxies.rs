@@ -34,52 +34,66 @@ impl Daemon {
     /// Starts `bin args..` after writing `config(port, dir)` to `dir/<file>`,
     /// and waits until it listens. `None` when `bin` is missing and
     /// proxies are not required.
+    ///
+    /// These daemons take a port number, not a socket: the port is free
+    /// when picked but another test may bind it before the daemon does,
+    /// and then the daemon exits. That start-up (never the test) is tried
+    /// again on a new port, a bounded number of times.
     fn start(
         name: &'static str,
         package: &str,
         bin: &str,
         file: &str,
-        config: impl FnOnce(u16, &Path) -> String,
-        args: impl FnOnce(&Path) -> Vec<String>,
+        config: impl Fn(u16, &Path) -> String,
+        args: impl Fn(&Path) -> Vec<String>,
     ) -> Option<Daemon> {
         if !Path::new(bin).exists() {
             not_installed(name, package, "LEAKLESS_REQUIRE_PROXIES");
             return None;
         }
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("leakless-{name}-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        // Daemons that drop root (squid) still write their logs here.
-        set_mode(&dir, 0o777);
-        std::fs::write(dir.join(file), config(port, &dir)).unwrap();
-        let child = Command::new(bin)
-            .args(args(&dir))
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        let mut daemon = Daemon {
-            child,
-            dir,
-            addr: ([127, 0, 0, 1], port).into(),
-            name,
-        };
-        daemon.wait_listening();
-        Some(daemon)
+        const TRIES: usize = 5;
+        let mut exits = Vec::new();
+        for _ in 0..TRIES {
+            let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("leakless-{name}-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            // Daemons that drop root (squid) still write their logs here.
+            set_mode(&dir, 0o777);
+            std::fs::write(dir.join(file), config(port, &dir)).unwrap();
+            let child = Command::new(bin)
+                .args(args(&dir))
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+            let mut daemon = Daemon {
+                child,
+                dir,
+                addr: ([127, 0, 0, 1], port).into(),
+                name,
+            };
+            match daemon.wait_listening() {
+                Ok(()) => return Some(daemon),
+                Err(exited) => exits.push(exited),
+            }
+        }
+        panic!("{name} exited before listening {TRIES} times: {exits:#?}")
     }
 
-    fn wait_listening(&mut self) {
+    /// Waits until the daemon listens; `Err` (with its logs) when it
+    /// exited first.
+    fn wait_listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(self.addr).is_err() {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "{} exited ({status}) before listening on {}: {}",
                     self.name,
                     self.addr,
                     self.logs()
-                );
+                ));
             }
             assert!(
                 Instant::now() < deadline,
@@ -90,6 +104,7 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     /// What it wrote to its logs, for failure messages.
@@ -299,8 +314,8 @@ pub fn tls_front(ca: &super::TestCa, upstream: std::net::SocketAddr) -> Option<D
         "/usr/sbin/nginx",
         "nginx.conf",
         move |port, dir| {
-            std::fs::write(dir.join("cert.pem"), cert).unwrap();
-            std::fs::write(dir.join("key.pem"), key).unwrap();
+            std::fs::write(dir.join("cert.pem"), &cert).unwrap();
+            std::fs::write(dir.join("key.pem"), &key).unwrap();
             let d = dir.display();
             format!(
                 "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
