@@ -18,6 +18,7 @@
 //! src/targets.rs  the servers (test server with chaos, nginx) and a client per protocol
 //! src/nginx.rs    an nginx of our own, with the keep-alive limits tiny
 //! src/traffic.rs  the workers: a target, an action and a URL at random, timed
+//! src/outcome.rs  Action and Outcome: what a worker did and how it ended
 //! src/tally.rs    what the workers saw: requests, errors by kind and phase, the longest
 //! src/sockets.rs  our sockets as the kernel sees them, and memory
 //! src/report.rs   Report: the figures, printed, and the breaches
@@ -26,6 +27,7 @@
 #![deny(missing_docs)]
 
 mod nginx;
+mod outcome;
 mod report;
 mod sockets;
 mod tally;

@@ -3,8 +3,8 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use crate::{
+    outcome::{Action, Outcome},
     targets::Target,
-    traffic::{Action, Outcome},
 };
 
 /// Wrong bodies kept word for word; the rest are only counted.
