@@ -84,15 +84,7 @@ impl Exchanged {
                     version: head.version,
                     headers: head.headers,
                 };
-                let body = Incoming::h2(
-                    recv,
-                    guard,
-                    declared,
-                    cfg,
-                    route.authority(),
-                    deadline,
-                    life,
-                );
+                let body = Incoming::h2(recv, guard, declared, cfg, route, deadline, life);
                 (head, body, tls_info, remote)
             }
         };

@@ -29,6 +29,7 @@ use crate::{
     http2,
     phase::Phase,
     pool::{Lease, StreamGuard},
+    route::Route,
     stats::CloseReason,
     trace::Life,
 };
@@ -52,7 +53,9 @@ enum Source {
 /// or [`Response::chunk`](crate::Response::chunk) instead.
 pub struct Incoming {
     source: Source,
-    host: Option<String>,
+    /// Named in errors. The route itself (one reference count) rather than
+    /// a copy of its authority: a copy was an allocation per response.
+    host: Option<Route>,
     read_idle: Duration,
     idle_timer: Option<Pin<Box<Sleep>>>,
     progressed: bool,
@@ -72,13 +75,13 @@ impl Incoming {
     fn with(
         source: Source,
         cfg: &Config,
-        host: &str,
+        host: &Route,
         deadline: Option<(Instant, Duration)>,
         life: Life,
     ) -> Incoming {
         Incoming {
             source,
-            host: Some(host.to_owned()),
+            host: Some(host.clone()),
             read_idle: cfg.read_idle_timeout,
             idle_timer: None,
             progressed: false,
@@ -99,13 +102,7 @@ impl Incoming {
         life: Life,
     ) -> Incoming {
         let decoder = Decoder::new(decision.framing);
-        let mut body = Incoming::with(
-            Source::Done,
-            lease.config(),
-            lease.route().authority(),
-            deadline,
-            life,
-        );
+        let mut body = Incoming::with(Source::Done, lease.config(), lease.route(), deadline, life);
         body.source = Source::H1 {
             lease,
             decoder,
@@ -126,7 +123,7 @@ impl Incoming {
         guard: StreamGuard,
         declared: Option<u64>,
         cfg: &Config,
-        host: &str,
+        host: &Route,
         deadline: Option<(Instant, Duration)>,
         life: Life,
     ) -> Incoming {
@@ -488,7 +485,7 @@ impl Incoming {
             e
         };
         let e = match &self.host {
-            Some(h) => e.with_host(h),
+            Some(h) => e.with_host(h.authority()),
             None => e,
         };
         let mut life = self.life.take();

@@ -10,7 +10,7 @@ use h2::{
     Reason,
     client::{ResponseFuture, SendRequest},
 };
-use http::{HeaderMap, Request, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, header};
 use tokio::time::Instant;
 
 use crate::{
@@ -33,18 +33,13 @@ pub(crate) async fn send(
     idle: Duration,
     head_limit: Duration,
 ) -> Result<Answer, Failure> {
-    let mut head = Request::builder()
-        .method(req.method.clone())
-        .uri(req.uri.clone())
-        .version(http::Version::HTTP_2);
-    *head.headers_mut().expect("fresh builder") = h2_headers(req.headers);
-    let head = head.body(()).map_err(|e| Failure {
-        error: Error::new(ErrorKind::Request, "cannot make an HTTP/2 request of this")
-            .with_source(e),
-        got_nothing: true,
-        unprocessed: true,
-        fate: Fate::Keep,
-    })?;
+    // Built in place rather than through `Request::builder`: the builder's
+    // checks cannot fail on values that are already typed.
+    let mut head = Request::new(());
+    *head.method_mut() = req.method.clone();
+    *head.uri_mut() = req.uri.clone();
+    *head.version_mut() = http::Version::HTTP_2;
+    *head.headers_mut() = h2_headers(req.headers);
     let ready = poll_fn(|cx| conn.poll_ready(cx)).await;
     let empty = body.is_empty();
     let started = ready.and_then(|()| conn.send_request(head, empty));
@@ -87,15 +82,23 @@ pub(crate) async fn send(
         };
     }
     let wrote = Instant::now();
-    let head = await_head(response, head_limit).await?;
+    let head = await_head(response, wrote, head_limit).await?;
     Ok((head, Some(wrote.elapsed())))
 }
 
+/// Waits for the response head, at most `limit` after `wrote` (the clock
+/// read that also times the server's answer).
 async fn await_head(
     response: ResponseFuture,
+    wrote: Instant,
     limit: Duration,
 ) -> Result<http::Response<h2::RecvStream>, Failure> {
-    match tokio::time::timeout(limit, response).await {
+    // A limit too far to add to the clock never fires (as tokio's `timeout`).
+    let head = match wrote.checked_add(limit) {
+        Some(at) => tokio::time::timeout_at(at, response).await,
+        None => Ok(response.await),
+    };
+    match head {
         // The HTTP/1.1 engine's bound on fields; h2 bounds only the bytes.
         Ok(Ok(res)) if res.headers().len() > MAX_HEADERS => Err(Failure {
             error: Error::new(
@@ -184,23 +187,32 @@ async fn send_data(
 }
 
 /// HTTP/2 forbids connection-specific fields (RFC 9113 §8.2.2); the URL
-/// carries the authority.
+/// carries the authority. h2 takes the map by value and the caller keeps
+/// its own for a retry, so it is copied once: cloned whole when nothing is
+/// banned (the usual case; a clone copies the buckets without hashing each
+/// name again), else rebuilt without the banned fields.
 fn h2_headers(headers: &HeaderMap) -> HeaderMap {
+    if !headers.iter().any(|(name, value)| banned(name, value)) {
+        return headers.clone();
+    }
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let banned = name == header::CONNECTION
-            || name == header::TRANSFER_ENCODING
-            || name == header::UPGRADE
-            || name == header::HOST
-            || name == header::CONTENT_LENGTH
-            || name.as_str() == "keep-alive"
-            || name.as_str() == "proxy-connection"
-            || (name == header::TE && value != "trailers");
-        if !banned {
+        if !banned(name, value) {
             out.append(name, value.clone());
         }
     }
     out
+}
+
+fn banned(name: &HeaderName, value: &HeaderValue) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::HOST
+        || name == header::CONTENT_LENGTH
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+        || (name == header::TE && value != "trailers")
 }
 
 /// Maps an h2 error met in `phase`, `what` failed unless the error says
