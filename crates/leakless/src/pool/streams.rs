@@ -239,24 +239,38 @@ impl Shared {
         }
         // The entry is gone already if its driver ended under this stream:
         // then only the claim was left, and the host may leave with it.
-        if let Some(i) = host.h2.iter().position(|e| e.id == conn) {
-            let entry = &mut host.h2[i];
-            entry.streams -= 1;
-            if entry.streams == 0 {
-                entry.idle_since = Instant::now();
-                if let Some(reason) = entry.closing {
-                    let entry = host.h2.remove(i);
-                    host.record_close(reason);
-                    entry.control.close.notify_one();
-                } else {
-                    let (idle_since, created) = (entry.idle_since, entry.created);
-                    self.ensure_reaper(st, idle_since, created);
-                }
+        let Some(i) = host.h2.iter().position(|e| e.id == conn) else {
+            st.hosts.settle(route);
+            return;
+        };
+        // One lookup of the host on the usual path (a stream among others
+        // ends): `settle` and the reaper, which need the whole state, come
+        // after everything done through `host`, and `settle`'s own lookup
+        // only when the host may leave.
+        let entry = &mut host.h2[i];
+        entry.streams -= 1;
+        let mut idle = None;
+        if entry.streams == 0 {
+            entry.idle_since = Instant::now();
+            if let Some(reason) = entry.closing {
+                let entry = host.h2.remove(i);
+                host.record_close(reason);
+                entry.control.close.notify_one();
+            } else {
+                idle = Some((entry.idle_since, entry.created));
             }
-            let host = st.hosts.get_mut(route).expect("still there");
-            self.serve_waiters(host, route);
         }
-        st.hosts.settle(route);
+        self.serve_waiters(host, route);
+        let unused = host.is_unused();
+        if !unused {
+            host.tidy();
+        }
+        if let Some((idle_since, created)) = idle {
+            self.ensure_reaper(st, idle_since, created);
+        }
+        if unused {
+            st.hosts.settle(route);
+        }
     }
 
     /// The driver task ended: the connection is gone.
