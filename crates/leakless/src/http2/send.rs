@@ -40,6 +40,10 @@ pub(crate) async fn send(
     *head.uri_mut() = req.uri.clone();
     *head.version_mut() = http::Version::HTTP_2;
     *head.headers_mut() = h2_headers(req.headers);
+    // h2 wants it before each stream: it reports a dead connection, and
+    // waits while h2 holds a stream it could not open yet (the server's
+    // limit reached). About 100 instructions; the pool's count keeps us
+    // under the limit, so it is ready at once.
     let ready = poll_fn(|cx| conn.poll_ready(cx)).await;
     let empty = body.is_empty();
     let started = ready.and_then(|()| conn.send_request(head, empty));
