@@ -11,6 +11,7 @@ use crate::http1::{
     conn::parse_final_head,
     decoder::{Decoder, Step},
     framing::Framing,
+    head::Names,
 };
 
 /// How the body was delimited (a public mirror of the engine's framing).
@@ -104,13 +105,15 @@ pub fn read_response(method: &Method, pieces: &[&[u8]], eof: bool) -> Outcome {
         end: End::NeedMore,
     };
     let mut buf = BytesMut::new();
+    // One connection's names across its 1xx heads and the final one.
+    let mut names = Names::default();
     let mut wire = Wire {
         pieces: pieces.iter(),
         fed: 0,
     };
     let (head, decision) = loop {
         let before = buf.len();
-        match parse_final_head(method, &mut buf) {
+        match parse_final_head(method, &mut buf, &mut names) {
             Err(_) => {
                 out.end = End::HeadError;
                 return out;

@@ -79,7 +79,9 @@ async fn drain(mut lease: Lease, mut decoder: Decoder, limit: u64, mut life: Opt
                 }
                 Ok(Step::Done) => return lease.conn.rbuf().is_empty(),
                 Ok(Step::NeedMore) => {
-                    match std::future::poll_fn(|cx| lease.conn.poll_fill(cx)).await {
+                    match std::future::poll_fn(|cx| lease.conn.poll_fill(cx, decoder.remaining()))
+                        .await
+                    {
                         Ok(0) | Err(_) => return false,
                         Ok(_) => {}
                     }

@@ -16,7 +16,7 @@ use tokio::{io::AsyncWriteExt, time::timeout};
 use super::{
     encode::{self, BodyLen},
     framing::{self, Decision},
-    head::{self, Head},
+    head::{self, Head, Names},
 };
 use crate::{
     attempt::{Failure, Fate, Outgoing},
@@ -26,8 +26,10 @@ use crate::{
     phase::Phase,
 };
 
-/// Read in steps of this much; a 5-byte response fits many times over.
-const READ_CHUNK: usize = 8 * 1024;
+/// A new connection's read step; a 5-byte response fits many times over.
+const READ_FIRST: usize = 8 * 1024;
+/// The largest read step, so an idle connection's buffer stays bounded.
+const READ_MAX: usize = 64 * 1024;
 /// Bodies up to this size go out in the same write as the head.
 const COALESCE: usize = 16 * 1024;
 
@@ -46,6 +48,13 @@ pub(crate) struct H1Conn {
     io: Transport,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
+    /// Room made for the next read: doubles (up to `READ_MAX`) each time a
+    /// read fills it, so a connection carrying 16 KiB responses soon takes
+    /// each in one `recv` and hands the body out as one `Bytes`, no copy.
+    read_size: usize,
+    /// The last response's header names, so the next one's are compared,
+    /// not parsed.
+    names: Names,
     /// Both ends' addresses, boxed so the lease every request moves around
     /// stays small.
     addrs: Box<Addrs>,
@@ -71,6 +80,8 @@ impl H1Conn {
             io,
             rbuf: BytesMut::new(),
             wbuf: Vec::with_capacity(512),
+            read_size: READ_FIRST,
+            names: Names::default(),
         }
     }
 
@@ -89,16 +100,37 @@ impl H1Conn {
     }
 
     /// Reads whatever the socket has into the read buffer; `Ok(0)` is EOF.
-    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-            self.rbuf.reserve(READ_CHUNK);
+    /// `want`: body bytes the framing says are still to come, room for
+    /// which is made at once (up to `READ_MAX`).
+    pub fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        want: Option<u64>,
+    ) -> Poll<io::Result<usize>> {
+        let room = want.map_or(self.read_size, |w| {
+            self.read_size
+                .max(usize::try_from(w).unwrap_or(usize::MAX).min(READ_MAX))
+        });
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        // Half the step is enough to read into: reserving costs little but
+        // not nothing, and a buffer whose old bytes were all handed out and
+        // dropped is reused in place.
+        if spare < room / 2 {
+            self.rbuf.reserve(room);
         }
+        let spare = self.rbuf.capacity() - self.rbuf.len();
         // Tokio's own read, not `try_read_buf`: it reads only once the
         // reactor saw the socket readable, and a read that leaves room in
         // the buffer drained the socket, so it forgets that readiness. The
         // idle check then costs no system call until something new (a
         // close, stray bytes) arrives; a close the reactor has seen stays.
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf)
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf);
+        if let Poll::Ready(Ok(n)) = read
+            && n == spare
+        {
+            self.read_size = (self.read_size * 2).min(READ_MAX);
+        }
+        read
     }
 
     /// Is this idle connection still fit to carry a request? Looks without
@@ -239,10 +271,10 @@ impl H1Conn {
         let mut got_any = !self.rbuf.is_empty();
         let read = async {
             loop {
-                if let Some(found) = parse_final_head(method, &mut self.rbuf)? {
+                if let Some(found) = parse_final_head(method, &mut self.rbuf, &mut self.names)? {
                     return Ok(found);
                 }
-                let n = poll_fn(|cx| self.poll_fill(cx)).await.map_err(|e| {
+                let n = poll_fn(|cx| self.poll_fill(cx, None)).await.map_err(|e| {
                     Error::new(ErrorKind::Io, "connection failed before the response")
                         .with_source(e)
                 })?;
@@ -276,8 +308,9 @@ impl H1Conn {
 pub(crate) fn parse_final_head(
     method: &Method,
     buf: &mut BytesMut,
+    names: &mut Names,
 ) -> Result<Option<(Head, Decision)>, Error> {
-    while let Some(head) = head::parse(buf)? {
+    while let Some(head) = head::parse(buf, names)? {
         if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
             // We never send Upgrade, and RFC 9110 §15.2.2 forbids switching
             // to a protocol the request did not ask for.

@@ -139,7 +139,9 @@ mod tests {
     use crate::http1::head;
 
     fn decide_str(method: Method, s: &str) -> Result<Decision, Error> {
-        let head = head::parse(&mut BytesMut::from(s)).unwrap().unwrap();
+        let head = head::parse(&mut BytesMut::from(s), &mut head::Names::default())
+            .unwrap()
+            .unwrap();
         decide(&method, &head)
     }
 
