@@ -4,7 +4,13 @@
 //! share a connection never share a pool entry: a tunnel is never reused
 //! for another target, nor a direct connection for a proxied request.
 
-use std::{cell::RefCell, fmt, hash::Hash, path::Path, sync::Arc};
+use std::{
+    cell::RefCell,
+    fmt,
+    hash::{BuildHasher, Hash},
+    path::Path,
+    sync::Arc,
+};
 
 use http::{HeaderValue, Uri};
 
@@ -18,6 +24,9 @@ struct Inner {
     /// `host:port` as sent in the Host header and shown in stats and errors.
     authority: Box<str>,
     via: Via,
+    /// Hashed once here: the pool looks the route up twice per request,
+    /// and the reused route of `from_uri` carries its hash along.
+    hash: u64,
 }
 
 /// The way to the target.
@@ -70,11 +79,16 @@ pub(crate) struct Route(Arc<Inner>);
 
 impl Hash for Route {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // The authority already holds host and port.
-        self.0.tls.hash(state);
-        self.0.authority.hash(state);
-        self.0.via.hash(state);
+        state.write_u64(self.0.hash);
     }
+}
+
+/// The hash of a route's key. The authority already holds host and port.
+fn key_hash(tls: bool, authority: &str, via: &Via) -> u64 {
+    // Seeded at random once per process, as a map's own hasher would be.
+    static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    SEED.get_or_init(Default::default)
+        .hash_one((tls, authority, via))
 }
 
 impl Route {
@@ -130,6 +144,7 @@ impl Route {
             tls,
             host: host.into(),
             port,
+            hash: key_hash(tls, &authority, &via),
             authority: authority.into(),
             via,
         })))

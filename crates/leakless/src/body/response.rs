@@ -369,7 +369,7 @@ impl Incoming {
                 Ok(Step::Done) => return Poll::Ready(None),
                 Ok(Step::NeedMore) => {}
             }
-            match lease.conn.poll_fill(cx) {
+            match lease.conn.poll_fill(cx, decoder.remaining()) {
                 Poll::Ready(Ok(0)) => {
                     return match decoder.eof() {
                         Ok(()) => Poll::Ready(None),

@@ -341,6 +341,9 @@ impl ClientBuilder {
                 format!("user_agent is not a valid header value: {why}"),
             ));
         }
+        let mut plain = http::HeaderMap::new();
+        let offers = crate::policy::with_defaults(&self.config, &http::Method::GET, &mut plain);
+        self.config.plain_headers = Some((plain, offers));
         let connector = Connector::new(&self.config)?;
         let c = &self.config;
         let zero = |name: &str| {

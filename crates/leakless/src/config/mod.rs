@@ -55,6 +55,10 @@ pub(crate) struct Config {
     /// Sent with every request that does not set the same header itself;
     /// `User-Agent: leakless/VERSION` unless changed.
     pub default_headers: http::HeaderMap,
+    /// What a request that sets no header of its own starts with: the
+    /// default headers and the `Accept-Encoding` offer, and whether that
+    /// offer is in them. Built by `ClientBuilder::build`; `None` before.
+    pub plain_headers: Option<(http::HeaderMap, bool)>,
     /// Asked for each hop's `Cookie`, told each `Set-Cookie`.
     #[cfg(feature = "cookies")]
     pub cookie_store: Option<std::sync::Arc<dyn crate::cookie::CookieStore>>,
@@ -144,6 +148,7 @@ impl Default for Config {
                 );
                 h
             },
+            plain_headers: None,
             #[cfg(feature = "cookies")]
             cookie_store: None,
         }

@@ -48,6 +48,19 @@ pub(crate) struct H1Conn {
     io: Transport,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
+    /// What the connection learns and keeps, boxed so the lease every
+    /// request moves around stays small.
+    kept: Box<Kept>,
+}
+
+/// What a connection keeps between requests besides its buffers.
+#[derive(Debug)]
+struct Kept {
+    /// The peer's end, read when the connection opened.
+    remote: Option<std::net::SocketAddr>,
+    /// Our end, read the first time an observer asks (a `getsockname` per
+    /// request otherwise), never when nobody does.
+    local: std::sync::OnceLock<Option<std::net::SocketAddr>>,
     /// Room made for the next read: doubles (up to `READ_MAX`) each time a
     /// read fills it, so a connection carrying 16 KiB responses soon takes
     /// each in one `recv` and hands the body out as one `Bytes`, no copy.
@@ -55,39 +68,26 @@ pub(crate) struct H1Conn {
     /// The last response's header names, so the next one's are compared,
     /// not parsed.
     names: Names,
-    /// Both ends' addresses, boxed so the lease every request moves around
-    /// stays small.
-    addrs: Box<Addrs>,
-}
-
-/// The ends of a connection's socket, each asked of the kernel once.
-#[derive(Debug)]
-struct Addrs {
-    /// Read when the connection opened.
-    remote: Option<std::net::SocketAddr>,
-    /// Read the first time an observer asks (a `getsockname` per request
-    /// otherwise), never when nobody does.
-    local: std::sync::OnceLock<Option<std::net::SocketAddr>>,
 }
 
 impl H1Conn {
     pub fn new(io: Transport) -> H1Conn {
         H1Conn {
-            addrs: Box::new(Addrs {
+            kept: Box::new(Kept {
                 remote: io.peer_addr(),
                 local: std::sync::OnceLock::new(),
+                read_size: READ_FIRST,
+                names: Names::default(),
             }),
             io,
             rbuf: BytesMut::new(),
             wbuf: Vec::with_capacity(512),
-            read_size: READ_FIRST,
-            names: Names::default(),
         }
     }
 
     /// The peer's end of the socket.
     pub fn remote_addr(&self) -> Option<std::net::SocketAddr> {
-        self.addrs.remote
+        self.kept.remote
     }
 
     pub fn rbuf(&mut self) -> &mut BytesMut {
@@ -96,7 +96,7 @@ impl H1Conn {
 
     /// Our end of the socket.
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        *self.addrs.local.get_or_init(|| self.io.local_addr())
+        *self.kept.local.get_or_init(|| self.io.local_addr())
     }
 
     /// Reads whatever the socket has into the read buffer; `Ok(0)` is EOF.
@@ -107,8 +107,9 @@ impl H1Conn {
         cx: &mut Context<'_>,
         want: Option<u64>,
     ) -> Poll<io::Result<usize>> {
-        let room = want.map_or(self.read_size, |w| {
-            self.read_size
+        let room = want.map_or(self.kept.read_size, |w| {
+            self.kept
+                .read_size
                 .max(usize::try_from(w).unwrap_or(usize::MAX).min(READ_MAX))
         });
         let spare = self.rbuf.capacity() - self.rbuf.len();
@@ -128,7 +129,7 @@ impl H1Conn {
         if let Poll::Ready(Ok(n)) = read
             && n == spare
         {
-            self.read_size = (self.read_size * 2).min(READ_MAX);
+            self.kept.read_size = (self.kept.read_size * 2).min(READ_MAX);
         }
         read
     }
@@ -271,7 +272,8 @@ impl H1Conn {
         let mut got_any = !self.rbuf.is_empty();
         let read = async {
             loop {
-                if let Some(found) = parse_final_head(method, &mut self.rbuf, &mut self.names)? {
+                if let Some(found) = parse_final_head(method, &mut self.rbuf, &mut self.kept.names)?
+                {
                     return Ok(found);
                 }
                 let n = poll_fn(|cx| self.poll_fill(cx, None)).await.map_err(|e| {

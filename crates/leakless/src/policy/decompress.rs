@@ -4,24 +4,24 @@
 //! one of them is decoded as it is read, its connection still owned by
 //! the body underneath.
 
-use http::{Method, StatusCode, header};
+use http::{HeaderMap, Method, StatusCode, header};
 
-use crate::{body::Encoding, config::Config, exchange::Parts, response::Response};
+use crate::{body::Encoding, config::Config, response::Response};
 
-/// Offers the client's encodings on `parts`; whether it did (and so
-/// whether to decode the answer).
-pub(super) fn offer(cfg: &Config, parts: &mut Parts) -> bool {
+/// Offers the client's encodings in `headers`, those of a request with
+/// `method`; whether it did (and so whether to decode the answer).
+pub(super) fn offer(cfg: &Config, method: &Method, headers: &mut HeaderMap) -> bool {
     let Some(offer) = &cfg.accept_encoding else {
         return false;
     };
     // Go: not for HEAD (no body) nor a Range (its offsets are the encoded body's).
-    if parts.method == Method::HEAD
-        || parts.headers.contains_key(header::ACCEPT_ENCODING)
-        || parts.headers.contains_key(header::RANGE)
+    if *method == Method::HEAD
+        || headers.contains_key(header::ACCEPT_ENCODING)
+        || headers.contains_key(header::RANGE)
     {
         return false;
     }
-    parts.headers.insert(header::ACCEPT_ENCODING, offer.clone());
+    headers.insert(header::ACCEPT_ENCODING, offer.clone());
     true
 }
 

@@ -20,7 +20,9 @@ use tokio::time::Instant;
 use url::Url;
 
 use self::hop::Hop;
-use crate::{error::Error, exchange::Parts, pool::Pool, response::Response};
+use http::{HeaderMap, Method};
+
+use crate::{config::Config, error::Error, exchange::Parts, pool::Pool, response::Response};
 
 /// What the façade fixed for a request before its first hop.
 pub(crate) struct Request {
@@ -34,12 +36,16 @@ pub(crate) struct Request {
 /// returned is the last hop's.
 pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<Response, Error> {
     let cfg = pool.config();
-    for (name, value) in &cfg.default_headers {
-        if !parts.headers.contains_key(name) {
-            parts.headers.insert(name, value.clone());
+    let decoding = match &cfg.plain_headers {
+        // A request that set no header of its own (the usual GET) starts
+        // from the ones built with the client: one clone instead of a
+        // lookup and an insert for each.
+        Some((plain, offers)) if parts.headers.is_empty() && parts.method != Method::HEAD => {
+            parts.headers = plain.clone();
+            *offers
         }
-    }
-    let decoding = decompress::offer(cfg, &mut parts);
+        _ => with_defaults(cfg, &parts.method, &mut parts.headers),
+    };
     let per_request = parts.redirect.take();
     let policy = per_request.as_ref().unwrap_or(&cfg.redirect);
     // Every URL requested so far; filled only once a redirect is seen.
@@ -120,6 +126,18 @@ pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<
         chain.push(next);
         from = Some((status, previous));
     }
+}
+
+/// Adds the client's default headers that `headers` lacks, then offers
+/// its encodings (not for HEAD); whether it did. `ClientBuilder::build`
+/// runs it once on no headers: `Config::plain_headers`.
+pub(crate) fn with_defaults(cfg: &Config, method: &Method, headers: &mut HeaderMap) -> bool {
+    for (name, value) in &cfg.default_headers {
+        if !headers.contains_key(name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    decompress::offer(cfg, method, headers)
 }
 
 /// The final response, told its URL.
