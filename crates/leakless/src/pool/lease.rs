@@ -71,7 +71,7 @@ impl Slot {
         self.shared.mark_busy(&self.route, self.state, times);
         self.state = SlotState::Busy;
         let now = Instant::now();
-        Lease {
+        Lease(Box::new(Held {
             conn,
             slot: self,
             created: now,
@@ -79,7 +79,7 @@ impl Slot {
             idle_for: None,
             uses: 1,
             tls_info: None,
-        }
+        }))
     }
 }
 
@@ -94,8 +94,16 @@ impl Drop for Slot {
 
 /// A slot with an open connection: exclusively owned by whoever holds it.
 /// It goes back by [`Lease::release`] and is closed by being dropped.
+///
+/// Boxed once, when the connection opens, and the same box goes from the
+/// idle list to each request and back: a request moves its lease (inside
+/// its response, through every layer) a dozen times, a pointer each time.
 #[derive(Debug)]
-pub(crate) struct Lease {
+pub(crate) struct Lease(Box<Held>);
+
+/// What a lease holds.
+#[derive(Debug)]
+pub(crate) struct Held {
     pub(crate) conn: H1Conn,
     pub(super) slot: Slot,
     pub(super) created: Instant,
@@ -147,8 +155,23 @@ impl Lease {
 
     /// Gives up the count under the pool's lock; the caller drops the socket
     /// after unlocking.
-    pub(super) fn disarm(mut self) -> H1Conn {
-        self.slot.disarm();
-        self.conn
+    pub(super) fn disarm(self) -> H1Conn {
+        let mut held = *self.0;
+        held.slot.disarm();
+        held.conn
+    }
+}
+
+impl std::ops::Deref for Lease {
+    type Target = Held;
+
+    fn deref(&self) -> &Held {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut Held {
+        &mut self.0
     }
 }
