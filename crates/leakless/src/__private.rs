@@ -62,7 +62,8 @@ impl PoolBench {
     }
 }
 
-/// Sizes of the hot path's values, for tuning (printed by a test).
+/// Sizes of the hot path's values, for tuning: call it from a scratch test
+/// and print it (a release build gives the sizes that matter).
 pub fn sizes() -> Vec<(&'static str, usize)> {
     let client = crate::Client::new();
     let send = client.get("http://127.0.0.1:1/").send();
