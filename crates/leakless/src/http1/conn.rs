@@ -336,3 +336,55 @@ fn body_len_error(declared: u64, sent: u64) -> Error {
         format!("request body stream declared {declared} bytes but yielded {sent}"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::{
+        io::AsyncWriteExt,
+        net::{TcpListener, TcpStream},
+    };
+
+    use super::*;
+
+    /// A connection to a loopback peer that has already written `n` bytes:
+    /// on loopback they sit in our receive queue once its write returns.
+    async fn sent(n: usize) -> (H1Conn, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        peer.write_all(&vec![b'x'; n]).await.unwrap();
+        (H1Conn::new(Transport::Tcp(ours)), peer)
+    }
+
+    async fn fill(conn: &mut H1Conn, want: Option<u64>) -> usize {
+        poll_fn(|cx| conn.poll_fill(cx, want)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_of_known_length_is_read_in_one_step() {
+        let (mut conn, _peer) = sent(20_000).await;
+        assert_eq!(fill(&mut conn, Some(20_000)).await, 20_000);
+    }
+
+    #[tokio::test]
+    async fn the_read_step_doubles_each_time_a_read_fills_it() {
+        let (mut conn, _peer) = sent(40_000).await;
+        assert_eq!(fill(&mut conn, None).await, READ_FIRST);
+        assert_eq!(conn.kept.read_size, 2 * READ_FIRST);
+        assert_eq!(fill(&mut conn, None).await, 2 * READ_FIRST);
+        assert_eq!(conn.kept.read_size, 4 * READ_FIRST);
+        let rest = 40_000 - 3 * READ_FIRST;
+        assert_eq!(fill(&mut conn, None).await, rest, "what is left");
+        assert_eq!(conn.kept.read_size, 4 * READ_FIRST, "not filled: no growth");
+        assert_eq!(conn.rbuf.len(), 40_000);
+    }
+
+    #[tokio::test]
+    async fn a_huge_content_length_makes_room_only_up_to_the_bound() {
+        let (mut conn, _peer) = sent(20_000).await;
+        assert_eq!(fill(&mut conn, Some(1 << 40)).await, 20_000);
+        assert!(conn.rbuf.capacity() <= READ_MAX, "{}", conn.rbuf.capacity());
+    }
+}

@@ -3,7 +3,7 @@
 //! limit on decoded bytes, corrupt streams named, and nothing decoded
 //! where there is no body.
 
-use leakless::{Client, ErrorKind, StatusCode};
+use leakless::{Client, ErrorKind, HeaderMap, StatusCode};
 
 use crate::support::*;
 
@@ -65,6 +65,45 @@ async fn a_caller_who_sets_accept_encoding_gets_the_body_as_sent(mode: Mode) {
     assert_accounted(&client, &[&server]).await;
 }
 per_mode!(a_caller_who_sets_accept_encoding_gets_the_body_as_sent: h1, h1_tls, h2, h2c);
+
+/// A request that sets no header of its own starts from the client's
+/// defaults and offer, built once with the client: an `Accept-Encoding`
+/// among the defaults replaces the offer (nothing is decoded), and a HEAD
+/// is offered nothing.
+async fn accept_encoding_among_the_default_headers_replaces_the_offer(mode: Mode) {
+    let server = mode.server(Config::new());
+    let mut defaults = HeaderMap::new();
+    defaults.insert("accept-encoding", "gzip".parse().unwrap());
+    let client = mode.client(&server, Client::builder().default_headers(defaults));
+    let res = client
+        .get(mode.url(&server, "/?encoding=gzip&size=1000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip", "not decoded");
+    let body = res.bytes().await.unwrap();
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "a gzip member");
+    assert_eq!(
+        server.requests().pop().unwrap().header("accept-encoding"),
+        Some("gzip")
+    );
+    assert_accounted(&client, &[&server]).await;
+
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    let res = client
+        .head(mode.url(&server, "/?encoding=gzip&size=1000"))
+        .send()
+        .await
+        .unwrap();
+    res.bytes().await.unwrap();
+    let sent = server.requests().pop().unwrap();
+    assert_eq!(sent.header("accept-encoding"), None, "HEAD: no offer");
+    let ua = format!("leakless/{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(sent.header("user-agent"), Some(ua.as_str()));
+    assert_accounted(&client, &[&server]).await;
+}
+per_mode!(accept_encoding_among_the_default_headers_replaces_the_offer: h1, h1_tls, h2, h2c);
 
 async fn a_client_with_decoding_off_offers_nothing(mode: Mode) {
     let server = mode.server(Config::new());
