@@ -17,7 +17,7 @@ use crate::{
     body::{Body, Incoming},
     config::Config,
     error::Error,
-    http1::{framing::Decision, head::Head},
+    http1::{fields::Fields, framing::Decision, head::Head},
     http2,
     pool::{self, Checkout, Dialed, H2Stream, Lease, Pool, StreamGuard},
     response::Response,
@@ -82,7 +82,7 @@ impl Exchanged {
                 let head = Head {
                     status: head.status,
                     version: head.version,
-                    headers: head.headers,
+                    headers: Fields::from_map(head.headers),
                 };
                 let body = Incoming::h2(recv, guard, declared, cfg, route, deadline, life);
                 (head, body, tls_info, remote)

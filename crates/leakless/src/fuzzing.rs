@@ -11,7 +11,6 @@ use crate::http1::{
     conn::parse_final_head,
     decoder::{Decoder, Step},
     framing::Framing,
-    head::Names,
 };
 
 /// How the body was delimited (a public mirror of the engine's framing).
@@ -105,15 +104,13 @@ pub fn read_response(method: &Method, pieces: &[&[u8]], eof: bool) -> Outcome {
         end: End::NeedMore,
     };
     let mut buf = BytesMut::new();
-    // One connection's names across its 1xx heads and the final one.
-    let mut names = Names::default();
     let mut wire = Wire {
         pieces: pieces.iter(),
         fed: 0,
     };
     let (head, decision) = loop {
         let before = buf.len();
-        match parse_final_head(method, &mut buf, &mut names) {
+        match parse_final_head(method, &mut buf) {
             Err(_) => {
                 out.end = End::HeadError;
                 return out;
@@ -136,7 +133,7 @@ pub fn read_response(method: &Method, pieces: &[&[u8]], eof: bool) -> Outcome {
     out.head_len = wire.fed - buf.len();
     out.status = Some(head.status.as_u16());
     out.version = Some(head.version);
-    out.headers = head.headers;
+    out.headers = head.headers.into_map();
     out.keep_alive = decision.keep_alive;
     out.framing = Some(match decision.framing {
         Framing::Empty => BodyFraming::Empty,

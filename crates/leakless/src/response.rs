@@ -10,7 +10,7 @@ use crate::{
     body::{Encoding, Incoming},
     config::TlsInfo,
     error::{Error, ErrorKind},
-    http1::head::Head,
+    http1::{fields::Fields, head::Head},
 };
 
 /// An HTTP response. Its body holds the connection until read to the end
@@ -19,7 +19,7 @@ use crate::{
 pub struct Response {
     status: StatusCode,
     version: Version,
-    headers: HeaderMap,
+    headers: Fields,
     body: Incoming,
     /// The URL asked for, kept as sent: most callers never ask for it as a
     /// [`Url`], so it is parsed only when they do (and boxed: a response
@@ -105,8 +105,9 @@ impl Response {
     /// Decodes the body (it says `Content-Encoding: encoding`): the
     /// headers that describe the encoded body go, as in Go and reqwest.
     pub(crate) fn decode(&mut self, encoding: Encoding) {
-        self.headers.remove(http::header::CONTENT_ENCODING);
-        self.headers.remove(http::header::CONTENT_LENGTH);
+        let headers = self.headers.map_mut();
+        headers.remove(http::header::CONTENT_ENCODING);
+        headers.remove(http::header::CONTENT_LENGTH);
         self.body.decode(encoding);
     }
 
@@ -130,7 +131,13 @@ impl Response {
 
     /// The response headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.headers.map()
+    }
+
+    /// False only when the response has no `Content-Encoding` field: a
+    /// look without building the header map.
+    pub(crate) fn may_be_encoded(&self) -> bool {
+        self.headers.may_be_encoded()
     }
 
     /// The body's length when the response gave one; `None` while the
@@ -226,7 +233,7 @@ impl Response {
         let mut res = http::Response::new(self.body);
         *res.status_mut() = self.status;
         *res.version_mut() = self.version;
-        *res.headers_mut() = self.headers;
+        *res.headers_mut() = self.headers.into_map();
         *res.extensions_mut() = self.extensions;
         res
     }

@@ -16,7 +16,7 @@ use tokio::{io::AsyncWriteExt, time::timeout};
 use super::{
     encode::{self, BodyLen},
     framing::{self, Decision},
-    head::{self, Head, Names},
+    head::{self, Head},
 };
 use crate::{
     attempt::{Failure, Fate, Outgoing},
@@ -65,9 +65,6 @@ struct Kept {
     /// read fills it, so a connection carrying 16 KiB responses soon takes
     /// each in one `recv` and hands the body out as one `Bytes`, no copy.
     read_size: usize,
-    /// The last response's header names, so the next one's are compared,
-    /// not parsed.
-    names: Names,
 }
 
 impl H1Conn {
@@ -77,7 +74,6 @@ impl H1Conn {
                 remote: io.peer_addr(),
                 local: std::sync::OnceLock::new(),
                 read_size: READ_FIRST,
-                names: Names::default(),
             }),
             io,
             rbuf: BytesMut::new(),
@@ -272,8 +268,7 @@ impl H1Conn {
         let mut got_any = !self.rbuf.is_empty();
         let read = async {
             loop {
-                if let Some(found) = parse_final_head(method, &mut self.rbuf, &mut self.kept.names)?
-                {
+                if let Some(found) = parse_final_head(method, &mut self.rbuf)? {
                     return Ok(found);
                 }
                 let n = poll_fn(|cx| self.poll_fill(cx, None)).await.map_err(|e| {
@@ -310,9 +305,8 @@ impl H1Conn {
 pub(crate) fn parse_final_head(
     method: &Method,
     buf: &mut BytesMut,
-    names: &mut Names,
 ) -> Result<Option<(Head, Decision)>, Error> {
-    while let Some(head) = head::parse(buf, names)? {
+    while let Some((head, signals)) = head::parse(buf)? {
         if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
             // We never send Upgrade, and RFC 9110 §15.2.2 forbids switching
             // to a protocol the request did not ask for.
@@ -324,7 +318,7 @@ pub(crate) fn parse_final_head(
         if head.status.is_informational() {
             continue;
         }
-        let decision = framing::decide(method, &head)?;
+        let decision = framing::decide(method, head.status, head.version, &signals)?;
         return Ok(Some((head, decision)));
     }
     Ok(None)

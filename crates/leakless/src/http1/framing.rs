@@ -1,9 +1,8 @@
 //! How long a response body is and whether its connection can be reused:
 //! RFC 9112 §6.3 and §9.3, exactly.
 
-use http::{HeaderMap, Method, StatusCode, Version, header};
+use http::{Method, StatusCode, Version};
 
-use super::head::Head;
 use crate::error::{Error, ErrorKind};
 
 /// How the body of a response is delimited.
@@ -31,16 +30,87 @@ fn framing_error(what: &str) -> Error {
     Error::new(ErrorKind::Protocol, format!("bad response framing: {what}"))
 }
 
-/// Decides the framing of a final (non-1xx) response to `method`.
-pub(crate) fn decide(method: &Method, head: &Head) -> Result<Decision, Error> {
-    let headers = &head.headers;
-    let mut keep_alive = match head.version {
-        Version::HTTP_11 => !has_token(headers, "close"),
-        _ => has_token(headers, "keep-alive") && !has_token(headers, "close"),
+/// What a head's fields say about framing, gathered field by field as the
+/// head is parsed, so no map is needed to decide.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Signals {
+    /// Every Content-Length value (across fields and comma lists) must be
+    /// the same valid decimal number; the first fault is kept. Judged only
+    /// if the response can have a body.
+    content_length: Option<Result<u64, &'static str>>,
+    transfer_encoding: bool,
+    /// The last Transfer-Encoding coding so far is `chunked`.
+    chunked_last: bool,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Signals {
+    /// Takes in one field; most names are ruled out by length alone.
+    pub fn see(&mut self, name: &[u8], value: &[u8]) {
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => self.content_length(value),
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                self.transfer_encoding = true;
+                if let Some(last) = tokens(value).last() {
+                    self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
+                }
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in tokens(value) {
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn content_length(&mut self, value: &[u8]) {
+        if let Some(Err(_)) = self.content_length {
+            return;
+        }
+        for part in value.split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            let n = (!part.is_empty() && part.len() <= 19 && part.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(part).ok()?.parse::<u64>().ok())
+                .flatten();
+            self.content_length = match (n, self.content_length) {
+                (None, _) => Some(Err("invalid Content-Length")),
+                (Some(n), Some(Ok(found))) if found != n => {
+                    Some(Err("conflicting Content-Length values"))
+                }
+                (Some(n), _) => Some(Ok(n)),
+            };
+            if let Some(Err(_)) = self.content_length {
+                return;
+            }
+        }
+    }
+}
+
+/// A field value's comma-separated tokens, trimmed, empty ones skipped.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+/// Decides the framing of a final (non-1xx) response to `method`, from its
+/// status line and what its fields said.
+pub(crate) fn decide(
+    method: &Method,
+    status: StatusCode,
+    version: Version,
+    signals: &Signals,
+) -> Result<Decision, Error> {
+    let mut keep_alive = match version {
+        Version::HTTP_11 => !signals.close,
+        _ => signals.keep_alive && !signals.close,
     };
-    let status = head.status;
-    let te = headers.contains_key(header::TRANSFER_ENCODING);
-    if te && head.version != Version::HTTP_11 {
+    let te = signals.transfer_encoding;
+    if te && version != Version::HTTP_11 {
         // §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty
         // framing: close the connection after this message, whatever its
         // status.
@@ -60,14 +130,14 @@ pub(crate) fn decide(method: &Method, head: &Head) -> Result<Decision, Error> {
             keep_alive,
         });
     }
-    let cl = content_length(headers)?;
+    let cl = signals.content_length.transpose().map_err(framing_error)?;
     if te && cl.is_some() {
         // §6.3 lets a recipient treat this as an error, and for a client that
         // reuses connections it must: it is how responses get smuggled.
         return Err(framing_error("both Content-Length and Transfer-Encoding"));
     }
     let framing = if te {
-        if last_coding_is_chunked(headers) {
+        if signals.chunked_last {
             Framing::Chunked
         } else {
             keep_alive = false;
@@ -89,48 +159,6 @@ pub(crate) fn decide(method: &Method, head: &Head) -> Result<Decision, Error> {
     })
 }
 
-/// Every Content-Length value (across fields and comma lists) must be the
-/// same valid decimal number.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Error> {
-    let mut found: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
-                return Err(framing_error("invalid Content-Length"));
-            }
-            let n: u64 = std::str::from_utf8(part)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| framing_error("invalid Content-Length"))?;
-            if found.is_some_and(|f| f != n) {
-                return Err(framing_error("conflicting Content-Length values"));
-            }
-            found = Some(n);
-        }
-    }
-    Ok(found)
-}
-
-fn codings(headers: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &[u8]> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(|t| t.trim_ascii())
-        .filter(|t| !t.is_empty())
-}
-
-fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
-    codings(headers, header::TRANSFER_ENCODING)
-        .last()
-        .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
-}
-
-fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    codings(headers, header::CONNECTION).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
@@ -139,10 +167,8 @@ mod tests {
     use crate::http1::head;
 
     fn decide_str(method: Method, s: &str) -> Result<Decision, Error> {
-        let head = head::parse(&mut BytesMut::from(s), &mut head::Names::default())
-            .unwrap()
-            .unwrap();
-        decide(&method, &head)
+        let (head, signals) = head::parse(&mut BytesMut::from(s)).unwrap().unwrap();
+        decide(&method, head.status, head.version, &signals)
     }
 
     fn get(s: &str) -> Result<Decision, Error> {

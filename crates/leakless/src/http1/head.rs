@@ -1,10 +1,12 @@
-//! Parsing a response head with httparse into `http` types, within limits.
+//! Parsing a response head with httparse, within limits. The fields stay
+//! as received (`Fields`); what framing needs is gathered on the way.
 
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http::{StatusCode, Version};
 
+use super::{fields::Fields, framing::Signals};
 use crate::{
     attempt::{MAX_HEAD_BYTES, MAX_HEADERS},
     error::{Error, ErrorKind},
@@ -15,7 +17,7 @@ use crate::{
 pub(crate) struct Head {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: Fields,
 }
 
 fn malformed(what: impl std::fmt::Display) -> Error {
@@ -25,41 +27,11 @@ fn malformed(what: impl std::fmt::Display) -> Error {
     )
 }
 
-/// The header names of a connection's last response, in order, each with
-/// its bytes as sent. A server sends the same names in the same order
-/// response after response: comparing bytes costs a fraction of parsing
-/// a standard name and spares a custom one its allocation.
-#[derive(Debug, Default)]
-pub(crate) struct Names(Vec<(Box<[u8]>, HeaderName)>);
-
-/// Names kept per connection: the first this many fields of a head.
-const NAMES_KEPT: usize = 32;
-
-impl Names {
-    /// The name at `index` of this head: the last head's at the same place
-    /// when the bytes are the same (so valid), else parsed and kept.
-    fn name(&mut self, index: usize, raw: &[u8]) -> Result<HeaderName, Error> {
-        if let Some((last, name)) = self.0.get(index)
-            && **last == *raw
-        {
-            return Ok(name.clone());
-        }
-        let name = HeaderName::from_bytes(raw).map_err(malformed)?;
-        let kept = (raw.into(), name.clone());
-        if index < self.0.len() {
-            self.0[index] = kept;
-        } else if index == self.0.len() && index < NAMES_KEPT {
-            self.0.push(kept);
-        }
-        Ok(name)
-    }
-}
-
-/// Parses one head from the front of `buf`. On success the head's bytes are
-/// split off `buf` (header values share that one allocation: no copy per
-/// value). `Ok(None)` means more bytes are needed. `names`: the
-/// connection's, so its names are parsed once.
-pub(crate) fn parse(buf: &mut BytesMut, names: &mut Names) -> Result<Option<Head>, Error> {
+/// Parses one head from the front of `buf`, with what its fields say about
+/// framing. On success the head's bytes are split off `buf` and kept whole
+/// (a map of them is built only if asked for). `Ok(None)` means more bytes
+/// are needed.
+pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<(Head, Signals)>, Error> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -89,34 +61,21 @@ pub(crate) fn parse(buf: &mut BytesMut, names: &mut Names) -> Result<Option<Head
     let code = res.code.unwrap_or(0);
     let status =
         StatusCode::from_u16(code).map_err(|_| malformed(format_args!("status {code}")))?;
-    // Offsets instead of slices, on the stack (zeroing 1.6 KB costs less
-    // than a `Vec`): the head is frozen into `Bytes` below and each name
-    // and value becomes a cheap slice of it. Heads are at most 64 KiB, so
-    // offsets fit in `u32`.
-    let base = buf.as_ptr() as usize;
-    let mut fields = [[0u32; 4]; MAX_HEADERS];
+    let mut signals = Signals::default();
+    let mut encoded = false;
+    for field in res.headers.iter() {
+        let name = field.name.as_bytes();
+        signals.see(name, field.value);
+        encoded |= name.len() == 16 && name.eq_ignore_ascii_case(b"content-encoding");
+    }
     let count = res.headers.len();
-    for (field, h) in fields.iter_mut().zip(res.headers.iter()) {
-        let name = h.name.as_ptr() as usize - base;
-        let value = h.value.as_ptr() as usize - base;
-        *field = [name, name + h.name.len(), value, value + h.value.len()].map(|n| n as u32);
-    }
     let bytes: Bytes = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
-    for (index, &[name_start, name_end, value_start, value_end]) in
-        fields[..count].iter().enumerate()
-    {
-        let name = names.name(index, &bytes[name_start as usize..name_end as usize])?;
-        let value =
-            HeaderValue::from_maybe_shared(bytes.slice(value_start as usize..value_end as usize))
-                .map_err(malformed)?;
-        headers.append(name, value);
-    }
-    Ok(Some(Head {
+    let head = Head {
         status,
         version,
-        headers,
-    }))
+        headers: Fields::from_head(bytes, count, encoded),
+    };
+    Ok(Some((head, signals)))
 }
 
 fn too_long() -> Error {
@@ -131,16 +90,16 @@ mod tests {
     use super::*;
 
     fn parse_str(s: &str) -> Result<Option<Head>, Error> {
-        parse(&mut BytesMut::from(s), &mut Names::default())
+        Ok(parse(&mut BytesMut::from(s))?.map(|(head, _)| head))
     }
 
     #[test]
     fn complete_head_is_split_off_and_body_bytes_stay() {
         let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello");
-        let head = parse(&mut buf, &mut Names::default()).unwrap().unwrap();
+        let (head, _) = parse(&mut buf).unwrap().unwrap();
         assert_eq!(head.status, 200);
         assert_eq!(head.version, Version::HTTP_11);
-        assert_eq!(head.headers["x-a"], "b");
+        assert_eq!(head.headers.map()["x-a"], "b");
         assert_eq!(&buf[..], b"hello");
     }
 
@@ -212,40 +171,50 @@ mod tests {
         assert_eq!(head.version, Version::HTTP_10);
     }
 
-    #[test]
-    fn a_connections_names_give_the_same_heads_as_fresh_parses() {
-        let heads = [
-            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Id: a\r\nServer: s\r\n\r\n",
-            "HTTP/1.1 200 OK\r\nCONTENT-length: 2\r\nX-Id: b\r\nServer: t\r\n\r\n",
-            "HTTP/1.1 404 Not Found\r\nX-Other: c\r\nContent-Length: 3\r\n\r\n",
-            "HTTP/1.1 200 OK\r\nX-Id: d\r\n\r\n",
-            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Id: a\r\nServer: s\r\n\r\n",
-        ];
-        let mut names = Names::default();
-        for raw in heads {
-            let kept = parse(&mut BytesMut::from(raw), &mut names)
-                .unwrap()
-                .unwrap();
-            let fresh = parse_str(raw).unwrap().unwrap();
-            assert_eq!(kept.status, fresh.status, "{raw:?}");
-            assert_eq!(kept.headers, fresh.headers, "{raw:?}");
+    /// What httparse itself reports, as a map.
+    fn eager(s: &[u8]) -> http::HeaderMap {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut slots);
+        res.parse(s).unwrap();
+        let mut map = http::HeaderMap::new();
+        for h in res.headers.iter() {
+            map.append(
+                http::HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(h.value).unwrap(),
+            );
         }
-        let shown: Vec<&str> = names.0.iter().map(|(_, n)| n.as_str()).collect();
-        assert_eq!(shown, ["content-length", "x-id", "server"]);
+        map
     }
 
     #[test]
-    fn a_name_that_differs_from_the_last_one_only_in_a_bad_byte_is_refused() {
-        let mut names = Names::default();
-        parse(
-            &mut BytesMut::from("HTTP/1.1 200 OK\r\nX-Ab: 1\r\n\r\n"),
-            &mut names,
-        )
-        .unwrap();
-        let err = parse(
-            &mut BytesMut::from("HTTP/1.1 200 OK\r\nX-A\x01: 1\r\n\r\n"),
-            &mut names,
-        );
-        assert!(err.unwrap_err().is_protocol());
+    fn the_kept_fields_build_the_map_httparse_saw() {
+        let heads: [&[u8]; 5] = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Id:a\r\nServer: s \t\r\n\r\nx",
+            b"HTTP/1.1 200 OK\nX-A: 1\nx-a: \t2\n\n",
+            b"HTTP/1.1 404 Not: Found\r\nX-Empty:\r\nX-Sp:   \r\nX-O: \xff\x80 z\r\n\r\n",
+            b"HTTP/1.0 200\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b:c: d\r\nB: \"q\" , r\r\n\r\n",
+        ];
+        for raw in heads {
+            let (head, _) = parse(&mut BytesMut::from(raw)).unwrap().unwrap();
+            assert_eq!(
+                head.headers.map(),
+                &eager(raw),
+                "{:?}",
+                raw.escape_ascii().to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn a_content_encoding_field_is_noticed_whatever_its_case() {
+        let encoded = |s: &str| {
+            let (head, _) = parse(&mut BytesMut::from(s)).unwrap().unwrap();
+            head.headers.may_be_encoded()
+        };
+        assert!(encoded("HTTP/1.1 200 OK\r\nCONTENT-encoding: gzip\r\n\r\n"));
+        assert!(!encoded(
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Content-Encoding: gzip\r\n\r\n"
+        ));
     }
 }

@@ -3,7 +3,8 @@
 //! straight from the socket. No driver task, no channel: a connection is a
 //! value, and per request that costs less CPU than a driver and a hop.
 //!
-//! - `head`: response head → `http` types, within size limits.
+//! - `head`: the response head parsed, within size limits.
+//! - `fields`: its header fields, a `HeaderMap` only when asked for.
 //! - `framing`: RFC 9112 §6.3: how long the body is, whether to reuse.
 //! - `decoder`: Content-Length, chunked and read-to-close bodies.
 //! - `encode`: request heads.
@@ -12,6 +13,7 @@
 pub(crate) mod conn;
 pub(crate) mod decoder;
 pub(crate) mod encode;
+pub(crate) mod fields;
 pub(crate) mod framing;
 pub(crate) mod head;
 #[cfg(test)]

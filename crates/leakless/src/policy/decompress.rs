@@ -28,7 +28,8 @@ pub(super) fn offer(cfg: &Config, method: &Method, headers: &mut HeaderMap) -> b
 /// Decodes `res` when it is in an encoding the client offered. A HEAD, 204
 /// or 304 response has no body to decode whatever its headers say.
 pub(super) fn decode(cfg: &Config, method: &Method, res: &mut Response) {
-    if *method == Method::HEAD
+    if !res.may_be_encoded()
+        || *method == Method::HEAD
         || matches!(
             res.status(),
             StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
