@@ -83,10 +83,12 @@ impl Daemon {
     }
 
     /// Waits until the daemon listens; `Err` (with its logs) when it
-    /// exited first.
+    /// exited first. A connect alone proves nothing: another test's server
+    /// may hold the port (the daemon then fails to bind and exits), so the
+    /// listening socket must belong to the daemon or a process it started.
     fn wait_listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.addr).is_err() {
+        while TcpStream::connect(self.addr).is_err() || !self.owns_listener() {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!(
                     "{} exited ({status}) before listening on {}: {}",
@@ -107,6 +109,30 @@ impl Daemon {
         Ok(())
     }
 
+    /// Whether the socket listening on our port is held by the daemon or
+    /// one of its descendants (squid and dante fork). When `/proc` does not
+    /// let us look (no root), the connect has to do.
+    fn owns_listener(&self) -> bool {
+        let Some(inode) = listening_inode(self.addr.port()) else {
+            return false;
+        };
+        let mut readable = false;
+        for pid in descendants(self.child.id()) {
+            let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
+            readable = true;
+            let want = format!("socket:[{inode}]");
+            if fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|target| target.as_os_str() == want.as_str())
+            }) {
+                return true;
+            }
+        }
+        !readable
+    }
+
     /// What it wrote to its logs, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
@@ -124,6 +150,59 @@ impl Daemon {
         }
         out
     }
+}
+
+/// The inode of the TCP socket listening on 127.0.0.1 (or any address)
+/// at `port`, from the kernel's socket table.
+fn listening_inode(port: u16) -> Option<u64> {
+    const LISTEN: &str = "0A";
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let ours = [
+        format!("0100007F:{port:04X}"),
+        format!("00000000:{port:04X}"),
+    ];
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        (cols.len() > 9 && ours.iter().any(|a| a == cols[1]) && cols[3] == LISTEN)
+            .then(|| cols[9].parse().ok())
+            .flatten()
+    })
+}
+
+/// `root` and every process below it, from each process's parent in
+/// `/proc/PID/stat`.
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // After the name in parentheses: state, then the parent's pid.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut at = 0;
+    while at < found.len() {
+        let parent = found[at];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(pid, _)| *pid),
+        );
+        at += 1;
+    }
+    found
 }
 
 impl Drop for Daemon {
@@ -335,4 +414,41 @@ pub fn tls_front(ca: &super::TestCa, upstream: std::net::SocketAddr) -> Option<D
             ]
         },
     )
+}
+
+/// The start-up check itself: a connect to the port is not enough, the
+/// listener must be the daemon's.
+#[test]
+fn a_port_is_the_daemons_only_when_its_process_tree_holds_the_listener() {
+    use std::io::BufRead;
+    let script = "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\n\
+                  print(s.getsockname()[1],flush=True)\ntime.sleep(60)";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let dir = std::env::temp_dir();
+    let theirs = Daemon {
+        child,
+        dir: dir.join(format!("leakless-owner-test-{port}")),
+        addr: ([127, 0, 0, 1], port).into(),
+        name: "python3",
+    };
+    assert!(theirs.owns_listener(), "python3 listens on {port} itself");
+    // A listener of ours on another port: connects succeed, but the
+    // python3 process does not hold it.
+    let ours = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let impostor = Daemon {
+        child: Command::new("sleep").arg("60").spawn().unwrap(),
+        dir: dir.join(format!("leakless-owner-test-{port}-b")),
+        addr: ours.local_addr().unwrap(),
+        name: "sleep",
+    };
+    assert!(!impostor.owns_listener(), "the port is held by the test");
 }
