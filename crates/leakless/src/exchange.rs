@@ -30,7 +30,12 @@ use crate::{
 pub(crate) struct Parts {
     pub method: Method,
     pub uri: Uri,
+    /// The caller's headers; empty while `plain`.
     pub headers: HeaderMap,
+    /// The request set no header of its own and goes out with the
+    /// client's (`Config::plain_headers`), borrowed rather than cloned for
+    /// every request until something changes them.
+    pub plain: bool,
     pub body: Body,
     /// The total deadline of this request; overrides the client's.
     pub timeout: Option<Duration>,
@@ -38,6 +43,32 @@ pub(crate) struct Parts {
     pub site: &'static std::panic::Location<'static>,
     /// This request's redirect policy; overrides the client's.
     pub redirect: Option<crate::redirect::Policy>,
+}
+
+impl Parts {
+    /// The headers to send.
+    pub fn headers<'a>(&'a self, cfg: &'a Config) -> &'a HeaderMap {
+        to_send(cfg, self.plain, &self.headers)
+    }
+
+    /// The headers, to change (the client's are copied in first).
+    pub fn headers_mut(&mut self, cfg: &Config) -> &mut HeaderMap {
+        if std::mem::take(&mut self.plain)
+            && let Some((plain, _)) = &cfg.plain_headers
+        {
+            self.headers = plain.clone();
+        }
+        &mut self.headers
+    }
+}
+
+/// The headers to send: the client's when `plain`, else `own`. Apart from
+/// `Parts::headers` so a borrow of them leaves the body free.
+fn to_send<'a>(cfg: &'a Config, plain: bool, own: &'a HeaderMap) -> &'a HeaderMap {
+    match &cfg.plain_headers {
+        Some((headers, _)) if plain => headers,
+        _ => own,
+    }
 }
 
 /// A response head with what holds its connection.
@@ -112,7 +143,8 @@ pub(crate) async fn exchange(
     tracer: &mut Tracer,
 ) -> Result<Exchanged, Error> {
     let cfg = pool.config();
-    let replayable = parts.body.is_replayable() && is_replay_safe(&parts.method, &parts.headers);
+    let replayable =
+        parts.body.is_replayable() && is_replay_safe(&parts.method, parts.headers(cfg));
     let span = tracing::Span::current();
     let mut attempt = 0;
     loop {
@@ -196,7 +228,7 @@ async fn h1(
         method: &parts.method,
         uri: &parts.uri,
         authority: route.authority(),
-        headers: &parts.headers,
+        headers: to_send(cfg, parts.plain, &parts.headers),
         close: cfg.disable_keep_alives,
         forward: route.forward_proxy().map(|hop| Forward {
             credentials: hop.credentials.as_ref().map(|c| &c.basic),
@@ -255,7 +287,7 @@ async fn h2(
         method: &parts.method,
         uri: &parts.uri,
         authority: route.authority(),
-        headers: &parts.headers,
+        headers: to_send(cfg, parts.plain, &parts.headers),
         close: cfg.disable_keep_alives,
         forward: None,
     };

@@ -171,6 +171,7 @@ impl Client {
             method: head.method,
             uri: head.uri,
             headers: head.headers,
+            plain: false,
             body: body.into(),
             timeout: None,
             site,

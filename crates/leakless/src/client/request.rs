@@ -29,6 +29,7 @@ impl RequestBuilder {
             method,
             uri,
             headers: HeaderMap::new(),
+            plain: false,
             body: Body::empty(),
             timeout: None,
             site,

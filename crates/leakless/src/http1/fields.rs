@@ -16,7 +16,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Header fields: a map, or a head's bytes that become one when asked.
 pub(crate) struct Fields {
-    map: OnceLock<HeaderMap>,
+    /// Boxed: a response is moved through every layer on its way out, and
+    /// most are never asked for their map.
+    map: OnceLock<Box<HeaderMap>>,
     /// The whole head as received (status line first), or empty when the
     /// map was given.
     raw: Bytes,
@@ -31,7 +33,7 @@ impl Fields {
     /// Fields already in a map (HTTP/2's decoder builds one).
     pub fn from_map(map: HeaderMap) -> Fields {
         Fields {
-            map: OnceLock::from(map),
+            map: OnceLock::from(Box::new(map)),
             raw: Bytes::new(),
             count: 0,
             encoded: true,
@@ -52,7 +54,7 @@ impl Fields {
     /// The fields as a map, built on the first call.
     pub fn map(&self) -> &HeaderMap {
         self.map
-            .get_or_init(|| build(&self.raw, usize::from(self.count)))
+            .get_or_init(|| Box::new(build(&self.raw, usize::from(self.count))))
     }
 
     /// The map, to change.
@@ -64,7 +66,7 @@ impl Fields {
     /// The map, owned.
     pub fn into_map(mut self) -> HeaderMap {
         self.map();
-        self.map.take().expect("just built")
+        *self.map.take().expect("just built")
     }
 
     /// False only when no field is `Content-Encoding`.

@@ -22,14 +22,14 @@ impl Cookies {
             return;
         };
         if self.from_store {
-            parts.headers.remove(header::COOKIE);
+            parts.headers_mut(cfg).remove(header::COOKIE);
             self.from_store = false;
         }
-        if parts.headers.contains_key(header::COOKIE) {
+        if parts.headers(cfg).contains_key(header::COOKIE) {
             return;
         }
         if let Some(value) = store.cookies(url) {
-            parts.headers.insert(header::COOKIE, value);
+            parts.headers_mut(cfg).insert(header::COOKIE, value);
             self.from_store = true;
         }
     }

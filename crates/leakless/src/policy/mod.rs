@@ -37,11 +37,10 @@ pub(crate) struct Request {
 pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<Response, Error> {
     let cfg = pool.config();
     let decoding = match &cfg.plain_headers {
-        // A request that set no header of its own (the usual GET) starts
-        // from the ones built with the client: one clone instead of a
-        // lookup and an insert for each.
-        Some((plain, offers)) if parts.headers.is_empty() && parts.method != Method::HEAD => {
-            parts.headers = plain.clone();
+        // A request that set no header of its own (the usual GET) goes
+        // with the ones built with the client, not even cloned.
+        Some((_, offers)) if parts.headers.is_empty() && parts.method != Method::HEAD => {
+            parts.plain = true;
             *offers
         }
         _ => with_defaults(cfg, &parts.method, &mut parts.headers),

@@ -128,18 +128,19 @@ pub(super) fn apply(
             parts.method = Method::GET;
         }
         parts.body = Body::empty();
-        drop_all(&mut parts.headers, &BODY);
+        drop_all(parts.headers_mut(cfg), &BODY);
     }
+    let headers = parts.headers_mut(cfg);
     if !same_origin(from, to) {
-        drop_all(&mut parts.headers, &SENSITIVE);
+        drop_all(headers, &SENSITIVE);
         // A Host set by the caller named the first origin.
-        parts.headers.remove(header::HOST);
+        headers.remove(header::HOST);
     }
-    parts.headers.remove(header::REFERER);
+    headers.remove(header::REFERER);
     if cfg.referer
         && let Some(referer) = referer(from, to)
     {
-        parts.headers.insert(header::REFERER, referer);
+        headers.insert(header::REFERER, referer);
     }
     parts.uri = uri;
     Ok(())

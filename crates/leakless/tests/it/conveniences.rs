@@ -89,6 +89,13 @@ async fn default_headers_and_user_agent_go_unless_the_request_sets_them(mode: Mo
     assert_eq!(teams.len(), 1, "{:?}", req.headers);
     assert_eq!(req.header("x-team"), Some("mine"));
     assert_eq!(req.header("user-agent"), Some("once/1"));
+    // A redirect's next hop changes the headers (a Referer): the client's
+    // defaults, sent uncopied on the first hop, go with it too.
+    read_body(client.get(mode.url(&server, "/?redirects=1"))).await;
+    let req = last_request(&server);
+    assert_eq!(req.header("x-team"), Some("pool"));
+    assert_eq!(req.header("user-agent"), Some("my-app/2"));
+    assert!(req.header("referer").is_some(), "{:?}", req.headers);
     assert!(Client::builder().user_agent("bad\nvalue").build().is_err());
     assert_accounted(&client, &[&server]).await;
 }
