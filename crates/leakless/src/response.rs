@@ -15,8 +15,13 @@ use crate::{
 
 /// An HTTP response. Its body holds the connection until read to the end
 /// or dropped; either way the connection is accounted for.
+///
+/// One allocation: a response is moved through every layer on its way
+/// out, and moving half a kilobyte each time cost more than the box.
+pub struct Response(Box<Inner>);
+
 #[derive(Debug)]
-pub struct Response {
+struct Inner {
     status: StatusCode,
     version: Version,
     headers: Fields,
@@ -33,7 +38,7 @@ pub struct Response {
 
 impl Response {
     pub(crate) fn new(head: Head, body: Incoming, remote: Option<SocketAddr>) -> Response {
-        Response {
+        Response(Box::new(Inner {
             status: head.status,
             version: head.version,
             headers: head.headers,
@@ -42,24 +47,24 @@ impl Response {
             url: OnceLock::new(),
             extensions: http::Extensions::new(),
             remote,
-        }
+        }))
     }
 
     /// The URL this response answered (after redirects, the last hop's).
     pub(crate) fn set_uri(&mut self, uri: Uri) {
-        self.uri = uri;
+        self.0.uri = uri;
     }
 
     /// As `set_uri`, with the URL already parsed.
     pub(crate) fn set_url(&mut self, url: Url) {
-        self.url = OnceLock::from(Box::new(url));
+        self.0.url = OnceLock::from(Box::new(url));
     }
 
     /// The final URL: the one requested, or after redirects the last hop's.
     pub fn url(&self) -> &Url {
-        self.url.get_or_init(|| {
+        self.0.url.get_or_init(|| {
             Box::new(
-                Url::parse(&self.uri.to_string())
+                Url::parse(&self.0.uri.to_string())
                     .expect("a URI the client could send parses as a URL"),
             )
         })
@@ -85,7 +90,7 @@ impl Response {
     }
 
     fn status_error(&self) -> Option<Error> {
-        let status = self.status;
+        let status = self.0.status;
         if !(status.is_client_error() || status.is_server_error()) {
             return None;
         }
@@ -105,10 +110,10 @@ impl Response {
     /// Decodes the body (it says `Content-Encoding: encoding`): the
     /// headers that describe the encoded body go, as in Go and reqwest.
     pub(crate) fn decode(&mut self, encoding: Encoding) {
-        let headers = self.headers.map_mut();
+        let headers = self.0.headers.map_mut();
         headers.remove(http::header::CONTENT_ENCODING);
         headers.remove(http::header::CONTENT_LENGTH);
-        self.body.decode(encoding);
+        self.0.body.decode(encoding);
     }
 
     /// Sets the rest of the body aside and gives the connection back (or
@@ -116,40 +121,40 @@ impl Response {
     /// redirect or a refused hop needs this, so the future is boxed: the
     /// drain's state does not widen every request's future.
     pub(crate) fn discard(self) -> std::pin::Pin<Box<impl Future<Output = ()>>> {
-        Box::pin(self.body.discard())
+        Box::pin(self.0.body.discard())
     }
 
     /// The status code.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The HTTP version the server answered with.
     pub fn version(&self) -> Version {
-        self.version
+        self.0.version
     }
 
     /// The response headers.
     pub fn headers(&self) -> &HeaderMap {
-        self.headers.map()
+        self.0.headers.map()
     }
 
     /// False only when the response has no `Content-Encoding` field: a
     /// look without building the header map.
     pub(crate) fn may_be_encoded(&self) -> bool {
-        self.headers.may_be_encoded()
+        self.0.headers.may_be_encoded()
     }
 
     /// The body's length when the response gave one; `None` while the
     /// body is being decoded (its decoded length is not known up front).
     pub fn content_length(&self) -> Option<u64> {
-        self.body.remaining()
+        self.0.body.remaining()
     }
 
     /// The address of the server (or of the proxy) that answered; `None`
     /// over a unix socket.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote
+        self.0.remote
     }
 
     /// The body as a stream of chunks (reqwest's `bytes_stream`); it holds
@@ -157,7 +162,7 @@ impl Response {
     pub fn bytes_stream(
         self,
     ) -> impl futures_core::Stream<Item = Result<Bytes, Error>> + Send + 'static {
-        Chunks { body: self.body }
+        Chunks { body: self.0.body }
     }
 
     /// The whole body parsed as JSON. The body is read to its end first,
@@ -179,22 +184,22 @@ impl Response {
     /// The next chunk of the body, `None` at the end (when the connection
     /// has already gone back to the pool).
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        self.body.chunk().await
+        self.0.body.chunk().await
     }
 
     /// The whole body.
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
-        let Some(first) = self.body.chunk().await? else {
+        let Some(first) = self.0.body.chunk().await? else {
             return Ok(Bytes::new());
         };
-        let Some(second) = self.body.chunk().await? else {
+        let Some(second) = self.0.body.chunk().await? else {
             return Ok(first);
         };
-        let hint = self.body.remaining().unwrap_or(0) as usize;
+        let hint = self.0.body.remaining().unwrap_or(0) as usize;
         let mut all = BytesMut::with_capacity(first.len() + second.len() + hint);
         all.extend_from_slice(&first);
         all.extend_from_slice(&second);
-        while let Some(more) = self.body.chunk().await? {
+        while let Some(more) = self.0.body.chunk().await? {
             all.extend_from_slice(&more);
         }
         Ok(all.freeze())
@@ -208,34 +213,40 @@ impl Response {
 
     /// The body alone, as an [`http_body::Body`].
     pub fn into_body(self) -> Incoming {
-        self.body
+        self.0.body
     }
 
     /// Typed extras: a [`TlsInfo`] when the client has `tls_info(true)`.
     pub fn extensions(&self) -> &http::Extensions {
-        &self.extensions
+        &self.0.extensions
     }
 
     /// Typed extras, to add your own.
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
-        &mut self.extensions
+        &mut self.0.extensions
     }
 
     /// What the connection's TLS negotiated (peer certificate, version,
     /// ALPN), when the client has `tls_info(true)` and the URL is https.
     pub fn tls_info(&self) -> Option<&TlsInfo> {
-        self.extensions.get::<TlsInfo>()
+        self.0.extensions.get::<TlsInfo>()
     }
 
     /// Converts into an `http::Response` with the same head, extensions
     /// and body.
     pub fn into_http(self) -> http::Response<Incoming> {
-        let mut res = http::Response::new(self.body);
-        *res.status_mut() = self.status;
-        *res.version_mut() = self.version;
-        *res.headers_mut() = self.headers.into_map();
-        *res.extensions_mut() = self.extensions;
+        let mut res = http::Response::new(self.0.body);
+        *res.status_mut() = self.0.status;
+        *res.version_mut() = self.0.version;
+        *res.headers_mut() = self.0.headers.into_map();
+        *res.extensions_mut() = self.0.extensions;
         res
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
