@@ -11,7 +11,10 @@ use std::{
 
 use bytes::BytesMut;
 use http::Method;
-use tokio::{io::AsyncWriteExt, time::timeout};
+use tokio::{
+    io::AsyncWriteExt,
+    time::{Instant, Sleep, sleep_until, timeout},
+};
 
 use super::{
     encode::{self, BodyLen},
@@ -65,6 +68,12 @@ struct Kept {
     /// read fills it, so a connection carrying 16 KiB responses soon takes
     /// each in one `recv` and hands the body out as one `Bytes`, no copy.
     read_size: usize,
+    /// The response-head deadline, armed again for each request: moving a
+    /// registered timer later costs one atomic, where a new one per request
+    /// took the timer driver's lock twice (to insert and to remove). Kept
+    /// with the runtime it belongs to: a connection may outlive one runtime
+    /// and serve another, whose timers are its own.
+    head_timer: Option<(tokio::runtime::Id, Pin<Box<Sleep>>)>,
 }
 
 impl H1Conn {
@@ -74,6 +83,7 @@ impl H1Conn {
                 remote: io.peer_addr(),
                 local: std::sync::OnceLock::new(),
                 read_size: READ_FIRST,
+                head_timer: None,
             }),
             io,
             rbuf: BytesMut::new(),
@@ -266,6 +276,8 @@ impl H1Conn {
         limit: Duration,
     ) -> Result<(Head, Decision), Failure> {
         let mut got_any = !self.rbuf.is_empty();
+        // Out of `self` while the read borrows it; back when it is done.
+        let mut timer_slot = self.kept.head_timer.take();
         let read = async {
             loop {
                 if let Some(found) = parse_final_head(method, &mut self.rbuf)? {
@@ -286,10 +298,17 @@ impl H1Conn {
                 got_any = true;
             }
         };
-        let res = match timeout(limit, read).await {
-            Ok(res) => res,
-            Err(_) => Err(Error::timeout(Phase::ResponseHeaders, limit)),
-        };
+        let mut read = std::pin::pin!(read);
+        let mut timer = head_timer(&mut timer_slot, limit);
+        let res = poll_fn(|cx| match read.as_mut().poll(cx) {
+            Poll::Ready(res) => Poll::Ready(res),
+            Poll::Pending => timer
+                .as_mut()
+                .poll(cx)
+                .map(|()| Err(Error::timeout(Phase::ResponseHeaders, limit))),
+        })
+        .await;
+        self.kept.head_timer = timer_slot;
         res.map_err(|error| Failure {
             error: error.with_phase(Phase::ResponseHeaders),
             got_nothing: !got_any,
@@ -297,6 +316,25 @@ impl H1Conn {
             fate: Fate::Close,
         })
     }
+}
+
+/// The timer in `slot`, armed for `limit` from now: the one kept if it
+/// belongs to this runtime, else a new one kept in its place.
+fn head_timer(
+    slot: &mut Option<(tokio::runtime::Id, Pin<Box<Sleep>>)>,
+    limit: Duration,
+) -> Pin<&mut Sleep> {
+    let now = Instant::now();
+    // As `tokio::time::timeout` does with a limit too far to add.
+    let deadline = now
+        .checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+    let runtime = tokio::runtime::Handle::current().id();
+    match slot {
+        Some((id, timer)) if *id == runtime => timer.as_mut().reset(deadline),
+        _ => *slot = Some((runtime, Box::pin(sleep_until(deadline)))),
+    }
+    slot.as_mut().expect("just filled").1.as_mut()
 }
 
 /// Takes response heads off the front of `buf`, skipping interim 1xx ones,

@@ -377,3 +377,49 @@ async fn a_body_that_never_runs_dry_still_lets_other_timers_fire(mode: Mode) {
     );
 }
 per_mode!(a_body_that_never_runs_dry_still_lets_other_timers_fire: h1, h1_tls, h2, h2c);
+
+/// An HTTP/1.1 connection keeps its response-head timer between requests,
+/// tagged with its runtime. Reused from a second runtime (the first still
+/// running and driving the socket), the head is timed on the second
+/// runtime's clock: paused there, the stall ends exactly at the limit,
+/// where the first runtime's timer would fire on real time instead.
+#[test]
+fn a_connection_reused_from_another_runtime_times_out_on_that_runtimes_clock() {
+    let mode = Mode::H1;
+    let server = mode.server(Config::new());
+    let limit = Duration::from_secs(3);
+    let client = mode.client(&server, Client::builder().response_header_timeout(limit));
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(warm_up(mode, &client, &server));
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        tokio::time::pause();
+        let start = Instant::now();
+        let err = client
+            .get(mode.url(&server, "/?fault=stall"))
+            .send()
+            .await
+            .unwrap_err();
+        let elapsed = start.elapsed();
+        tokio::time::resume();
+        assert_eq!(err.phase(), Some(Phase::ResponseHeaders), "{err}");
+        assert!(
+            elapsed >= limit && elapsed < limit + Duration::from_millis(100),
+            "{elapsed:?}"
+        );
+    });
+    let s = client.stats().total;
+    assert_eq!(
+        (s.created, s.reused),
+        (1, 1),
+        "the connection was reused: {s:?}"
+    );
+    drop(first);
+}
