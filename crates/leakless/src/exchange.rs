@@ -160,16 +160,24 @@ pub(crate) async fn exchange(
         let (reused, outcome) = match checkout {
             Checkout::Reused(lease) => (true, h1(cfg, lease, route, parts, tracer).await),
             Checkout::Stream(stream) => (true, h2(cfg, stream, route, parts, tracer).await),
-            // Boxed: the dial (TLS state above all) would otherwise make every
-            // request's future kilobytes larger, copied at each await.
-            Checkout::Dial(slot) => match Box::pin(pool::dial(slot, route, tracer)).await {
-                Ok(Dialed::H1(lease)) => (false, h1(cfg, lease, route, parts, tracer).await),
-                Ok(Dialed::H2(stream)) => (false, h2(cfg, stream, route, parts, tracer).await),
-                Err(e) => {
-                    tracer.get_conn_failed(&e);
-                    return Err(e);
+            Checkout::Dial(slot) => {
+                tracer.arm(
+                    cfg.observer.as_ref(),
+                    &parts.method,
+                    route.authority(),
+                    parts.site,
+                );
+                // Boxed: the dial (TLS state above all) would otherwise make
+                // every request's future kilobytes larger, copied at each await.
+                match Box::pin(pool::dial(slot, route, tracer)).await {
+                    Ok(Dialed::H1(lease)) => (false, h1(cfg, lease, route, parts, tracer).await),
+                    Ok(Dialed::H2(stream)) => (false, h2(cfg, stream, route, parts, tracer).await),
+                    Err(e) => {
+                        tracer.get_conn_failed(&e);
+                        return Err(e);
+                    }
                 }
-            },
+            }
         };
         let failure = match outcome {
             Ok(done) => {

@@ -19,6 +19,15 @@ use crate::{
 pub trait Observer: Send + Sync + 'static {
     /// One event of `request`.
     fn on_event(&self, request: &RequestInfo, event: &Event<'_>);
+
+    /// `false` for an observer that only cares about new connections: it
+    /// then hears only from requests that open one, from their `GetConn`
+    /// on (so every pair still closes), and a request on a reused
+    /// connection costs nothing to trace. The default, `true`, is every
+    /// event of every request.
+    fn every_request(&self) -> bool {
+        true
+    }
 }
 
 /// Which request an event belongs to.
@@ -158,9 +167,11 @@ struct Inner {
     open: Open,
 }
 
-/// One request's link to the observer; `None` inside when there is none.
+/// One request's link to the observer; `None` inside when there is none,
+/// or none yet: the second field holds the request's id and hop while an
+/// observer of new connections only waits for a dial (`Tracer::arm`).
 #[derive(Debug, Default)]
-pub(crate) struct Tracer(Option<Box<Inner>>);
+pub(crate) struct Tracer(Option<Box<Inner>>, Option<(u64, u32)>);
 
 impl std::fmt::Debug for dyn Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,14 +187,53 @@ fn canceled() -> Error {
 }
 
 impl Tracer {
-    pub fn new(observer: Option<&Arc<dyn Observer>>, make: impl FnOnce() -> RequestInfo) -> Tracer {
-        Tracer(observer.map(|o| {
-            Box::new(Inner {
-                observer: o.clone(),
-                info: make(),
-                open: Open::default(),
-            })
-        }))
+    /// The tracer of hop `hop` of request `id`; `make` names the request.
+    pub fn new(
+        observer: Option<&Arc<dyn Observer>>,
+        id: u64,
+        hop: u32,
+        make: impl FnOnce() -> RequestInfo,
+    ) -> Tracer {
+        match observer {
+            Some(o) if !o.every_request() => Tracer(None, Some((id, hop))),
+            _ => Tracer(
+                observer.map(|o| {
+                    Box::new(Inner {
+                        observer: o.clone(),
+                        info: make(),
+                        open: Open::default(),
+                    })
+                }),
+                None,
+            ),
+        }
+    }
+
+    /// The request is about to open a connection: an observer of new
+    /// connections only starts hearing from it here, with its `GetConn`.
+    pub fn arm(
+        &mut self,
+        observer: Option<&Arc<dyn Observer>>,
+        method: &Method,
+        host: &str,
+        call_site: &'static Location<'static>,
+    ) {
+        let (Some((id, hop)), Some(observer)) = (self.1, observer) else {
+            return;
+        };
+        self.1 = None;
+        self.0 = Some(Box::new(Inner {
+            observer: observer.clone(),
+            info: RequestInfo {
+                id,
+                method: method.clone(),
+                host: host.to_owned(),
+                call_site,
+                hop,
+            },
+            open: Open::default(),
+        }));
+        self.get_conn();
     }
 
     #[inline]

@@ -49,6 +49,12 @@ impl Observer for PortLog {
             self.0.insert(addr.port());
         }
     }
+
+    /// Only new connections carry a new port: requests on reused ones
+    /// then cost nothing to trace.
+    fn every_request(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub(crate) struct Hop<'a> {
 pub(crate) async fn one(pool: &Pool, parts: &mut Parts, hop: Hop<'_>) -> Result<Response, Error> {
     let cfg = pool.config();
     let route = cfg.dial.route(&parts.uri)?;
-    let mut tracer = Tracer::new(cfg.observer.as_ref(), || RequestInfo {
+    let mut tracer = Tracer::new(cfg.observer.as_ref(), hop.id, hop.n, || RequestInfo {
         id: hop.id,
         method: parts.method.clone(),
         host: route.authority().to_owned(),

@@ -134,6 +134,65 @@ async fn fresh_then_reused_connection_event_sequences() {
     );
 }
 
+/// An observer of new connections only.
+#[derive(Clone, Default)]
+struct NewConns(Recorder);
+
+impl Observer for NewConns {
+    fn on_event(&self, req: &RequestInfo, event: &Event<'_>) {
+        self.0.on_event(req, event);
+    }
+
+    fn every_request(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn an_observer_of_new_connections_hears_only_requests_that_open_one() {
+    let server = TestServer::start(Config::new());
+    let obs = NewConns::default();
+    let client = Client::builder()
+        .observer(obs.clone())
+        .max_conns_per_host(2)
+        .build()
+        .unwrap();
+    get_body(&client, server.url("/")).await;
+    let fresh = obs.0.take_per_request();
+    assert_eq!(
+        fresh,
+        [[
+            "GetConn",
+            "ConnectStart",
+            "ConnectDone",
+            "GotConn(reused=false,idle=false)",
+            "WroteRequest",
+            "FirstByte",
+            "BodyDone",
+            "ConnReturned"
+        ]]
+    );
+    get_body(&client, server.url("/")).await;
+    assert_eq!(
+        obs.0.take(),
+        Vec::<String>::new(),
+        "a reused connection is not traced"
+    );
+    // Two at once: the idle connection serves one, a second is opened for
+    // the other, and only that request is heard, under its own id.
+    let (a, b) = tokio::join!(
+        client.get(server.url("/")).send(),
+        client.get(server.url("/")).send()
+    );
+    a.unwrap().bytes().await.unwrap();
+    b.unwrap().bytes().await.unwrap();
+    let heard = obs.0.take_per_request();
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert_eq!(heard[0][3], "GotConn(reused=false,idle=false)", "{heard:?}");
+    assert_balanced(&heard[0]);
+    assert_eq!(client.stats().total.created, 2);
+}
+
 #[tokio::test]
 async fn host_names_are_resolved_with_dns_events() {
     let server = TestServer::start(Config::new());
