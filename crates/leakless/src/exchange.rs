@@ -252,7 +252,7 @@ async fn h1(
             let wrote = Instant::now();
             let head = lease
                 .conn
-                .read_head(&parts.method, cfg.response_header_timeout)
+                .read_head(&parts.method, cfg.response_header_timeout, wrote)
                 .await;
             if head.is_ok() {
                 let after = wrote.elapsed();

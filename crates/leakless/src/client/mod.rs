@@ -167,7 +167,7 @@ impl Client {
     ) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
         let site = std::panic::Location::caller();
         let (head, body) = req.into_parts();
-        let parts = Parts {
+        let parts = Box::new(Parts {
             method: head.method,
             uri: head.uri,
             headers: head.headers,
@@ -176,7 +176,7 @@ impl Client {
             timeout: None,
             site,
             redirect: None,
-        };
+        });
         let client = self.clone();
         async move { client.send(parts).await }
     }

@@ -2,7 +2,7 @@
 //! deadline, then the policies (redirects and the rest), which send it in
 //! one or more hops.
 
-use std::sync::atomic::Ordering;
+use std::{future::Future, sync::atomic::Ordering};
 
 use tokio::time::Instant;
 
@@ -10,7 +10,13 @@ use super::Client;
 use crate::{error::Error, exchange::Parts, policy, response::Response};
 
 impl Client {
-    pub(crate) async fn send(&self, parts: Parts) -> Result<Response, Error> {
+    /// Not an `async fn`: a layer of futures is copied whole each time the
+    /// one above builds and awaits it, so the façade awaits the policies'
+    /// future directly (about 130 instructions per request less).
+    pub(crate) fn send(
+        &self,
+        parts: Box<Parts>,
+    ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
         let pool = &self.inner.pool;
         let started = Instant::now();
         let total = parts.timeout.or(pool.config().timeout);
@@ -24,6 +30,6 @@ impl Client {
             started,
             deadline: total.map(|t| (started + t, t)),
         };
-        policy::send(pool, parts, request).await
+        policy::send(pool, parts, request)
     }
 }

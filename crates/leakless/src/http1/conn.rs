@@ -259,7 +259,14 @@ impl H1Conn {
             // TLS buffers records; plain TCP has nothing to flush.
             io.flush().await
         };
-        match timeout(idle, write).await {
+        // A write that finishes at its first poll (the socket had room:
+        // the usual request) needs no timer, nor the clock read to arm one.
+        let mut write = std::pin::pin!(write);
+        let done = match poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            Poll::Ready(res) => Ok(res),
+            Poll::Pending => timeout(idle, write).await,
+        };
+        match done {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::new(ErrorKind::Io, "could not send the request")
                 .with_phase(Phase::WriteRequest)
@@ -269,11 +276,14 @@ impl H1Conn {
     }
 
     /// Reads the response head, skipping interim 1xx responses, within
-    /// `limit`. A failure leaves the connection fit only to close.
+    /// `limit` of `sent` (when the request was written: the caller's clock
+    /// read serves both this deadline and the time to first byte). A
+    /// failure leaves the connection fit only to close.
     pub async fn read_head(
         &mut self,
         method: &Method,
         limit: Duration,
+        sent: Instant,
     ) -> Result<(Head, Decision), Failure> {
         let mut got_any = !self.rbuf.is_empty();
         // Out of `self` while the read borrows it; back when it is done.
@@ -299,7 +309,7 @@ impl H1Conn {
             }
         };
         let mut read = std::pin::pin!(read);
-        let mut timer = head_timer(&mut timer_slot, limit);
+        let mut timer = head_timer(&mut timer_slot, sent, limit);
         let res = poll_fn(|cx| match read.as_mut().poll(cx) {
             Poll::Ready(res) => Poll::Ready(res),
             Poll::Pending => timer
@@ -318,13 +328,13 @@ impl H1Conn {
     }
 }
 
-/// The timer in `slot`, armed for `limit` from now: the one kept if it
+/// The timer in `slot`, armed for `limit` from `now`: the one kept if it
 /// belongs to this runtime, else a new one kept in its place.
 fn head_timer(
     slot: &mut Option<(tokio::runtime::Id, Pin<Box<Sleep>>)>,
+    now: Instant,
     limit: Duration,
 ) -> Pin<&mut Sleep> {
-    let now = Instant::now();
     // As `tokio::time::timeout` does with a limit too far to add.
     let deadline = now
         .checked_add(limit)

@@ -61,13 +61,26 @@ pub(crate) async fn one(pool: &Pool, parts: &mut Parts, hop: Hop<'_>) -> Result<
         span,
         started: hop.started,
     };
-    let exchange = exchange(pool, &route, parts, &mut life.tracer).instrument(life.span.clone());
-    let outcome = match hop.deadline {
-        None => exchange.await,
-        Some((at, t)) => match tokio::time::timeout_at(at, exchange).await {
-            Ok(res) => res,
-            Err(_) => Err(Error::timeout(Phase::Total, t).with_host(route.authority())),
-        },
+    let total = |t| Error::timeout(Phase::Total, t).with_host(route.authority());
+    let tracer = &mut life.tracer;
+    // A disabled span (no subscriber wants it) is not entered at every
+    // poll: the exchange is awaited bare.
+    let outcome = match (hop.deadline, life.span.is_disabled()) {
+        (None, true) => exchange(pool, &route, parts, tracer).await,
+        (None, false) => {
+            exchange(pool, &route, parts, tracer)
+                .instrument(life.span.clone())
+                .await
+        }
+        (Some((at, t)), true) => tokio::time::timeout_at(at, exchange(pool, &route, parts, tracer))
+            .await
+            .unwrap_or_else(|_| Err(total(t))),
+        (Some((at, t)), false) => {
+            let exchange = exchange(pool, &route, parts, tracer).instrument(life.span.clone());
+            tokio::time::timeout_at(at, exchange)
+                .await
+                .unwrap_or_else(|_| Err(total(t)))
+        }
     };
     match outcome {
         Ok(exchanged) => Ok(exchanged.into_response(cfg, &route, hop.deadline, life)),

@@ -34,7 +34,11 @@ pub(crate) struct Request {
 
 /// Sends `parts` and follows redirects as the policy says; the response
 /// returned is the last hop's.
-pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<Response, Error> {
+pub(crate) async fn send(
+    pool: &Pool,
+    mut parts: Box<Parts>,
+    req: Request,
+) -> Result<Response, Error> {
     let cfg = pool.config();
     let decoding = match &cfg.plain_headers {
         // A request that set no header of its own (the usual GET) goes
@@ -95,7 +99,7 @@ pub(crate) async fn send(pool: &Pool, mut parts: Parts, req: Request) -> Result<
                     if decoding {
                         decompress::decode(cfg, &parts.method, &mut res);
                     }
-                    return Ok(finish(res, parts, chain));
+                    return Ok(finish(res, parts.uri, chain));
                 }
                 Err(e) => Err(e),
             };
@@ -140,10 +144,10 @@ pub(crate) fn with_defaults(cfg: &Config, method: &Method, headers: &mut HeaderM
 }
 
 /// The final response, told its URL.
-fn finish(mut res: Response, parts: Parts, mut chain: Vec<Url>) -> Response {
+fn finish(mut res: Response, uri: http::Uri, mut chain: Vec<Url>) -> Response {
     match chain.pop() {
         Some(url) => res.set_url(url),
-        None => res.set_uri(parts.uri),
+        None => res.set_uri(uri),
     }
     res
 }

@@ -203,6 +203,33 @@ async fn read_idle_timeout_fires_while_the_body_stalls(mode: Mode) {
 }
 per_mode!(read_idle_timeout_fires_while_the_body_stalls: h1, h1_tls, h2, h2c);
 
+// HTTP/1.1: a write that finishes at once arms no timer, so this is the
+// one path that does: the server never reads, the socket's buffers fill,
+// and the upload's next write must end at read_idle_timeout.
+#[tokio::test]
+async fn read_idle_timeout_ends_an_upload_the_server_never_reads() {
+    let server = TestServer::start(Config::new().conn_fault(ConnFault::AcceptAndStallUnread));
+    let idle = Duration::from_millis(200);
+    let client = Client::builder().read_idle_timeout(idle).build().unwrap();
+    // Far more than loopback's send and receive buffers hold together.
+    let body = vec![b'x'; 64 << 20];
+    let start = Instant::now();
+    let err = bounded(client.post(server.url("/")).body(body).send())
+        .await
+        .unwrap_err();
+    assert!(start.elapsed() >= idle, "{:?}", start.elapsed());
+    assert_eq!(err.phase(), Some(Phase::WriteRequest), "{err}");
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("read_idle_timeout"), "{err}");
+    let s = client.stats().total;
+    assert_eq!(
+        (s.open, s.closed_by.get(CloseReason::Timeout)),
+        (0, 1),
+        "{s:?}"
+    );
+    assert_consistent(&s);
+}
+
 // One mode: the TCP connect comes before TLS and h2 and is the same for all.
 #[tokio::test]
 async fn connect_timeout_fires_against_a_full_accept_queue() {
