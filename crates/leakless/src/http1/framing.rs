@@ -46,20 +46,29 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
-    /// Takes in one field; most names are ruled out by length alone.
+    /// Takes in one field; most names are ruled out by length alone, so
+    /// the length test is inlined into the parse loop and only the three
+    /// names framing needs pay for a call.
+    #[inline]
     pub fn see(&mut self, name: &[u8], value: &[u8]) {
+        if matches!(name.len(), 14 | 17 | 10) {
+            self.see_named(name, value);
+        }
+    }
+
+    fn see_named(&mut self, name: &[u8], value: &[u8]) {
         match name.len() {
-            14 if name.eq_ignore_ascii_case(b"content-length") => self.content_length(value),
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            14 if is(name, b"content-length") => self.content_length(value),
+            17 if is(name, b"transfer-encoding") => {
                 self.transfer_encoding = true;
                 if let Some(last) = tokens(value).last() {
-                    self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
+                    self.chunked_last = is(last, b"chunked");
                 }
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if is(name, b"connection") => {
                 for token in tokens(value) {
-                    self.close |= token.eq_ignore_ascii_case(b"close");
-                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    self.close |= is(token, b"close");
+                    self.keep_alive |= is(token, b"keep-alive");
                 }
             }
             _ => {}
@@ -72,9 +81,10 @@ impl Signals {
         }
         for part in value.split(|&b| b == b',') {
             let part = part.trim_ascii();
+            // At most 19 digits: below 10^19, which a u64 holds, so the sum
+            // cannot overflow.
             let n = (!part.is_empty() && part.len() <= 19 && part.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(part).ok()?.parse::<u64>().ok())
-                .flatten();
+                .then(|| part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')));
             self.content_length = match (n, self.content_length) {
                 (None, _) => Some(Err("invalid Content-Length")),
                 (Some(n), Some(Ok(found))) if found != n => {
@@ -86,6 +96,24 @@ impl Signals {
                 return;
             }
         }
+    }
+}
+
+/// `got` is `want` (lowercase letters and `-`) in any ASCII case. Setting
+/// bit 5 lowercases a letter and leaves `-`; the only other byte it turns
+/// into one of these is CR, which httparse lets into neither a name nor a
+/// value. No early exit, so a fixed-length compare is a few vector ops
+/// (`eq_ignore_ascii_case` was a third of the framing's cost per field).
+pub(super) fn is<const N: usize>(got: &[u8], want: &[u8; N]) -> bool {
+    debug_assert!(want.iter().all(|&b| b.is_ascii_lowercase() || b == b'-'));
+    match <&[u8; N]>::try_from(got) {
+        Ok(got) => {
+            got.iter()
+                .zip(want)
+                .fold(0, |diff, (&g, &w)| diff | ((g | 0x20) ^ w))
+                == 0
+        }
+        Err(_) => false,
     }
 }
 
@@ -173,6 +201,41 @@ mod tests {
 
     fn get(s: &str) -> Result<Decision, Error> {
         decide_str(Method::GET, s)
+    }
+
+    #[test]
+    fn names_and_tokens_match_in_any_case_and_only_at_their_length() {
+        for got in [
+            &b"content-length"[..],
+            b"Content-Length",
+            b"CONTENT-LENGTH",
+            b"cOnTeNt-LeNgTh",
+        ] {
+            assert!(is(got, b"content-length"), "{got:?}");
+        }
+        for got in [
+            &b"content-lengt"[..],
+            b"content-lengths",
+            b"content_length",
+            b"content-lengtH ",
+        ] {
+            assert!(!is(got, b"content-length"), "{got:?}");
+        }
+        // Any byte from tab up but CR and LF (a superset of what httparse
+        // lets into a name or a value) agrees with `eq_ignore_ascii_case`,
+        // at each position.
+        let want = b"keep-alive";
+        for pos in 0..want.len() {
+            for b in (0x09..=0xffu8).filter(|&b| b != b'\r' && b != b'\n') {
+                let mut got = *want;
+                got[pos] = b;
+                assert_eq!(
+                    is(&got, want),
+                    got.eq_ignore_ascii_case(want),
+                    "{b:#x} at {pos}"
+                );
+            }
+        }
     }
 
     const fn d(framing: Framing, keep_alive: bool) -> Decision {

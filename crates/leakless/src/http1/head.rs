@@ -6,7 +6,10 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 use http::{StatusCode, Version};
 
-use super::{fields::Fields, framing::Signals};
+use super::{
+    fields::Fields,
+    framing::{self, Signals},
+};
 use crate::{
     attempt::{MAX_HEAD_BYTES, MAX_HEADERS},
     error::{Error, ErrorKind},
@@ -66,7 +69,7 @@ pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<(Head, Signals)>, Error
     for field in res.headers.iter() {
         let name = field.name.as_bytes();
         signals.see(name, field.value);
-        encoded |= name.len() == 16 && name.eq_ignore_ascii_case(b"content-encoding");
+        encoded |= name.len() == 16 && framing::is(name, b"content-encoding");
     }
     let count = res.headers.len();
     let bytes: Bytes = buf.split_to(len).freeze();
