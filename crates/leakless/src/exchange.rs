@@ -92,7 +92,7 @@ impl Exchanged {
     ) -> Response {
         let (head, body, tls_info, remote) = match self {
             Exchanged::H1(head, decision, lease) => {
-                life.span.record("reused", lease.uses > 1);
+                record(&life.span, head.status, head.version);
                 let tls_info = lease.tls_info.clone();
                 let remote = lease.conn.remote_addr();
                 (
@@ -105,6 +105,7 @@ impl Exchanged {
             Exchanged::H2(res, guard, remote) => {
                 let tls_info = guard.tls_info.clone();
                 let (head, recv) = res.into_parts();
+                record(&life.span, head.status, head.version);
                 let declared = head
                     .headers
                     .get(http::header::CONTENT_LENGTH)
@@ -127,6 +128,15 @@ impl Exchanged {
     }
 }
 
+/// What the response head says, on the hop's span (a disabled span, the
+/// usual case, skips the formatting).
+fn record(span: &tracing::Span, status: http::StatusCode, version: http::Version) {
+    if !span.is_disabled() {
+        span.record("status", status.as_u16());
+        span.record("version", tracing::field::debug(version));
+    }
+}
+
 /// Tries for a request that provably never reached the server: Go's
 /// HTTP/2 transport makes up to 8 attempts (`retry <= 6`). A server that
 /// closes each HTTP/2 connection after a few streams (nginx's
@@ -136,16 +146,17 @@ impl Exchanged {
 const MAX_UNPROCESSED_RETRIES: u32 = 7;
 
 /// Checkout, send, read the head; again on a fresh connection when safe.
+/// `span` is the hop's, told how many retries it took.
 pub(crate) async fn exchange(
     pool: &Pool,
     route: &Route,
     parts: &mut Parts,
     tracer: &mut Tracer,
+    span: &tracing::Span,
 ) -> Result<Exchanged, Error> {
     let cfg = pool.config();
     let replayable =
         parts.body.is_replayable() && is_replay_safe(&parts.method, parts.headers(cfg));
-    let span = tracing::Span::current();
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -183,6 +194,7 @@ pub(crate) async fn exchange(
             Ok(done) => {
                 if !span.is_disabled() {
                     span.record("retries", attempt - 1);
+                    span.record("reused", reused);
                 }
                 return Ok(done);
             }

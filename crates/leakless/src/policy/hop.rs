@@ -62,21 +62,23 @@ pub(crate) async fn one(pool: &Pool, parts: &mut Parts, hop: Hop<'_>) -> Result<
         started: hop.started,
     };
     let total = |t| Error::timeout(Phase::Total, t).with_host(route.authority());
-    let tracer = &mut life.tracer;
+    let (tracer, span) = (&mut life.tracer, &life.span);
     // A disabled span (no subscriber wants it) is not entered at every
     // poll: the exchange is awaited bare.
-    let outcome = match (hop.deadline, life.span.is_disabled()) {
-        (None, true) => exchange(pool, &route, parts, tracer).await,
+    let outcome = match (hop.deadline, span.is_disabled()) {
+        (None, true) => exchange(pool, &route, parts, tracer, span).await,
         (None, false) => {
-            exchange(pool, &route, parts, tracer)
-                .instrument(life.span.clone())
+            exchange(pool, &route, parts, tracer, span)
+                .instrument(span.clone())
                 .await
         }
-        (Some((at, t)), true) => tokio::time::timeout_at(at, exchange(pool, &route, parts, tracer))
-            .await
-            .unwrap_or_else(|_| Err(total(t))),
+        (Some((at, t)), true) => {
+            tokio::time::timeout_at(at, exchange(pool, &route, parts, tracer, span))
+                .await
+                .unwrap_or_else(|_| Err(total(t)))
+        }
         (Some((at, t)), false) => {
-            let exchange = exchange(pool, &route, parts, tracer).instrument(life.span.clone());
+            let exchange = exchange(pool, &route, parts, tracer, span).instrument(span.clone());
             tokio::time::timeout_at(at, exchange)
                 .await
                 .unwrap_or_else(|_| Err(total(t)))

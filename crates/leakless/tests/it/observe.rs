@@ -9,6 +9,7 @@ use std::{
 };
 
 use leakless::{Client, Event, Observer, RequestInfo};
+use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::support::*;
 
@@ -438,6 +439,11 @@ async fn stats_invariants_hold_at_every_snapshot_under_load_with_faults() {
 
 /// Captures what the library logs at INFO and above, on this thread.
 fn capture() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    capture_with(FmtSpan::NONE)
+}
+
+/// As `capture`, with the span events `spans` logged too.
+fn capture_with(spans: FmtSpan) -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
     #[derive(Clone)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
     impl std::io::Write for Buf {
@@ -454,10 +460,42 @@ fn capture() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
     let sub = tracing_subscriber::fmt()
         .with_ansi(false)
         .with_max_level(tracing::Level::INFO)
+        .with_span_events(spans)
         .with_writer(move || writer.clone())
         .finish();
     (buf, tracing::subscriber::set_default(sub))
 }
+
+// The exchange runs inside its hop's span when a subscriber wants it, and
+// is told that span (not whatever span is current) to record retries in.
+async fn the_request_span_closes_with_its_status_version_reuse_and_retries(mode: Mode) {
+    let (logs, _guard) = capture_with(FmtSpan::CLOSE);
+    let server = mode.server(Config::new());
+    let client = mode.client(&server, Client::builder());
+    for _ in 0..2 {
+        assert_eq!(get_body(&client, mode.url(&server, "/")).await, "hello");
+    }
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let closed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("request{") && l.contains("close"))
+        .collect();
+    assert_eq!(closed.len(), 2, "{text}");
+    let version = format!("version={:?}", mode.version());
+    for (line, reused) in closed.iter().zip(["reused=false", "reused=true"]) {
+        for field in [
+            "method=GET",
+            "status=200",
+            &version,
+            reused,
+            "retries=0",
+            "duration_ms=",
+        ] {
+            assert!(line.contains(field), "{field} in {line}");
+        }
+    }
+}
+per_mode!(the_request_span_closes_with_its_status_version_reuse_and_retries: h1, h2c);
 
 #[tokio::test]
 async fn a_response_held_past_the_threshold_is_reported_with_its_call_site_then_its_release() {
