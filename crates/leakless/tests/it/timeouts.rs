@@ -37,6 +37,18 @@ async fn assert_only_the_stream_was_reset(client: &Client, server: &TestServer) 
     assert_eq!((st.accepted, st.closed), (1, 0), "{st:?}");
 }
 
+/// After a timeout on HTTP/1.1: the one connection is closed, counted as
+/// closed by a timeout.
+fn assert_its_one_connection_closed_by_the_timeout(client: &Client) {
+    let s = client.stats().total;
+    assert_eq!(
+        (s.open, s.closed_by.get(CloseReason::Timeout)),
+        (0, 1),
+        "{s:?}"
+    );
+    assert_consistent(&s);
+}
+
 async fn response_header_timeout_fires_when_the_server_never_answers(mode: Mode) {
     let server = mode.server(Config::new());
     let limit = Duration::from_secs(7);
@@ -189,13 +201,7 @@ async fn read_idle_timeout_fires_while_the_body_stalls(mode: Mode) {
         assert_eq!(held.len(), 1, "{held:?}");
         return;
     }
-    let s = client.stats().total;
-    assert_eq!(
-        (s.open, s.closed_by.get(CloseReason::Timeout)),
-        (0, 1),
-        "{s:?}"
-    );
-    assert_consistent(&s);
+    assert_its_one_connection_closed_by_the_timeout(&client);
     server.wait_closed(1).await;
     drop(res);
     let held = held_client_sockets(&server);
@@ -221,13 +227,7 @@ async fn read_idle_timeout_ends_an_upload_the_server_never_reads() {
     assert_eq!(err.phase(), Some(Phase::WriteRequest), "{err}");
     assert!(err.is_timeout(), "{err}");
     assert!(err.to_string().contains("read_idle_timeout"), "{err}");
-    let s = client.stats().total;
-    assert_eq!(
-        (s.open, s.closed_by.get(CloseReason::Timeout)),
-        (0, 1),
-        "{s:?}"
-    );
-    assert_consistent(&s);
+    assert_its_one_connection_closed_by_the_timeout(&client);
 }
 
 // One mode: the TCP connect comes before TLS and h2 and is the same for all.
