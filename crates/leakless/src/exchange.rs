@@ -267,7 +267,9 @@ async fn h1(
                 .read_head(&parts.method, cfg.response_header_timeout, wrote)
                 .await;
             if head.is_ok() {
-                let after = wrote.elapsed();
+                let now = Instant::now();
+                lease.conn.arrived_by(now);
+                let after = now.saturating_duration_since(wrote);
                 lease.set_ttfb(after);
                 tracer.first_byte(after);
             }

@@ -393,7 +393,8 @@ impl Drop for Tracer {
 pub(crate) struct Life {
     pub tracer: Tracer,
     pub span: tracing::Span,
-    pub started: tokio::time::Instant,
+    /// When `send` was called; read only when a subscriber may listen.
+    pub started: Option<tokio::time::Instant>,
 }
 
 impl Life {
@@ -402,7 +403,8 @@ impl Life {
         if self.span.is_disabled() {
             return;
         }
-        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        // `None` only if a subscriber came between `send` and here.
+        let ms = self.started.map(|s| s.elapsed().as_secs_f64() * 1000.0);
         self.span.record("duration_ms", ms);
         let _enter = self.span.enter();
         match error {

@@ -60,6 +60,9 @@ impl ClientBuilder {
 
     /// Go: `IdleConnTimeout`. Default 90 s. An idle connection unused this
     /// long is closed. `None` keeps idle connections until the server closes them.
+    /// Idle counts from the end of the response's body; a body that came
+    /// whole with its head ended, as the server sees it, when it arrived,
+    /// however long the response was held before it was read.
     pub fn idle_conn_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.config.idle_conn_timeout = d.into();
         self

@@ -51,6 +51,12 @@ pub(crate) struct H1Conn {
     io: Transport,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
+    /// When the last bytes read arrived, if that is known: set when a
+    /// response head is timed, forgotten at the next read. A body that
+    /// came whole with its head leaves it set, and the pool takes it as the
+    /// moment the connection went idle (the server's idle clock started
+    /// then too) instead of reading the clock again.
+    arrived: Option<Instant>,
     /// What the connection learns and keeps, boxed so the lease every
     /// request moves around stays small.
     kept: Box<Kept>,
@@ -88,7 +94,20 @@ impl H1Conn {
             io,
             rbuf: BytesMut::new(),
             wbuf: Vec::with_capacity(512),
+            arrived: None,
         }
+    }
+
+    /// Everything buffered had arrived by `at` (a response head was just
+    /// timed).
+    pub fn arrived_by(&mut self, at: Instant) {
+        self.arrived = Some(at);
+    }
+
+    /// When the last bytes read arrived, if nothing was read since it was
+    /// known; once only.
+    pub fn take_arrived(&mut self) -> Option<Instant> {
+        self.arrived.take()
     }
 
     /// The peer's end of the socket.
@@ -133,9 +152,12 @@ impl H1Conn {
         // close, stray bytes) arrives; a close the reactor has seen stays.
         let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf);
         if let Poll::Ready(Ok(n)) = read
-            && n == spare
+            && n > 0
         {
-            self.kept.read_size = (self.kept.read_size * 2).min(READ_MAX);
+            self.arrived = None;
+            if n == spare {
+                self.kept.read_size = (self.kept.read_size * 2).min(READ_MAX);
+            }
         }
         read
     }

@@ -22,8 +22,8 @@ pub(crate) struct Hop<'a> {
     pub id: u64,
     /// Redirects followed before this hop.
     pub n: u32,
-    /// When `send` was called.
-    pub started: Instant,
+    /// When `send` was called, if anything needs it (see `Client::send`).
+    pub started: Option<Instant>,
     /// The total deadline and the duration it came from.
     pub deadline: Option<(Instant, std::time::Duration)>,
     /// The redirect that led here: the status and the URL that answered it,

@@ -28,7 +28,8 @@ use crate::{config::Config, error::Error, exchange::Parts, pool::Pool, response:
 pub(crate) struct Request {
     /// Its number for observers.
     pub id: u64,
-    pub started: Instant,
+    /// When `send` was called, if anything needs it.
+    pub started: Option<Instant>,
     pub deadline: Option<(Instant, Duration)>,
 }
 

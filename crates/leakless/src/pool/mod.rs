@@ -355,9 +355,12 @@ impl Shared {
         let cfg = &self.config;
         let mut doomed = Doomed::new();
         {
+            // A body that came whole with its head went idle when it
+            // arrived: no second clock read for the usual small response.
+            let arrived = lease.conn.take_arrived();
+            let now = arrived.unwrap_or_else(Instant::now);
             let mut guard = self.lock();
             let st = &mut *guard;
-            let now = Instant::now();
             let route = lease.route().clone();
             let host = st
                 .hosts
@@ -379,6 +382,13 @@ impl Shared {
                     if w.tx.is_closed() {
                         continue;
                     }
+                    // The waiter's wait and its hold start now, not when
+                    // the last body arrived.
+                    let now = if arrived.is_some() {
+                        Instant::now()
+                    } else {
+                        now
+                    };
                     let track = host.outstanding.track(w.site, now);
                     lease.slot.track = Some(track);
                     lease.idle_for = None;

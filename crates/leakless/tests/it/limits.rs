@@ -256,6 +256,33 @@ async fn idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops(mode: Mod
 }
 per_mode!(idle_list_drains_after_idle_conn_timeout_and_the_reaper_stops: h1, h1_tls, h2, h2c);
 
+/// The server's idle clock starts when it has sent the response: a body
+/// that came whole with its head counts as idle from its arrival, however
+/// long the response was held before its body was read.
+async fn a_connection_is_idle_from_when_its_whole_response_arrived(mode: Mode) {
+    let server = mode.server(Config::new());
+    let client = mode.client(
+        &server,
+        Client::builder().idle_conn_timeout(Duration::from_secs(10)),
+    );
+    let res = client.get(mode.url(&server, "/")).send().await.unwrap();
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(8)).await;
+    assert_eq!(res.text().await.unwrap(), "hello");
+    assert_eq!(client.stats().total.idle, 1, "idle once its body is read");
+    tokio::time::advance(Duration::from_secs(3)).await;
+    tokio::task::yield_now().await;
+    tokio::time::resume();
+    let s = client.stats().total;
+    assert_eq!(
+        (s.idle, s.closed_by.get(CloseReason::IdleTimeout)),
+        (0, 1),
+        "11 s after the response arrived, 3 s after its body was read: {s:?}"
+    );
+    server.wait_closed(1).await;
+}
+per_mode!(a_connection_is_idle_from_when_its_whole_response_arrived: h1, h1_tls);
+
 async fn dropping_the_client_closes_idle_connections_and_stops_the_reaper(mode: Mode) {
     let server = mode.server(Config::new());
     let client = mode.client(&server, Client::builder());
