@@ -331,13 +331,23 @@ impl H1Conn {
             }
         };
         let mut read = std::pin::pin!(read);
-        let mut timer = head_timer(&mut timer_slot, sent, limit);
+        // As `tokio::time::timeout` does with a limit too far to add.
+        let deadline = sent
+            .checked_add(limit)
+            .unwrap_or_else(|| sent + Duration::from_secs(86_400 * 365 * 30));
+        let mut timer = head_timer(&mut timer_slot, deadline);
         let res = poll_fn(|cx| match read.as_mut().poll(cx) {
             Poll::Ready(res) => Poll::Ready(res),
-            Poll::Pending => timer
-                .as_mut()
-                .poll(cx)
-                .map(|()| Err(Error::timeout(Phase::ResponseHeaders, limit))),
+            Poll::Pending => loop {
+                match timer.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) if Instant::now() >= deadline => {
+                        return Poll::Ready(Err(Error::timeout(Phase::ResponseHeaders, limit)));
+                    }
+                    // Left armed for an earlier request: only now moved.
+                    Poll::Ready(()) => timer.as_mut().reset(deadline),
+                }
+            },
         })
         .await;
         self.kept.head_timer = timer_slot;
@@ -350,20 +360,23 @@ impl H1Conn {
     }
 }
 
-/// The timer in `slot`, armed for `limit` from `now`: the one kept if it
-/// belongs to this runtime, else a new one kept in its place.
+/// The timer in `slot`, due no later than `deadline`: the one kept if it
+/// belongs to this runtime, else a new one kept in its place. A kept timer
+/// still armed for an earlier request's deadline is left as it is: it can
+/// only fire early, and the caller then moves it to `deadline`. So a
+/// connection's timer moves once per `limit`, not once per request (a move
+/// is the timer entry's update and a clock-to-tick conversion).
 fn head_timer(
     slot: &mut Option<(tokio::runtime::Id, Pin<Box<Sleep>>)>,
-    now: Instant,
-    limit: Duration,
+    deadline: Instant,
 ) -> Pin<&mut Sleep> {
-    // As `tokio::time::timeout` does with a limit too far to add.
-    let deadline = now
-        .checked_add(limit)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
     let runtime = tokio::runtime::Handle::current().id();
     match slot {
-        Some((id, timer)) if *id == runtime => timer.as_mut().reset(deadline),
+        Some((id, timer)) if *id == runtime => {
+            if timer.is_elapsed() || timer.deadline() > deadline {
+                timer.as_mut().reset(deadline);
+            }
+        }
         _ => *slot = Some((runtime, Box::pin(sleep_until(deadline)))),
     }
     slot.as_mut().expect("just filled").1.as_mut()

@@ -120,6 +120,34 @@ async fn response_header_timeout_fires_when_the_server_never_answers(mode: Mode)
 }
 per_mode!(response_header_timeout_fires_when_the_server_never_answers: h1, h1_tls, h2, h2c);
 
+/// A connection keeps its response-head timer armed from an earlier
+/// request and moves it only when it fires: each request's limit still
+/// counts from its own write, not from the one before.
+async fn response_header_timeout_counts_from_each_requests_own_write(mode: Mode) {
+    let server = mode.server(Config::new());
+    let limit = Duration::from_secs(7);
+    let client = mode.client(&server, Client::builder().response_header_timeout(limit));
+    warm_up(mode, &client, &server).await;
+    tokio::time::pause();
+    // The warm-up's deadline is now 2 s away, this request's 7 s.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let start = Instant::now();
+    let err = client
+        .get(mode.url(&server, "/?fault=stall"))
+        .send()
+        .await
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    tokio::time::resume();
+    assert!(
+        elapsed >= limit && elapsed < limit + Duration::from_millis(100),
+        "{elapsed:?}"
+    );
+    assert_eq!(err.phase(), Some(Phase::ResponseHeaders), "{err}");
+    assert_eq!(client.stats().total.closed_by.get(CloseReason::Timeout), 1);
+}
+per_mode!(response_header_timeout_counts_from_each_requests_own_write: h1, h1_tls);
+
 // HTTP/1.1 only: over TLS or h2c a server that only accepts stalls the
 // handshake, which is the dial's timeout (tls.rs), not this one.
 #[tokio::test]
