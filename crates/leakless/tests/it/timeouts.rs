@@ -22,6 +22,27 @@ async fn warm_up(mode: Mode, client: &Client, server: &TestServer) {
     assert_eq!(client.stats().total.idle, 1);
 }
 
+/// On the paused clock, `idle` after the warm-up, a request the server reads
+/// and never answers: its error and how long it took.
+async fn unanswered_after(
+    mode: Mode,
+    client: &Client,
+    server: &TestServer,
+    idle: Duration,
+) -> (leakless::Error, Duration) {
+    tokio::time::pause();
+    tokio::time::advance(idle).await;
+    let start = Instant::now();
+    let err = client
+        .get(mode.url(server, "/?fault=stall"))
+        .send()
+        .await
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    tokio::time::resume();
+    (err, elapsed)
+}
+
 /// After a timeout on HTTP/2: the stream was reset (the server saw it),
 /// and the connection is still there, idle, with no stream counted.
 async fn assert_only_the_stream_was_reset(client: &Client, server: &TestServer) {
@@ -57,15 +78,7 @@ async fn response_header_timeout_fires_when_the_server_never_answers(mode: Mode)
 
     // The request goes out on the idle connection; the server reads it and
     // never answers, so the header timer is the only thing that can happen.
-    tokio::time::pause();
-    let start = Instant::now();
-    let err = client
-        .get(mode.url(&server, "/?fault=stall"))
-        .send()
-        .await
-        .unwrap_err();
-    let elapsed = start.elapsed();
-    tokio::time::resume();
+    let (err, elapsed) = unanswered_after(mode, &client, &server, Duration::ZERO).await;
 
     assert!(
         elapsed >= limit && elapsed < limit + Duration::from_millis(100),
@@ -128,17 +141,8 @@ async fn response_header_timeout_counts_from_each_requests_own_write(mode: Mode)
     let limit = Duration::from_secs(7);
     let client = mode.client(&server, Client::builder().response_header_timeout(limit));
     warm_up(mode, &client, &server).await;
-    tokio::time::pause();
-    // The warm-up's deadline is now 2 s away, this request's 7 s.
-    tokio::time::advance(Duration::from_secs(5)).await;
-    let start = Instant::now();
-    let err = client
-        .get(mode.url(&server, "/?fault=stall"))
-        .send()
-        .await
-        .unwrap_err();
-    let elapsed = start.elapsed();
-    tokio::time::resume();
+    // 5 s on, the warm-up's deadline is 2 s away, this request's 7 s.
+    let (err, elapsed) = unanswered_after(mode, &client, &server, Duration::from_secs(5)).await;
     assert!(
         elapsed >= limit && elapsed < limit + Duration::from_millis(100),
         "{elapsed:?}"
