@@ -52,6 +52,14 @@ CONF
   exit 1
 }
 
+# pass_ratios "A1 A2 .." "B1 B2 ..": A/B pass by pass, in run order. The
+# two runs of a pass are seconds apart, so a pass's ratio is spared the
+# host's drift between passes that moves both figures (at one connection
+# a client's CPU per request moved by nearly 2x between passes on this VM).
+pass_ratios() {
+  python3 -c "import sys; a, b = (list(map(float, x.split())) for x in sys.argv[1:3]); print(' / '.join(f'{x / y:.2f}' for x, y in zip(a, b)))" "$1" "$2"
+}
+
 # issue_rows NAME PEER1 PEER2 CONCS BODIES: the summary in the shape the
 # issue's table uses, one row per body: this client's CPU per request as
 # a ratio to each peer, measured in the same run (reads the CPU array and
@@ -70,6 +78,12 @@ issue_rows() {
       else r2="$r2 / -"; fi
     done
     printf "| %s | %s c=%s | %s | %s %s |\n" "$name" "$label" "$(echo $concs | sed 's| | / |g')" "${r1# / }" "$p2" "${r2# / }"
+  done
+  printf "\nleakless vs %s, pass by pass:\n" "$p1"
+  for body in $bodies; do
+    for c in $concs; do
+      printf "  %-4s c=%-3s %s\n" "$body" "$c" "$(pass_ratios "${CPU[$body $c leakless]}" "${CPU[$body $c $p1]}")"
+    done
   done
   printf "load average before / after: %s / %s\n" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
