@@ -37,6 +37,11 @@ impl Peer {
     }
 }
 
+/// An HTTP/2 window to try instead of the client's default (`scripts/h2-windows`).
+fn env_u32(name: &str) -> Option<u32> {
+    std::env::var(name).ok().map(|v| v.parse().expect("a number of bytes"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 5 {
@@ -54,7 +59,13 @@ fn main() {
     rt.block_on(async move {
         let peer = Rc::new(match which.as_str() {
             "leakless" if h2c => Peer::Leakless(
-                leakless::Client::builder().http2_prior_knowledge().max_conns_per_host(1).build().unwrap(),
+                leakless::Client::builder()
+                    .http2_prior_knowledge()
+                    .max_conns_per_host(1)
+                    .http2_initial_stream_window_size(env_u32("H2_STREAM_WINDOW"))
+                    .http2_initial_connection_window_size(env_u32("H2_CONN_WINDOW"))
+                    .build()
+                    .unwrap(),
             ),
             "leakless" => Peer::Leakless(leakless::Client::builder().max_conns_per_host(conc.max(1)).build().unwrap()),
             "reqwest" => {

@@ -207,6 +207,36 @@ impl ClientBuilder {
         self
     }
 
+    /// reqwest: `http2_initial_stream_window_size`. Default 1 MiB; `None`
+    /// goes back to it. How many bytes of one response the server may send
+    /// ahead of what the caller has read (HTTP/2's per-stream flow control
+    /// window; the protocol's own default is 64 KiB). Larger lets one
+    /// stream go faster over a long round trip; 1 to 2^31 - 1.
+    pub fn http2_initial_stream_window_size(mut self, size: impl Into<Option<u32>>) -> Self {
+        self.config.http2_initial_stream_window_size =
+            size.into().unwrap_or(crate::config::HTTP2_STREAM_WINDOW);
+        self
+    }
+
+    /// reqwest: `http2_initial_connection_window_size`. Default 4 MiB;
+    /// `None` goes back to it. The same for all the streams of one
+    /// connection together: the most a connection holds buffered for
+    /// callers that stopped reading. 1 to 2^31 - 1.
+    pub fn http2_initial_connection_window_size(mut self, size: impl Into<Option<u32>>) -> Self {
+        self.config.http2_initial_connection_window_size = size
+            .into()
+            .unwrap_or(crate::config::HTTP2_CONNECTION_WINDOW);
+        self
+    }
+
+    /// reqwest: `http2_max_frame_size`. Default (`None`) the protocol's
+    /// 16 KiB. The largest frame the server may send us; 16,384 to
+    /// 16,777,215.
+    pub fn http2_max_frame_size(mut self, size: impl Into<Option<u32>>) -> Self {
+        self.config.http2_max_frame_size = size.into();
+        self
+    }
+
     /// Default off. A response (or lease) that holds its connection longer
     /// than this is reported once at WARN with the call site that sent the
     /// request, its host and age, and again at INFO when it is released
@@ -378,9 +408,47 @@ impl ClientBuilder {
         if c.idle_conn_timeout.is_some_and(|d| d.is_zero()) {
             return zero("idle_conn_timeout (use None for no limit)");
         }
+        // HTTP/2's bounds (RFC 9113 §6.5.2, §6.9.1). A window of 0 would
+        // let the server send nothing until we grant more, which we only
+        // do for bytes received: every response would hang.
+        let window = |name: &str, size: u32| {
+            if (1..=MAX_WINDOW).contains(&size) {
+                return Ok(());
+            }
+            Err(Error::new(
+                ErrorKind::Builder,
+                format!("{name} is {size}; HTTP/2 allows 1 to {MAX_WINDOW} (2^31 - 1) bytes"),
+            ))
+        };
+        window(
+            "http2_initial_stream_window_size",
+            c.http2_initial_stream_window_size,
+        )?;
+        window(
+            "http2_initial_connection_window_size",
+            c.http2_initial_connection_window_size,
+        )?;
+        if let Some(size) = c.http2_max_frame_size
+            && !(MIN_FRAME..=MAX_FRAME).contains(&size)
+        {
+            return Err(Error::new(
+                ErrorKind::Builder,
+                format!(
+                    "http2_max_frame_size is {size}; HTTP/2 allows {MIN_FRAME} to {MAX_FRAME} \
+                     (2^24 - 1) bytes"
+                ),
+            ));
+        }
         Ok(Client::from_parts(self.config, connector))
     }
 }
+
+/// HTTP/2's largest flow-control window.
+const MAX_WINDOW: u32 = (1 << 31) - 1;
+/// HTTP/2's bounds on `SETTINGS_MAX_FRAME_SIZE`.
+const MIN_FRAME: u32 = 1 << 14;
+/// See `MIN_FRAME`.
+const MAX_FRAME: u32 = (1 << 24) - 1;
 
 /// The `Accept-Encoding` a client offers: every encoding it decodes.
 fn accept_encoding(d: &crate::config::Decompress) -> Option<http::HeaderValue> {

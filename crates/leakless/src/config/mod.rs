@@ -17,6 +17,15 @@ pub(crate) use proxy_env::from_env as proxies_from_env;
 pub(crate) use tls::TlsOptions;
 pub use tls::{Certificate, Identity, TlsInfo, Version as TlsVersion};
 
+/// The HTTP/2 receive windows we advertise unless told otherwise. On
+/// loopback a 1 MiB stream window lets one stream run at the speed the
+/// server writes, where h2's default 64 KiB holds it to a WINDOW_UPDATE
+/// round trip per 32 KiB; the connection's four streams' worth bounds what
+/// a caller that stops reading leaves buffered (see `ClientBuilder`).
+pub(crate) const HTTP2_STREAM_WINDOW: u32 = 1 << 20;
+/// See `HTTP2_STREAM_WINDOW`.
+pub(crate) const HTTP2_CONNECTION_WINDOW: u32 = 4 << 20;
+
 /// Every setting of a client. Filled by `ClientBuilder`; read-only after.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -39,6 +48,10 @@ pub(crate) struct Config {
     pub http2_prior_knowledge: bool,
     pub http2_keep_alive_interval: Option<Duration>,
     pub http2_keep_alive_timeout: Duration,
+    pub http2_initial_stream_window_size: u32,
+    pub http2_initial_connection_window_size: u32,
+    /// `None`: the protocol's 16 KiB.
+    pub http2_max_frame_size: Option<u32>,
     pub leak_threshold: Option<Duration>,
     pub observer: Option<std::sync::Arc<dyn crate::trace::Observer>>,
     /// Plain data; the connect layer builds its TLS connector from it.
@@ -132,6 +145,9 @@ impl Default for Config {
             http2_prior_knowledge: false,
             http2_keep_alive_interval: Some(Duration::from_secs(30)),
             http2_keep_alive_timeout: Duration::from_secs(10),
+            http2_initial_stream_window_size: HTTP2_STREAM_WINDOW,
+            http2_initial_connection_window_size: HTTP2_CONNECTION_WINDOW,
+            http2_max_frame_size: None,
             leak_threshold: None,
             observer: None,
             tls_options: TlsOptions::default(),

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 
 use crate::{
     attempt::MAX_HEAD_BYTES,
+    config::Config,
     connect::Transport,
     error::{Error, ErrorKind},
     phase::Phase,
@@ -27,21 +28,21 @@ pub(crate) struct Handshaken {
     pub pings: PingPong,
 }
 
-/// Handshakes and waits one ping round trip, so the server's SETTINGS
-/// (its stream limit above all) are known before any stream is counted.
-pub(crate) async fn handshake(io: Transport, limit: Duration) -> Result<Handshaken, Error> {
+/// Handshakes within `cfg.connect_timeout` and waits one ping round trip,
+/// so the server's SETTINGS (its stream limit above all) are known before
+/// any stream is counted.
+pub(crate) async fn handshake(io: Transport, cfg: &Config) -> Result<Handshaken, Error> {
+    let limit = cfg.connect_timeout;
     let setup = async {
-        let (send, mut conn) = h2::client::Builder::new()
+        let mut builder = h2::client::Builder::new();
+        builder
             .enable_push(false)
-            // Windows well above the default 64 KiB, so that a fast server
-            // is not held to one round trip per 64 KiB: h2 sends a
-            // WINDOW_UPDATE once half a window is consumed, one per 512 KiB
-            // of a stream here. Small bodies never reach that point (per
-            // request, the window costs only the `release_capacity` call);
-            // four streams' worth for the connection bounds what a caller
-            // that stops reading can leave buffered.
-            .initial_window_size(1 << 20)
-            .initial_connection_window_size(4 << 20)
+            // h2 sends a WINDOW_UPDATE once half a window is consumed: one
+            // per 512 KiB of a stream at the default. Small bodies never
+            // reach that point (per request, the window costs only the
+            // `release_capacity` call).
+            .initial_window_size(cfg.http2_initial_stream_window_size)
+            .initial_connection_window_size(cfg.http2_initial_connection_window_size)
             // The decoder's table stays at the default 4 KiB: a server
             // that refers back to it sends fewer bytes. nginx never does,
             // yet a table of 0 saved nothing against it: it still sends
@@ -49,9 +50,12 @@ pub(crate) async fn handshake(io: Transport, limit: Duration) -> Result<Handshak
             // The HTTP/1.1 engine's bound, not h2's 16 MiB. Past it h2
             // resets the stream; past four times it, or in more
             // CONTINUATION frames than it needs, h2 ends the connection.
-            .max_header_list_size(MAX_HEAD_BYTES as u32)
-            .handshake::<_, Bytes>(io)
-            .await?;
+            .max_header_list_size(MAX_HEAD_BYTES as u32);
+        if let Some(size) = cfg.http2_max_frame_size {
+            // In range: `ClientBuilder::build` checked (h2 panics otherwise).
+            builder.max_frame_size(size);
+        }
+        let (send, mut conn) = builder.handshake::<_, Bytes>(io).await?;
         let mut pings = conn.ping_pong().expect("taken once, here");
         tokio::select! {
             res = &mut conn => {

@@ -89,11 +89,10 @@ async fn open(
     match protocol {
         Protocol::Http1 => Ok((Speaks::H1(io), times, tls_info)),
         Protocol::Http2 => {
-            let limit = slot.config().connect_timeout;
             // Read once for all the connection's streams: a response's
             // remote_addr and an observer's GotConn.
             let ends = io.ends();
-            let conn = http2::handshake(io, limit).await?;
+            let conn = http2::handshake(io, slot.config()).await?;
             Ok((Speaks::H2(Box::new(conn), ends), times, tls_info))
         }
     }

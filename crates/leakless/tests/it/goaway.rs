@@ -16,7 +16,7 @@ use leakless::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::*;
+use crate::support::{h2_frames::*, *};
 
 #[tokio::test]
 async fn a_post_on_a_stream_above_the_goaways_last_stream_id_goes_again_on_a_new_connection() {
@@ -170,35 +170,3 @@ async fn serve(mut tcp: TcpStream, conn: usize, goaway: Option<u32>, seen: Seen)
         }
     }
 }
-
-/// The next frame's type, flags, stream id and payload; `None` once the
-/// client closed.
-async fn read_frame(tcp: &mut TcpStream) -> Option<(u8, u8, u32, Vec<u8>)> {
-    let mut head = [0u8; 9];
-    tcp.read_exact(&mut head).await.ok()?;
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let mut payload = vec![0; len];
-    tcp.read_exact(&mut payload).await.ok()?;
-    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-    Some((head[3], head[4], stream, payload))
-}
-
-/// Appends one HTTP/2 frame (RFC 9113 §4.1) to `out`.
-fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
-    out.extend_from_slice(&[kind, flags]);
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-}
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const HEADERS: u8 = 0x1;
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-const ACK: u8 = 0x1;
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-const NO_ERROR: u32 = 0;
-/// `:status: 200`, indexed in HPACK's static table.
-const STATUS_200: u8 = 0x88;

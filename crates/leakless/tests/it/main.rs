@@ -14,6 +14,7 @@ mod dial;
 mod differential;
 mod goaway;
 mod h2;
+mod h2_windows;
 mod hostile_h2;
 mod hosts;
 mod httpbin;

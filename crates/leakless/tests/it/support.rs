@@ -6,6 +6,7 @@
 
 mod ca;
 mod child;
+pub mod h2_frames;
 mod kernel;
 mod listener;
 #[macro_use]
