@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// Every builder name: the redirect policies, the cookie jar (the
-/// `cookies` feature), default headers and the User-Agent.
+/// `cookies` feature), default headers, the User-Agent and HTTP/2's
+/// windows and frame size.
 fn builders() -> Vec<ClientBuilder> {
     let custom: Policy = Policy::custom(|a: Attempt<'_>| -> Action {
         let _: (StatusCode, &Url, &[Url]) = (a.status(), a.url(), a.previous());
@@ -33,6 +34,10 @@ fn builders() -> Vec<ClientBuilder> {
         Client::builder().cookie_provider(Arc::new(Jar::default())),
         Client::builder().default_headers(HeaderMap::new()),
         Client::builder().user_agent("names/1"),
+        Client::builder()
+            .http2_initial_stream_window_size(Some(1 << 20))
+            .http2_initial_connection_window_size(4 << 20)
+            .http2_max_frame_size(None),
     ]
 }
 
