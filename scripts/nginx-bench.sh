@@ -52,12 +52,18 @@ CONF
   exit 1
 }
 
-# pass_ratios "A1 A2 .." "B1 B2 ..": A/B pass by pass, in run order. The
-# two runs of a pass are seconds apart, so a pass's ratio is spared the
-# host's drift between passes that moves both figures (at one connection
-# a client's CPU per request moved by nearly 2x between passes on this VM).
+# pass_ratios "A1 A2 .." "B1 B2 ..": A/B pass by pass, in run order, and
+# their median. The two runs of a pass are seconds apart, so a pass's
+# ratio is spared the host's drift between passes that moves both figures
+# (at one connection a client's CPU per request moved by nearly 2x between
+# passes on this VM); the median of the paired ratios is the steadier
+# verdict where the ratio of the medians pairs runs from different passes.
 pass_ratios() {
-  python3 -c "import sys; a, b = (list(map(float, x.split())) for x in sys.argv[1:3]); print(' / '.join(f'{x / y:.2f}' for x, y in zip(a, b)))" "$1" "$2"
+  python3 -c "
+import statistics, sys
+a, b = (list(map(float, x.split())) for x in sys.argv[1:3])
+r = [x / y for x, y in zip(a, b)]
+print(' / '.join(f'{x:.2f}' for x in r) + f'   (median {statistics.median(r):.2f})')" "$1" "$2"
 }
 
 # issue_rows NAME PEER1 PEER2 CONCS BODIES: the summary in the shape the
