@@ -455,6 +455,7 @@ fn capture_with(spans: FmtSpan) -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::De
             Ok(())
         }
     }
+    keep_a_second_dispatcher();
     let buf = Arc::new(Mutex::new(Vec::new()));
     let writer = Buf(buf.clone());
     let sub = tracing_subscriber::fmt()
@@ -464,6 +465,19 @@ fn capture_with(spans: FmtSpan) -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::De
         .with_writer(move || writer.clone())
         .finish();
     (buf, tracing::subscriber::set_default(sub))
+}
+
+/// While just one dispatcher is registered in the process, tracing-core
+/// decides whether a callsite is wanted, the first time it is reached,
+/// from the reaching thread's default alone. When that one dispatcher is a
+/// test's thread-local subscriber and another test's thread reaches a
+/// library span first (the `request` span of any request), the span is
+/// switched off for good, and the test sees no span (it failed so whenever
+/// the HTTP/2 flood tests ran beside it). A second dispatcher, kept for the
+/// life of the process, makes it ask every registered one.
+fn keep_a_second_dispatcher() {
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
 }
 
 // The exchange runs inside its hop's span when a subscriber wants it, and
