@@ -133,9 +133,10 @@ async fn response_header_timeout_fires_when_the_server_never_answers(mode: Mode)
 }
 per_mode!(response_header_timeout_fires_when_the_server_never_answers: h1, h1_tls, h2, h2c);
 
-/// A connection keeps its response-head timer armed from an earlier
-/// request and moves it only when it fires: each request's limit still
-/// counts from its own write, not from the one before.
+/// Each request's response-head limit counts from its own write, not from
+/// an earlier request's: an HTTP/1.1 connection keeps its timer armed from
+/// the request before and moves it only when it fires; an HTTP/2 stream
+/// has a timer of its own.
 async fn response_header_timeout_counts_from_each_requests_own_write(mode: Mode) {
     let server = mode.server(Config::new());
     let limit = Duration::from_secs(7);
@@ -148,9 +149,13 @@ async fn response_header_timeout_counts_from_each_requests_own_write(mode: Mode)
         "{elapsed:?}"
     );
     assert_eq!(err.phase(), Some(Phase::ResponseHeaders), "{err}");
-    assert_eq!(client.stats().total.closed_by.get(CloseReason::Timeout), 1);
+    if mode.is_h2() {
+        assert_only_the_stream_was_reset(&client, &server).await;
+    } else {
+        assert_its_one_connection_closed_by_the_timeout(&client);
+    }
 }
-per_mode!(response_header_timeout_counts_from_each_requests_own_write: h1, h1_tls);
+per_mode!(response_header_timeout_counts_from_each_requests_own_write: h1, h1_tls, h2, h2c);
 
 // HTTP/1.1 only: over TLS or h2c a server that only accepts stalls the
 // handshake, which is the dial's timeout (tls.rs), not this one.
@@ -437,14 +442,13 @@ async fn a_body_that_never_runs_dry_still_lets_other_timers_fire(mode: Mode) {
 }
 per_mode!(a_body_that_never_runs_dry_still_lets_other_timers_fire: h1, h1_tls, h2, h2c);
 
-/// An HTTP/1.1 connection keeps its response-head timer between requests,
-/// tagged with its runtime. Reused from a second runtime (the first still
-/// running and driving the socket), the head is timed on the second
-/// runtime's clock: paused there, the stall ends exactly at the limit,
-/// where the first runtime's timer would fire on real time instead.
-#[test]
-fn a_connection_reused_from_another_runtime_times_out_on_that_runtimes_clock() {
-    let mode = Mode::H1;
+/// A response head is timed on the clock of the runtime that asked for it.
+/// An HTTP/1.1 connection keeps its timer between requests, tagged with
+/// its runtime; an HTTP/2 connection is driven by a task on the runtime
+/// that dialed it. Reused from a second runtime (the first still running),
+/// the stall paused there ends exactly at the limit, where a timer of the
+/// first runtime would fire on real time instead.
+fn a_connection_reused_from_another_runtime_times_out_on_that_runtimes_clock(mode: Mode) {
     let server = mode.server(Config::new());
     let limit = Duration::from_secs(3);
     let client = mode.client(&server, Client::builder().response_header_timeout(limit));
@@ -481,4 +485,18 @@ fn a_connection_reused_from_another_runtime_times_out_on_that_runtimes_clock() {
         "the connection was reused: {s:?}"
     );
     drop(first);
+}
+
+mod a_connection_reused_from_another_runtime_times_out_on_that_runtimes_clock {
+    use super::*;
+
+    #[test]
+    fn h1() {
+        a_connection_reused_from_another_runtime_times_out_on_that_runtimes_clock(Mode::H1);
+    }
+
+    #[test]
+    fn h2c() {
+        a_connection_reused_from_another_runtime_times_out_on_that_runtimes_clock(Mode::H2c);
+    }
 }
