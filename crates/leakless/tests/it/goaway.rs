@@ -112,36 +112,17 @@ impl Drop for RawH2 {
 /// with that last-stream-id, answers stream 1, shuts its side and reads
 /// until the client closes; else answers each request as it comes.
 async fn serve(mut tcp: TcpStream, conn: usize, goaway: Option<u32>, seen: Seen) {
-    let mut preface = [0u8; PREFACE.len()];
-    if tcp.read_exact(&mut preface).await.is_err() || preface != PREFACE {
-        return;
-    }
-    let mut out = Vec::new();
-    frame(&mut out, SETTINGS, 0, 0, &[]);
-    if tcp.write_all(&out).await.is_err() {
+    if !accept_h2c(&mut tcp).await {
         return;
     }
     let mut opened = Vec::new();
     while let Some((kind, flags, stream, payload)) = read_frame(&mut tcp).await {
         let mut out = Vec::new();
-        match kind {
-            SETTINGS if flags & ACK == 0 => frame(&mut out, SETTINGS, ACK, 0, &[]),
-            PING if flags & ACK == 0 => frame(&mut out, PING, ACK, 0, &payload),
-            HEADERS => {
-                opened.push(stream);
-                seen.lock().unwrap()[conn - 1].1.push(stream);
-                if goaway.is_none() {
-                    frame(
-                        &mut out,
-                        HEADERS,
-                        END_HEADERS | END_STREAM,
-                        stream,
-                        &[STATUS_200],
-                    );
-                }
-            }
-            _ => {}
+        if kind == HEADERS {
+            opened.push(stream);
+            seen.lock().unwrap()[conn - 1].1.push(stream);
         }
+        reply(&mut out, (kind, flags, stream, &payload), goaway.is_none());
         if let Some(last) = goaway
             && opened.len() == 2
         {

@@ -7,7 +7,7 @@
 //! in raw frames; the h2 crate's server does not show a peer's SETTINGS.
 
 use leakless::ErrorKind;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -181,26 +181,10 @@ async fn advertised(builder: ClientBuilder) -> Advertised {
 /// SETTINGS and PINGs are acknowledged, each request answered 200 with
 /// no body.
 async fn answer(mut tcp: TcpStream, frames: mpsc::UnboundedSender<(u8, u8, u32, Vec<u8>)>) {
-    let mut preface = [0u8; PREFACE.len()];
-    tcp.read_exact(&mut preface).await.unwrap();
-    assert_eq!(preface, PREFACE);
-    let mut out = Vec::new();
-    frame(&mut out, SETTINGS, 0, 0, &[]);
-    tcp.write_all(&out).await.unwrap();
+    assert!(accept_h2c(&mut tcp).await, "the client spoke h2c");
     while let Some((kind, flags, stream, payload)) = read_frame(&mut tcp).await {
         let mut out = Vec::new();
-        match kind {
-            SETTINGS if flags & ACK == 0 => frame(&mut out, SETTINGS, ACK, 0, &[]),
-            PING if flags & ACK == 0 => frame(&mut out, PING, ACK, 0, &payload),
-            HEADERS => frame(
-                &mut out,
-                HEADERS,
-                END_HEADERS | END_STREAM,
-                stream,
-                &[STATUS_200],
-            ),
-            _ => {}
-        }
+        reply(&mut out, (kind, flags, stream, &payload), true);
         let _ = frames.send((kind, flags, stream, payload));
         if tcp.write_all(&out).await.is_err() {
             return;

@@ -1,8 +1,42 @@
 //! HTTP/2 in raw frames (RFC 9113 §4.1), for the small servers of tests
 //! that need to send or see what the h2 crate would not.
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// The server's side of an h2c start: the client's preface read, our
+/// (empty) SETTINGS sent; false if the client said something else or left.
+pub async fn accept_h2c(tcp: &mut TcpStream) -> bool {
+    let mut preface = [0u8; PREFACE.len()];
+    if tcp.read_exact(&mut preface).await.is_err() || preface != PREFACE {
+        return false;
+    }
+    let mut out = Vec::new();
+    frame(&mut out, SETTINGS, 0, 0, &[]);
+    tcp.write_all(&out).await.is_ok()
+}
+
+/// A plain server's answer to one frame from the client, appended to
+/// `out`: its SETTINGS and PINGs acknowledged, and with `answer` a request
+/// (HEADERS) answered 200 with no body.
+pub fn reply(
+    out: &mut Vec<u8>,
+    (kind, flags, stream, payload): (u8, u8, u32, &[u8]),
+    answer: bool,
+) {
+    match kind {
+        SETTINGS if flags & ACK == 0 => frame(out, SETTINGS, ACK, 0, &[]),
+        PING if flags & ACK == 0 => frame(out, PING, ACK, 0, payload),
+        HEADERS if answer => frame(
+            out,
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            stream,
+            &[STATUS_200],
+        ),
+        _ => {}
+    }
+}
 
 /// The next frame's type, flags, stream id and payload; `None` once the
 /// client closed.
