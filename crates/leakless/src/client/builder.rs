@@ -210,7 +210,7 @@ impl ClientBuilder {
     /// reqwest: `http2_initial_stream_window_size`. Default 1 MiB; `None`
     /// goes back to it. How many bytes of one response the server may send
     /// ahead of what the caller has read (HTTP/2's per-stream flow control
-    /// window; the protocol's own default is 64 KiB). Larger lets one
+    /// window; the protocol's own default is 65,535 bytes). Larger lets one
     /// stream go faster over a long round trip; 1 to 2^31 - 1.
     pub fn http2_initial_stream_window_size(mut self, size: impl Into<Option<u32>>) -> Self {
         self.config.http2_initial_stream_window_size =
