@@ -86,6 +86,9 @@ struct Inner {
 }
 
 impl Error {
+    /// Cold, as are `timeout` and `with_host`: the hint moves the failure
+    /// branches that call them out of the request path's code.
+    #[cold]
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             inner: Box::new(Inner {
@@ -103,6 +106,7 @@ impl Error {
         }
     }
 
+    #[cold]
     pub(crate) fn timeout(phase: Phase, after: Duration) -> Error {
         Error::new(ErrorKind::Timeout, "timed out")
             .with_phase(phase)
@@ -114,6 +118,7 @@ impl Error {
         self
     }
 
+    #[cold]
     pub(crate) fn with_host(mut self, host: &str) -> Error {
         if self.inner.host.is_none() {
             self.inner.host = Some(host.to_owned());

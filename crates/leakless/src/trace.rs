@@ -179,6 +179,16 @@ impl std::fmt::Debug for dyn Observer {
     }
 }
 
+/// Out of line and cold: without an observer (the usual client) each
+/// event's construction would otherwise sit inline in the request's hot
+/// futures, spread between the code every request runs.
+#[cold]
+#[inline(never)]
+fn emit_to(inner: &mut Inner, event: Event<'_>, change: impl FnOnce(&mut Open)) {
+    change(&mut inner.open);
+    inner.observer.on_event(&inner.info, &event);
+}
+
 fn canceled() -> Error {
     Error::new(
         ErrorKind::Canceled,
@@ -241,10 +251,10 @@ impl Tracer {
         self.0.is_some()
     }
 
+    #[inline]
     fn emit(&mut self, event: Event<'_>, change: impl FnOnce(&mut Open)) {
         if let Some(inner) = &mut self.0 {
-            change(&mut inner.open);
-            inner.observer.on_event(&inner.info, &event);
+            emit_to(inner, event, change);
         }
     }
 

@@ -27,7 +27,8 @@ use crate::{
 #[derive(Debug)]
 pub(crate) enum Dialed {
     H1(Lease),
-    H2(H2Stream),
+    /// Boxed as `Checkout::Stream` is.
+    H2(Box<H2Stream>),
 }
 
 /// Dials for `slot`; on failure the slot is released with the reason.

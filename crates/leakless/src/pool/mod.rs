@@ -70,7 +70,10 @@ pub(crate) type Site = &'static Location<'static>;
 #[derive(Debug)]
 pub(crate) enum Checkout {
     Reused(Lease),
-    Stream(H2Stream),
+    /// Boxed, as every variant here is a pointer: a checkout is moved
+    /// several times on its way to the request, and a value over 128
+    /// bytes is moved by a call to `memcpy` each time.
+    Stream(Box<H2Stream>),
     Dial(Slot),
 }
 

@@ -109,7 +109,7 @@ impl Shared {
         route: &Route,
         site: Site,
         now: Instant,
-    ) -> Option<H2Stream> {
+    ) -> Option<Box<H2Stream>> {
         if let Some(max) = self.config.max_conn_lifetime {
             for e in host
                 .h2
@@ -139,13 +139,13 @@ impl Shared {
             tls_info,
             armed: true,
         };
-        Some(H2Stream {
+        Some(Box::new(H2Stream {
             send,
             guard,
             fresh: false,
             idle_for,
             ends,
-        })
+        }))
     }
 
     /// Undoes `take_stream` for a waiter that was gone.
@@ -169,7 +169,7 @@ impl Shared {
         times: DialTimes,
         tls_info: Option<TlsInfo>,
         ends: Ends,
-    ) -> (H2Stream, u64, Arc<Control>) {
+    ) -> (Box<H2Stream>, u64, Arc<Control>) {
         let ends = Arc::new(ends);
         let route = slot.route.clone();
         let control = Arc::new(Control::default());
@@ -207,13 +207,13 @@ impl Shared {
             tls_info,
             armed: true,
         };
-        let stream = H2Stream {
+        let stream = Box::new(H2Stream {
             send,
             guard,
             fresh: true,
             idle_for: None,
             ends,
-        };
+        });
         self.serve_waiters(host, &route);
         (stream, id, control)
     }
@@ -305,7 +305,7 @@ pub(super) fn serve_with_stream(
     let w = host.waiters.pop_front().expect("not empty");
     match w.tx.send(Checkout::Stream(stream)) {
         Ok(()) => host.stats.pool_wait.record(now.duration_since(w.since)),
-        Err(Checkout::Stream(stream)) => Shared::untake_stream(host, route, stream),
+        Err(Checkout::Stream(stream)) => Shared::untake_stream(host, route, *stream),
         Err(_) => unreachable!("we sent a stream"),
     }
     true
