@@ -70,9 +70,7 @@ pub(crate) type Site = &'static Location<'static>;
 #[derive(Debug)]
 pub(crate) enum Checkout {
     Reused(Lease),
-    /// Boxed, as every variant here is a pointer: a checkout is moved
-    /// several times on its way to the request, and a value over 128
-    /// bytes is moved by a call to `memcpy` each time.
+    /// Boxed: a checkout over 128 bytes was a `memcpy` at each move.
     Stream(Box<H2Stream>),
     Dial(Slot),
 }
