@@ -94,17 +94,13 @@ impl Exchanged {
         deadline: Option<(Instant, Duration)>,
         life: Life,
     ) -> Response {
-        let (head, body, tls_info, remote) = match self {
+        let (mut res, tls_info) = match self {
             Exchanged::H1(head, decision, lease) => {
                 record(&life.span, head.status, head.version);
                 let tls_info = lease.tls_info.clone();
                 let remote = lease.conn.remote_addr();
-                (
-                    head,
-                    Incoming::h1(lease, decision, deadline, life),
-                    tls_info,
-                    remote,
-                )
+                let body = || Incoming::h1(lease, decision, deadline, life);
+                (Response::new(head, remote, body), tls_info)
             }
             Exchanged::H2(h2) => {
                 let (res, guard, remote) = *h2;
@@ -121,11 +117,10 @@ impl Exchanged {
                     version: head.version,
                     headers: Fields::from_map(head.headers),
                 };
-                let body = Incoming::h2(recv, guard, declared, cfg, route, deadline, life);
-                (head, body, tls_info, remote)
+                let body = || Incoming::h2(recv, guard, declared, cfg, route, deadline, life);
+                (Response::new(head, remote, body), tls_info)
             }
         };
-        let mut res = Response::new(head, body, remote);
         if let Some(info) = tls_info {
             res.extensions_mut().insert(info);
         }
