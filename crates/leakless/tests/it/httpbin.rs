@@ -7,6 +7,7 @@
 //! is set (CI), where they fail.
 
 use std::{
+    collections::BTreeSet,
     net::SocketAddr,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
@@ -115,8 +116,12 @@ impl Drop for Httpbin {
 }
 
 /// Our end of every connection the client got, to find them in the kernel.
+/// A set: with the machine's ephemeral ports crowded (a suite leaves tens
+/// of thousands in TIME_WAIT), a new connection to one server can take the
+/// local port an earlier one to another server had, and a list would then
+/// look the live one up twice.
 #[derive(Clone, Default)]
-struct Locals(Arc<Mutex<Vec<SocketAddr>>>);
+struct Locals(Arc<Mutex<BTreeSet<SocketAddr>>>);
 
 impl Observer for Locals {
     fn on_event(&self, _: &RequestInfo, event: &Event<'_>) {
@@ -126,7 +131,7 @@ impl Observer for Locals {
             ..
         } = event
         {
-            self.0.lock().unwrap().push(*a);
+            self.0.lock().unwrap().insert(*a);
         }
     }
 }
@@ -136,20 +141,19 @@ async fn assert_accounted(client: &Client, seen: &Locals, servers: &[SocketAddr]
     let s = wait_for_stats(client, "nothing in flight", nothing_in_flight).await;
     assert_consistent(&s);
     let locals = seen.0.lock().unwrap().clone();
-    let held = wait_for(
+    // The held sockets, the pool's count and the local addresses looked
+    // up: all three in the failure message.
+    let (held, ..) = wait_for(
         "the kernel to agree with the pool",
         || {
-            servers
+            let held: Vec<_> = servers
                 .iter()
-                .map(|srv| {
-                    sockets(locals.iter().copied(), *srv)
-                        .iter()
-                        .filter(|k| k.is_held())
-                        .count()
-                })
-                .sum::<usize>()
+                .flat_map(|srv| sockets(locals.iter().copied(), *srv))
+                .filter(|k| k.is_held())
+                .collect();
+            (held.len(), client.stats().total.open, held, locals.clone())
         },
-        |&n| n == client.stats().total.open,
+        |(n, open, ..)| n == open,
     )
     .await;
     assert_eq!(held, s.open, "{s:?}");
