@@ -95,20 +95,28 @@ func fetchUsers(url string) {
 
 func idlePool(url string) {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	var wg sync.WaitGroup
+	// Each body is held unread until all four responses are in: a
+	// connection carrying an unread body is busy, so the four requests
+	// take four connections. Read as each finished, a request that
+	// started late (a loaded machine) reused an earlier one's, and the
+	// pool held three.
+	var got, done sync.WaitGroup
+	got.Add(4)
 	for i := 0; i < 4; i++ {
-		wg.Add(1)
+		done.Add(1)
 		go func() {
-			defer wg.Done()
+			defer done.Done()
 			resp, err := c.Get(url)
+			got.Done()
 			if err != nil {
 				return
 			}
+			got.Wait()
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}()
 	}
-	wg.Wait()
+	done.Wait()
 }
 
 func slowReport(url string) {
