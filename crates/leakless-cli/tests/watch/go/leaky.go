@@ -98,8 +98,8 @@ func idlePool(url string) {
 	// Each body is held unread until all four responses are in: a
 	// connection carrying an unread body is busy, so the four requests
 	// take four connections. Read as each finished, a request that
-	// started late (a loaded machine) reused an earlier one's, and the
-	// pool held three.
+	// started late (a loaded machine) could reuse an earlier one's, and
+	// the pool would hold three.
 	var got, done sync.WaitGroup
 	got.Add(4)
 	for i := 0; i < 4; i++ {
